@@ -1,0 +1,49 @@
+"""Commands whose features are not built yet.
+
+Each says so plainly and exits with ExitCode.NOT_BUILT; it never pretends.
+A command leaves this table when its feature lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bootstrap.errors import NotBuiltYet
+from bootstrap.i18n import pick
+from launcher.cli.context import Context
+
+# name: (zh help, en help, zh plan, en plan)
+PENDING: dict[str, tuple[str, str, str, str]] = {
+    "start": ("无界面一键启动（适合 SSH/服务器）", "one-click start without the TUI (for SSH and servers)",
+              "一键启动流程", "the one-click start flow"),
+    "setup": ("按显卡与驱动构建生成环境", "build the generation environment for this GPU and driver",
+              "环境包与构建器", "environment packs and the builder"),
+    "packs": ("环境包：列表、详情、选择理由", "environment packs: list, show, explain the choice",
+              "环境包与构建器", "environment packs and the builder"),
+    "mirrors": ("镜像源：列表、测速、切换", "mirrors: list, measure, choose",
+                "镜像目录、测速与自动选择", "the mirror catalog, speed test and auto-pick"),
+    "models": ("模型管理：列表、目录、下载、校验、扫描", "models: list, catalog, download, verify, scan",
+               "多线程断点续传下载与模型库", "multi-connection resumable downloads and the model library"),
+    "doctor": ("检查显卡、驱动与环境，给出修复", "check the GPU, driver and environment, and offer fixes",
+               "疑难解答", "the doctor"),
+    "diagnose": ("分析报错日志，说出原因与修复", "read an error log and name the cause and fix",
+                 "疑难解答", "the doctor"),
+    "sysinfo": ("生成诊断包（已去除隐私）", "write a redacted diagnostic bundle",
+                "疑难解答", "the doctor"),
+    "launch": ("启动生成界面（Gradio）", "start the generation UI (Gradio)",
+               "生成引擎与界面", "the generation engine and UI"),
+}  # fmt: skip
+
+
+def _not_built(ctx: Context, args: argparse.Namespace) -> Any:
+    zh_help, en_help, zh_plan, en_plan = PENDING[args.command]
+    raise NotBuiltYet(feature=args.command, plan=pick(ctx.lang, zh_plan, en_plan))
+
+
+def register(sub: Any, lang: str) -> None:
+    for name, (zh_help, en_help, _zh, _en) in PENDING.items():
+        help_text = pick(lang, zh_help, en_help) + pick(lang, "（尚未完成）", " (not built yet)")
+        p = sub.add_parser(name, help=help_text, description=help_text, lang=lang)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        p.set_defaults(handler=_not_built)

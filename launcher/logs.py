@@ -1,0 +1,36 @@
+"""The launcher's log file, logs/yijian.log: full detail behind every error."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from bootstrap.layout import Bundle
+
+LOG_NAME = "yijian.log"
+
+
+def log_path(bundle: Bundle) -> Path:
+    return bundle.logs_dir / LOG_NAME
+
+
+def setup_logging(bundle: Bundle) -> Path | None:
+    """Send the ``yijian`` logger to logs/yijian.log; None if it cannot be written."""
+    path = log_path(bundle)
+    logger = logging.getLogger("yijian")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8", delay=True
+        )
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    return path

@@ -1,0 +1,1 @@
+"""Mirrors: the catalog, the user's choice per channel, measurement and fallback."""

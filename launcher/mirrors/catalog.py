@@ -1,0 +1,92 @@
+"""The shipped mirror catalog, ``mirrors.toml``, as typed records."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CHANNELS = ("pypi", "torch", "huggingface", "python", "github")
+STATUSES = ("verified", "reported", "unverified")
+
+
+@dataclass(frozen=True)
+class Mirror:
+    channel: str
+    id: str
+    name_zh: str
+    name_en: str
+    url: str
+    kind: str
+    status: str
+    official: bool = False
+    notes: str = ""
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name_zh: str
+    name_en: str
+    probe: str
+    mirrors: tuple[Mirror, ...]
+    default: str = "auto"
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+    def get(self, mirror_id: str) -> Mirror | None:
+        return next((m for m in self.mirrors if m.id == mirror_id), None)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.mirrors)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    channels: dict[str, Channel]
+
+    def channel(self, name: str) -> Channel:
+        return self.channels[name]
+
+
+@lru_cache(maxsize=4)
+def load_catalog(path: Path) -> Catalog:
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    channels: dict[str, Channel] = {}
+    for name in CHANNELS:
+        meta = data.get("channels", {}).get(name, {})
+        mirrors = tuple(
+            Mirror(
+                channel=name,
+                id=e["id"],
+                name_zh=e.get("name_zh", e["id"]),
+                name_en=e.get("name_en", e["id"]),
+                url=e["url"],
+                kind=e["kind"],
+                status=e.get("status", "unverified"),
+                official=bool(e.get("official", False)),
+                notes=e.get("notes", ""),
+            )
+            for e in data.get(name, [])
+        )
+        channels[name] = Channel(
+            id=name,
+            name_zh=meta.get("name_zh", name),
+            name_en=meta.get("name_en", name),
+            probe=meta.get("probe", "{url}"),
+            mirrors=mirrors,
+            default=meta.get("default", "auto"),
+        )
+    return Catalog(channels)

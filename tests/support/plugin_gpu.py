@@ -1,0 +1,1 @@
+"""Fixtures for the gpu stand-in (see tests/support)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the http stand-in (see tests/support)."""

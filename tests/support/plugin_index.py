@@ -1,0 +1,1 @@
+"""Fixtures for the index stand-in (see tests/support)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the sd stand-in (see tests/support)."""
