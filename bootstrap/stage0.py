@@ -71,7 +71,7 @@ def _exclusive(path: Path) -> Iterator[None]:
     """One first start at a time per bundle (another start waits here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             while True:
@@ -87,9 +87,7 @@ def _exclusive(path: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            if os.name != "nt":
-                import fcntl
-
+            if sys.platform != "win32":
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 

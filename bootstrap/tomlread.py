@@ -12,13 +12,9 @@ launcher, which has a full parser, report the problem.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
-
-try:  # Python 3.11+
-    import tomllib as _tomllib
-except ModuleNotFoundError:  # pragma: no cover - exercised on 3.10 only
-    _tomllib = None  # type: ignore[assignment]
 
 
 class TomlSubsetError(ValueError):
@@ -27,12 +23,14 @@ class TomlSubsetError(ValueError):
 
 def load(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
-    if _tomllib is not None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
         try:
-            return _tomllib.loads(text)
-        except _tomllib.TOMLDecodeError as exc:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise TomlSubsetError(f"{path}: {exc}") from exc
-    return loads_subset(text)
+    return loads_subset(text)  # pragma: no cover - Python 3.10
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -86,7 +84,7 @@ class _Reader:
         if self.s.startswith(quote * 3, self.i):
             raise self.fail("multi-line strings are not supported here")
         self.i += 1
-        out = []
+        out: list[str] = []
         while True:
             if self.i >= len(self.s) or self.s[self.i] == "\n":
                 raise self.fail("unterminated string")
@@ -115,7 +113,7 @@ class _Reader:
             return self.string()
         if c == "[":
             self.i += 1
-            items = []
+            items: list[Any] = []
             while True:
                 self.skip_ws(newlines=True)
                 if self.s.startswith("]", self.i):

@@ -96,7 +96,7 @@ def set_(ctx: Context, args: argparse.Namespace) -> int:
     if len(args.pairs) % 2:
         raise UsageError(ctx.t("「键 值」要成对给出", "give KEY VALUE in pairs"))
     changes = []
-    for key, raw in zip(args.pairs[::2], args.pairs[1::2]):
+    for key, raw in zip(args.pairs[::2], args.pairs[1::2], strict=True):
         setting = config.find_setting(key)
         changes.append((key, config.parse_value(setting, raw)))
     cfg = config.apply(ctx.bundle, changes)
