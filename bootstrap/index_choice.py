@@ -117,7 +117,9 @@ def explicit_index(choice: str, bundle: Bundle) -> Index | None:
 
 
 def _opener(proxy: str) -> urllib.request.OpenerDirector:
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})
+    ]
     return urllib.request.build_opener(*handlers)
 
 

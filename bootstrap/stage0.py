@@ -110,7 +110,9 @@ def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index
     catalog = catalog_indexes(bundle)
     if chosen is not None and chosen.local:
         return [chosen]
-    results = rank(([chosen] if chosen else []) + [c for c in catalog if not chosen or c.url != chosen.url], proxy=cfg.proxy)
+    results = rank(
+        ([chosen] if chosen else []) + [c for c in catalog if not chosen or c.url != chosen.url], proxy=cfg.proxy
+    )
     ok = [r.index for r in results if r.ok]
     failed = [r for r in results if not r.ok]
     if chosen is not None and ok and ok[0].url != chosen.url:
@@ -215,7 +217,11 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
     for index in candidate_indexes(bundle, cfg, lang)[:MAX_ATTEMPTS]:
         tried.append(index.url)
         if len(tried) > 1:
-            _say(pick(lang, f"改用 {index.name('zh')} 重试：{index.url}", f"Retrying with {index.name('en')}: {index.url}"))
+            _say(
+                pick(
+                    lang, f"改用 {index.name('zh')} 重试：{index.url}", f"Retrying with {index.name('en')}: {index.url}"
+                )
+            )
         code = _run_logged(pip_argv(env_python(staging), index, bundle, cfg.proxy), log, env, show)
         if code == 0:
             break
@@ -281,7 +287,21 @@ def main(argv: list[str]) -> int:
             if cfg.problem:
                 _say(pick(lang, f"config.toml 读取失败，暂用默认设置：{cfg.problem}",
                           f"config.toml could not be read, using defaults for now: {cfg.problem}"))  # fmt: skip
-            python = prepare_launcher_env(bundle, cfg, lang)
+            try:
+                python = prepare_launcher_env(bundle, cfg, lang)
+            except LauncherEnvError as exc:
+                python = env_python(bundle.launcher_env)
+                if not (python.exists() and _venv_home_ok(bundle.launcher_env)):
+                    raise
+                # An update failed, but the environment that worked last time is intact: keep going with it.
+                _say(f"[{exc.code}] {exc.message(lang)}")
+                _say(
+                    pick(
+                        lang,
+                        "更新失败，继续使用原有的启动器环境。",
+                        "The update failed; continuing with the existing launcher environment.",
+                    )
+                )
     except YijianError as exc:
         _say(f"[{exc.code}] {exc.message(lang)}\n{exc.hint(lang)}")
         return int(exc.exit_code)

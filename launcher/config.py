@@ -76,7 +76,8 @@ def _mirror_check(channel: str, allow_path: bool, allow_off: bool = False) -> Ch
         near = get_close_matches(value, allowed, n=1)
         forms = "、".join(allowed)
         return (
-            f"未知的镜像「{value}」。可用：{forms}，或一个 https:// 地址。" + (f"你是不是想写「{near[0]}」？" if near else ""),
+            f"未知的镜像「{value}」。可用：{forms}，或一个 https:// 地址。"
+            + (f"你是不是想写「{near[0]}」？" if near else ""),
             f"unknown mirror {value!r}. Use one of {', '.join(allowed)}, or an https:// URL."
             + (f" Did you mean {near[0]!r}?" if near else ""),
         )
@@ -169,7 +170,9 @@ def defaults(path: Path) -> Config:
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
-_KEYLINE = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEYLINE = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def locate_keys(text: str) -> dict[str, int]:
@@ -198,7 +201,7 @@ def _kind_name(kind: type) -> tuple[str, str]:
         int: ("整数", "an integer"),
         float: ("数字", "a number"),
         str: ("字符串（用引号括起来）", "a string (in quotes)"),
-        list: ("字符串列表，如 [\"a\", \"b\"]", 'a list of strings, like ["a", "b"]'),
+        list: ('字符串列表，如 ["a", "b"]', 'a list of strings, like ["a", "b"]'),
     }[kind]
 
 
@@ -216,11 +219,17 @@ def check_value(setting: Setting, value: Any, catalog: Catalog) -> Message | Non
     if setting.choices and value not in setting.choices:
         near = get_close_matches(str(value), setting.choices, n=1)
         return (
-            f"「{value}」不是可选值，可选：{'、'.join(setting.choices)}。" + (f"你是不是想写「{near[0]}」？" if near else ""),
+            f"「{value}」不是可选值，可选：{'、'.join(setting.choices)}。"
+            + (f"你是不是想写「{near[0]}」？" if near else ""),
             f"{value!r} is not allowed; choose one of {', '.join(setting.choices)}."
             + (f" Did you mean {near[0]!r}?" if near else ""),
         )
-    if setting.minimum is not None and value < setting.minimum or setting.maximum is not None and value > setting.maximum:
+    if (
+        setting.minimum is not None
+        and value < setting.minimum
+        or setting.maximum is not None
+        and value > setting.maximum
+    ):
         return (
             f"应在 {setting.minimum} 到 {setting.maximum} 之间，而不是 {value}。",
             f"must be between {setting.minimum} and {setting.maximum}, not {value}.",
@@ -254,7 +263,13 @@ def validate(data: Mapping[str, Any], text: str, file: str, catalog: Catalog) ->
             if setting is None:
                 near = get_close_matches(name, names, n=1)
                 hint = (f"你是不是想写 {near[0]}？" if near else "", f" Did you mean {near[0]!r}?" if near else "")
-                add(key, (f"[{section}] 中没有 {name} 这一项。" + hint[0], f"unknown key {name!r} in [{section}]." + hint[1]))
+                add(
+                    key,
+                    (
+                        f"[{section}] 中没有 {name} 这一项。" + hint[0],
+                        f"unknown key {name!r} in [{section}]." + hint[1],
+                    ),
+                )
                 continue
             msg = check_value(setting, value, catalog)
             if msg:

@@ -22,7 +22,9 @@ def register(sub: Any, lang: str) -> None:
                        lang=lang)  # fmt: skip
     verbs = p.add_subparsers(dest="verb", metavar=t("操作", "ACTION"), title=t("操作", "actions"), required=True)
 
-    v = verbs.add_parser("validate", help=t("检查 config.toml，列出所有问题", "check config.toml and list every problem"), lang=lang)
+    v = verbs.add_parser(
+        "validate", help=t("检查 config.toml，列出所有问题", "check config.toml and list every problem"), lang=lang
+    )
     add_json_flag(v, lang)
     v.set_defaults(handler=validate)
 
@@ -31,7 +33,9 @@ def register(sub: Any, lang: str) -> None:
     add_json_flag(s, lang)
     s.set_defaults(handler=show)
 
-    st = verbs.add_parser("set", help=t("修改设置（先校验，再保存）", "change settings (validated before saving)"), lang=lang)
+    st = verbs.add_parser(
+        "set", help=t("修改设置（先校验，再保存）", "change settings (validated before saving)"), lang=lang
+    )
     st.add_argument("pairs", nargs="+", metavar=t("键 值", "KEY VALUE"),
                     help=t("一个或多个「键 值」对，如 launch.port 7861", "one or more KEY VALUE pairs, e.g. launch.port 7861"))  # fmt: skip
     st.set_defaults(handler=set_)
@@ -49,7 +53,9 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
     file = str(ctx.bundle.config_file)
     exists = ctx.bundle.config_file.exists()
     if args.json:
-        emit_json({"file": file, "exists": exists, "valid": not problems, "problems": [p.to_dict(ctx.lang) for p in problems]})
+        emit_json(
+            {"file": file, "exists": exists, "valid": not problems, "problems": [p.to_dict(ctx.lang) for p in problems]}
+        )
     elif problems:
         say(ctx.t(f"{file} 有 {len(problems)} 处错误：", f"{file} has {len(problems)} problem(s):"))
         for p in problems:

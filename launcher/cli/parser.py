@@ -59,8 +59,7 @@ class Parser(argparse.ArgumentParser):
 
 
 DESCRIPTION = (
-    "一键 (Yijian)：Stable Diffusion 一键安装与启动器。\n"
-    "不带命令运行即打开启动器界面；带命令运行即命令行模式。",
+    "一键 (Yijian)：Stable Diffusion 一键安装与启动器。\n不带命令运行即打开启动器界面；带命令运行即命令行模式。",
     "Yijian (一键): an all-in-one installer and launcher for Stable Diffusion.\n"
     "Without a command it opens the launcher; with one it runs that command.",
 )
@@ -77,14 +76,20 @@ EPILOG = (
 
 
 def add_json_flag(parser: argparse.ArgumentParser, lang: str) -> None:
-    parser.add_argument("--json", action="store_true", help=pick(lang, "以 JSON 输出（供脚本使用）", "print JSON (for scripts)"))
+    parser.add_argument(
+        "--json", action="store_true", help=pick(lang, "以 JSON 输出（供脚本使用）", "print JSON (for scripts)")
+    )
 
 
 def build_parser(lang: str) -> Parser:
     from launcher.cli import config_cmd, pending
 
     parser = Parser(prog="yijian", lang=lang, description=pick(lang, *DESCRIPTION), epilog=pick(lang, *EPILOG))
-    parser.add_argument("--lang", choices=("zh", "en"), help=pick(lang, "界面语言（默认跟随系统）", "interface language (default: the locale)"))
+    parser.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        help=pick(lang, "界面语言（默认跟随系统）", "interface language (default: the locale)"),
+    )
     parser.add_argument("--version", action="version", version=f"yijian {__version__}",
                         help=pick(lang, "显示版本并退出", "show the version and exit"))  # fmt: skip
     sub = parser.add_subparsers(

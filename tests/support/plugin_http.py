@@ -1,1 +1,42 @@
-"""Fixtures for the http stand-in (see tests/support)."""
+"""Fixtures for the http stand-ins: a fault-injecting file server and a fake Hugging Face hub.
+
+Both are function-scoped: each test gets a fresh server on its own port, stopped afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.fileserver import FileServer
+from tests.support.fileserver import refused_url as _refused_url
+from tests.support.hf_endpoint import HfEndpoint
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    """A running :class:`FileServer`; register files with ``file_server.add(path, data)``."""
+    srv = FileServer()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def hf_endpoint() -> Iterator[HfEndpoint]:
+    """A running :class:`HfEndpoint`; pass ``endpoint=hf_endpoint.url`` to huggingface_hub."""
+    hub = HfEndpoint()
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """An http URL on 127.0.0.1 where the connection is refused."""
+    return _refused_url("/model.safetensors")

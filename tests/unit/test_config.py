@@ -31,14 +31,17 @@ def test_no_file_means_every_default(bundle: Bundle) -> None:
 
 
 def test_user_values_layer_over_defaults(bundle: Bundle) -> None:
-    write(bundle, """
+    write(
+        bundle,
+        """
         [launch]
         port = 7861
         [mirrors]
         pypi = "tuna"
         [network]
         probe_timeout = 2
-    """)
+    """,
+    )
     cfg = config.load(bundle)
     assert cfg["launch.port"] == 7861
     assert cfg["mirrors.pypi"] == "tuna"
@@ -108,11 +111,14 @@ def test_load_refuses_an_invalid_file_with_all_problems(bundle: Bundle) -> None:
 
 
 def test_syntax_error_names_the_line(bundle: Bundle) -> None:
-    write(bundle, """
+    write(
+        bundle,
+        """
         [launch]
         port = 7860
         listen = yes please
-    """)
+    """,
+    )
     with pytest.raises(ConfigUnreadable) as info:
         config.check(bundle)
     assert info.value.params["line"] == 3
@@ -120,11 +126,14 @@ def test_syntax_error_names_the_line(bundle: Bundle) -> None:
 
 
 def test_set_keeps_comments_and_validates(bundle: Bundle) -> None:
-    write(bundle, """
+    write(
+        bundle,
+        """
         # chosen by me, keep this comment
         [launch]
         port = 7861  # a free port on my machine
-    """)
+    """,
+    )
     cfg = config.apply(bundle, [("mirrors.pypi", "ustc"), ("launch.listen", True)])
     text = bundle.config_file.read_text(encoding="utf-8")
     assert "# chosen by me, keep this comment" in text
