@@ -10,6 +10,7 @@ measurement later; this is the standard-library subset stage 0 needs.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from bootstrap.layout import Bundle
 from bootstrap.tomlread import TomlSubsetError, load
 
 PROBE_TIMEOUT = 3.0
+RANKING_TTL = 6 * 3600  # as launcher.mirrors.ranking
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,25 @@ def rank(indexes: list[Index], timeout: float = PROBE_TIMEOUT, proxy: str = "") 
         t.join(max(0.0, deadline - time.monotonic()))
     ranked = [results.get(i, ProbeResult(ix, False, timeout, "timed out")) for i, ix in enumerate(indexes)]
     return sorted(ranked, key=lambda r: (not r.ok, r.seconds if r.ok else 0.0))
+
+
+def cached_results(bundle: Bundle, indexes: list[Index], now: float | None = None) -> list[ProbeResult] | None:
+    """The pypi ranking the launcher's ``mirrors test`` saved, if fresh; else None."""
+    try:
+        data = json.loads((bundle.cache_dir / "mirrors.json").read_text(encoding="utf-8"))
+        entry = data["channels"]["pypi"]
+        if (time.time() if now is None else now) - float(entry["measured_at"]) > RANKING_TTL:
+            return None
+        by_id = {r["id"]: r for r in entry["results"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    out = []
+    for ix in indexes:
+        r = by_id.get(ix.id)
+        if r is None:
+            out.append(ProbeResult(ix, True, 999.0))  # not measured: after the measured ones
+        else:
+            out.append(
+                ProbeResult(ix, bool(r.get("ok")), float(r.get("total_ms") or 0) / 1000, str(r.get("error", "")))
+            )
+    return sorted(out, key=lambda r: (not r.ok, r.seconds if r.ok else 0.0))

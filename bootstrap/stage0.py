@@ -26,6 +26,7 @@ from bootstrap.i18n import detect_language, pick
 from bootstrap.index_choice import (
     Index,
     StageConfig,
+    cached_results,
     catalog_indexes,
     explicit_index,
     rank,
@@ -110,9 +111,10 @@ def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index
     catalog = catalog_indexes(bundle)
     if chosen is not None and chosen.local:
         return [chosen]
-    results = rank(
-        ([chosen] if chosen else []) + [c for c in catalog if not chosen or c.url != chosen.url], proxy=cfg.proxy
-    )
+    pool = ([chosen] if chosen else []) + [c for c in catalog if not chosen or c.url != chosen.url]
+    # A fresh measurement by `mirrors test` saves probing again; a custom URL was never measured.
+    cached = cached_results(bundle, pool) if chosen is None or chosen.id != "custom" else None
+    results = cached or rank(pool, proxy=cfg.proxy)
     ok = [r.index for r in results if r.ok]
     failed = [r for r in results if not r.ok]
     if chosen is not None and ok and ok[0].url != chosen.url:

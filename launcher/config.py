@@ -57,7 +57,7 @@ class Setting:
         return self.zh if lang == "zh" else self.en
 
 
-_URL = re.compile(r"^(https?|file)://[^\s/$.?#][^\s]*$", re.I)
+_URL = re.compile(r"^(flat\+)?(https?|file)://[^\s/$.?#][^\s]*$", re.I)
 _PROXY = re.compile(r"^(https?|socks5h?|socks4)://([^\s:@/]+(:[^\s@/]*)?@)?[^\s:@/]+(:\d{1,5})?/?$", re.I)
 
 
@@ -73,7 +73,8 @@ def _mirror_check(channel: str, allow_path: bool, allow_off: bool = False) -> Ch
                 return None
             return (f"文件夹不存在：{value}", f"no such folder: {value}")
         allowed = ("auto", "off", *ch.ids) if allow_off else ("auto", *ch.ids)
-        near = get_close_matches(value, allowed, n=1)
+        alias = ch.by_alias(value)
+        near = [alias.id] if alias else get_close_matches(value, allowed, n=1)
         forms = "、".join(allowed)
         return (
             f"未知的镜像「{value}」。可用：{forms}，或一个 https:// 地址。"

@@ -20,6 +20,7 @@ from bootstrap.errors import (
 )
 
 __all__ = [
+    "AllMirrorsFailed",
     "BundleNotWritable",
     "BundlePathError",
     "ConfigInvalid",
@@ -27,7 +28,10 @@ __all__ = [
     "ConfigUnreadable",
     "ExitCode",
     "LauncherEnvError",
+    "MirrorChoiceInvalid",
+    "MirrorUnusable",
     "NotBuiltYet",
+    "OfflineMode",
     "UsageError",
     "YijianError",
 ]
@@ -83,3 +87,42 @@ class ConfigInvalid(YijianError):
         out = super().to_dict(lang)
         out["problems"] = [p.to_dict(lang) for p in self.problems]
         return out
+
+
+class AllMirrorsFailed(YijianError):
+    code = "MIRRORS_ALL_FAILED"
+    exit_code = ExitCode.NETWORK
+    zh = "{channel} 的所有镜像都失败了：{listing}"
+    en = "Every {channel} mirror failed: {listing}"
+    hint_zh = "检查网络和代理（config set network.proxy …），运行 ./start.sh mirrors test 查看各镜像状态，或用 ./start.sh mirrors use 指定一个可用的镜像。"
+    hint_en = (
+        "Check the network and the proxy (config set network.proxy ...), run ./start.sh mirrors test to see "
+        "each mirror's state, or pick a working one with ./start.sh mirrors use."
+    )
+
+
+class MirrorChoiceInvalid(YijianError):
+    code = "MIRROR_CHOICE_INVALID"
+    exit_code = ExitCode.USAGE
+    zh = "不能把 {channel} 镜像设为「{value}」：{reason_zh}"
+    en = "Cannot use {value!r} as the {channel} mirror: {reason_en}"
+    hint_zh = "{fix_zh}"
+    hint_en = "{fix_en}"
+
+
+class MirrorUnusable(YijianError):
+    code = "MIRROR_UNUSABLE"
+    exit_code = ExitCode.NETWORK
+    zh = "镜像 {value} 现在不能用作 {channel}：{reason}"
+    en = "The mirror {value} cannot serve as {channel} now: {reason}"
+    hint_zh = "检查地址是否正确（{channel} 需要 {expect_zh}）。仍要保存，请加 --force。"
+    hint_en = "Check the address ({channel} needs {expect_en}). To save it anyway, add --force."
+
+
+class OfflineMode(YijianError):
+    code = "OFFLINE_MODE"
+    exit_code = ExitCode.NETWORK
+    zh = "离线模式已开启，不能{action_zh}。"
+    en = "Offline mode is on, so Yijian cannot {action_en}."
+    hint_zh = "需要联网时运行 ./start.sh config set network.offline false。"
+    hint_en = "To go online, run ./start.sh config set network.offline false."

@@ -27,9 +27,16 @@ class Mirror:
     status: str
     official: bool = False
     notes: str = ""
+    probe: str = ""  # this entry's own probe template, if the channel's does not fit
+    aliases: tuple[str, ...] = ()
 
     def name(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name_en
+
+    @property
+    def automatic(self) -> bool:
+        """May ``auto`` choose it?  Never an unverified mirror."""
+        return self.status != "unverified"
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,19 @@ class Channel:
     probe: str
     mirrors: tuple[Mirror, ...]
     default: str = "auto"
+    probe_cuda: str = "cu128"
+    probe_version: str = "3.11.9"
 
     def name(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name_en
 
     def get(self, mirror_id: str) -> Mirror | None:
         return next((m for m in self.mirrors if m.id == mirror_id), None)
+
+    def by_alias(self, name: str) -> Mirror | None:
+        """The mirror a user's name for it means (``清华`` or ``tsinghua`` → tuna)."""
+        key = name.strip().lower()
+        return next((m for m in self.mirrors if key == m.id or key in (a.lower() for a in m.aliases)), None)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -78,6 +92,8 @@ def load_catalog(path: Path) -> Catalog:
                 status=e.get("status", "unverified"),
                 official=bool(e.get("official", False)),
                 notes=e.get("notes", ""),
+                probe=e.get("probe", ""),
+                aliases=tuple(e.get("aliases", ())),
             )
             for e in data.get(name, [])
         )
@@ -88,5 +104,7 @@ def load_catalog(path: Path) -> Catalog:
             probe=meta.get("probe", "{url}"),
             mirrors=mirrors,
             default=meta.get("default", "auto"),
+            probe_cuda=meta.get("probe_cuda", "cu128"),
+            probe_version=meta.get("probe_version", "3.11.9"),
         )
     return Catalog(channels)
