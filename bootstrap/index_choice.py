@@ -159,8 +159,9 @@ def describe_network_error(reason: object) -> str:
     return text
 
 
-def rank(indexes: list[Index], timeout: float = PROBE_TIMEOUT, proxy: str = "") -> list[ProbeResult]:
+def rank(indexes: list[Index], timeout: float | None = None, proxy: str = "") -> list[ProbeResult]:
     """Probe all at once; the whole call takes at most about ``timeout``."""
+    timeout = PROBE_TIMEOUT if timeout is None else timeout
     results: dict[int, ProbeResult] = {}
 
     def run(i: int, index: Index) -> None:

@@ -172,6 +172,9 @@ def bundle_environ(bundle: Bundle, base: dict[str, str] | None = None) -> dict[s
             "MPLCONFIGDIR": str(cache / "matplotlib"),
             "XDG_CACHE_HOME": str(cache / "xdg"),
             "GRADIO_TEMP_DIR": str(cache / "gradio"),
+            # pip runs `rustc --version` for its user agent; a rustup proxy then writes ~/.rustup.
+            "RUSTUP_HOME": str(cache / "rustup"),
+            "CARGO_HOME": str(cache / "cargo"),
         }
     )
     return env

@@ -96,12 +96,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _child_env() -> dict[str, str]:
-    """The user's pip/uv settings never reach our installs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "PYTHON"))}
+def _child_env(bundle: Bundle) -> dict[str, str]:
+    """The user's pip/uv settings never reach our installs, and no cache lands in HOME."""
+    env = bundle_environ(bundle, {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "PYTHON"))})
+    env.pop("PYTHONPATH", None)
     env["PIP_CONFIG_FILE"] = os.devnull
-    env["PYTHONNOUSERSITE"] = "1"
-    env["PYTHONUTF8"] = "1"
     return env
 
 
@@ -205,7 +204,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
     _say(pick(lang, "首次启动（或启动器已更新）：正在准备启动器环境 env/launcher …",
               "First start (or the launcher was updated): preparing the launcher environment env/launcher ..."))  # fmt: skip
     shutil.rmtree(staging, ignore_errors=True)
-    env = _child_env()
+    env = _child_env(bundle)
     code = _run_logged([sys.executable, "-m", "venv", str(staging)], log, env, False)
     if code != 0 or not env_python(staging).exists():
         shutil.rmtree(staging, ignore_errors=True)

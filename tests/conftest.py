@@ -9,6 +9,7 @@ fixtures are defined here so any test can ask for them by name.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,13 @@ import pytest
 from tests.support.hermetic import Sealed, sealed_environ
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# huggingface_hub, diffusers and gradio read these once, at import (before any fixture runs):
+# set them now so the test process itself never reaches out or writes to the real HOME.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="yijian-test-hf-")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.pop("HF_ENDPOINT", None)
 
 
 @pytest.fixture(autouse=True)
@@ -36,4 +44,5 @@ pytest_plugins = [
     "tests.support.plugin_http",
     "tests.support.plugin_sd",
     "tests.support.plugin_gpu",
+    "tests.support.plugin_mirrors",
 ]

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
-from http import HTTPStatus
+from http.client import responses
 from typing import Literal
 
 from tests.support.httpbase import Handler, LocalServer, free_port
@@ -142,30 +142,30 @@ def if_range_holds(value: str, etag: str, last_modified: float) -> bool:
         return False
 
 
-def serve_bytes(handler: Handler, blob: Blob, headers: Sequence[tuple[str, str]] = ()) -> Transfer | None:
+def serve_bytes(handler: BytesHandler, blob: Blob, headers: Sequence[tuple[str, str]] = ()) -> None:
     """Answer a GET/HEAD for ``blob`` with Range support and its faults; ``headers`` go on success replies.
 
-    Returns the body :class:`Transfer` for a GET that sent (part of) the bytes, else None.
+    A GET that sends (part of) the bytes adds a :class:`Transfer` to the server's ``transfers``.
     """
     f = blob.faults
     if f.first_byte_delay:
         time.sleep(f.first_byte_delay)
     if f.status is not None:
         extra = [("Retry-After", str(f.retry_after))] if f.retry_after is not None else []
-        phrase = HTTPStatus(f.status).phrase
+        phrase = responses.get(f.status, "Error")
         handler.reply(f.status, f"{f.status} {phrase}\n".encode(), extra, content_type="text/plain")
-        return None
+        return
     if f.html_error:
         handler.reply(200, HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
-        return None
+        return
     data, etag = blob.snapshot()
     if f.lfs_pointer:
         handler.reply(200, lfs_pointer(data), content_type="text/plain; charset=utf-8")
-        return None
+        return
     size = len(data)
     if f.always_416:
         handler.reply(416, b"", [("Content-Range", f"bytes */{size}")])
-        return None
+        return
     wanted = None
     if not f.ignore_range and (value := handler.headers.get("Range")):
         if_range = handler.headers.get("If-Range")
@@ -173,7 +173,7 @@ def serve_bytes(handler: Handler, blob: Blob, headers: Sequence[tuple[str, str]]
             wanted = parse_range(value, size)
     if wanted == "unsatisfiable":
         handler.reply(416, b"", [("Content-Range", f"bytes */{size}")])
-        return None
+        return
     first, last = wanted or (0, size - 1)
     head = [
         ("Accept-Ranges", "bytes"),
@@ -183,11 +183,11 @@ def serve_bytes(handler: Handler, blob: Blob, headers: Sequence[tuple[str, str]]
     ]
     if wanted:
         head.append(("Content-Range", f"bytes {first}-{last}/{size}"))
-    return _send(handler, 206 if wanted else 200, head, data[first : last + 1], blob, f.length)
+    _send(handler, 206 if wanted else 200, head, data[first : last + 1], blob, f.length)
 
 
-def _send(handler: Handler, status: int, head: list[tuple[str, str]], body: bytes, blob: Blob,
-          length: Literal["content-length", "chunked", "close"]) -> Transfer | None:  # fmt: skip
+def _send(handler: BytesHandler, status: int, head: list[tuple[str, str]], body: bytes, blob: Blob,
+          length: Literal["content-length", "chunked", "close"]) -> None:  # fmt: skip
     handler.send_response(status)
     for k, v in head:
         handler.send_header(k, v)
@@ -201,18 +201,18 @@ def _send(handler: Handler, status: int, head: list[tuple[str, str]], body: byte
         handler.close_connection = True
     handler.end_headers()
     if handler.command == "HEAD":
-        return None
+        return
     transfer = Transfer(handler.path, time.monotonic())
+    handler.server_of_bytes.add_transfer(transfer)
     try:
         _write_body(handler, body, blob.faults.throttle, blob.take_drop(len(body)), length == "chunked", transfer)
     except (BrokenPipeError, ConnectionResetError):
         transfer.dropped = True
         handler.close_connection = True
     transfer.finished = time.monotonic()
-    return transfer
 
 
-def _write_body(handler: Handler, body: bytes, rate: int | None, drop_at: int | None, chunked: bool,
+def _write_body(handler: BytesHandler, body: bytes, rate: int | None, drop_at: int | None, chunked: bool,
                 transfer: Transfer) -> None:  # fmt: skip
     """Write ``body`` paced at ``rate`` bytes/s, hanging up after ``drop_at`` bytes."""
     end = len(body) if drop_at is None else drop_at
@@ -237,29 +237,76 @@ def _write_body(handler: Handler, body: bytes, rate: int | None, drop_at: int | 
         handler.wfile.write(b"0\r\n\r\n")
 
 
-class _FileHandler(Handler):
+class BytesHandler(Handler):
+    """Base handler of a :class:`BytesServer`: :meth:`route` runs while the request counts as in flight."""
+
+    @property
+    def server_of_bytes(self) -> BytesServer:
+        server = self.owner
+        assert isinstance(server, BytesServer)
+        return server
+
     def do_GET(self) -> None:
+        server = self.server_of_bytes
+        with server.lock:
+            server.active += 1
+        try:
+            self.route()
+        finally:
+            with server.lock:
+                server.active -= 1
+
+    do_HEAD = do_GET
+
+    def route(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class BytesServer(LocalServer):
+    """A LocalServer answering through :func:`serve_bytes`: keeps its transfers, knows when it is idle.
+
+    A client may return before the server has counted its last bytes: call :meth:`wait_idle`
+    before reading ``bytes_served()`` or ``transfers``.
+    """
+
+    transfers: list[Transfer] = field(default_factory=list)
+    active: int = 0  # requests being answered
+
+    def add_transfer(self, transfer: Transfer) -> None:
+        with self.lock:
+            self.transfers.append(transfer)
+
+    def transfers_of(self, path: str) -> list[Transfer]:
+        with self.lock:
+            return [t for t in self.transfers if t.path.split("?", 1)[0] == path]
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being answered; TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.active:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.active} request(s) still running after {timeout} s")
+            time.sleep(0.01)
+
+
+class _FileHandler(BytesHandler):
+    def route(self) -> None:
         server = self.owner
         assert isinstance(server, FileServer)
         blob = server.files.get(self.path.split("?", 1)[0])
         if blob is None:
             self.reply(404, b"404 Not Found\n", content_type="text/plain")
             return
-        transfer = serve_bytes(self, blob)
-        if transfer is not None:
-            with server.lock:
-                server.transfers.append(transfer)
-
-    do_HEAD = do_GET
+        serve_bytes(self, blob)
 
 
 @dataclass
-class FileServer(LocalServer):
+class FileServer(BytesServer):
     """Files registered at paths, served with Range and per-file :class:`Faults`."""
 
     handler: type[Handler] = _FileHandler
     files: dict[str, Blob] = field(default_factory=dict)
-    transfers: list[Transfer] = field(default_factory=list)
 
     def add(self, path: str, data: bytes, etag: str | None = None, faults: Faults | None = None) -> Blob:
         """Serve ``data`` at ``path`` (ETag defaults to its sha256)."""
@@ -277,10 +324,6 @@ class FileServer(LocalServer):
 
     def url_for(self, path: str) -> str:
         return self.url + path
-
-    def transfers_of(self, path: str) -> list[Transfer]:
-        with self.lock:
-            return [t for t in self.transfers if t.path.split("?", 1)[0] == path]
 
 
 def refused_url(path: str = "/") -> str:

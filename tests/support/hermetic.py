@@ -75,3 +75,15 @@ def sealed_environ(base: Path) -> tuple[Sealed, dict[str, str | None]]:
         }
     )
     return Sealed(base=base, home=home, root=root), changes
+
+
+def sealed_env_dict(base: Path) -> tuple[Sealed, dict[str, str]]:
+    """A sealed copy of os.environ, for session fixtures (which run before ``sealed``)."""
+    s, changes = sealed_environ(base)
+    env = dict(os.environ)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return s, env

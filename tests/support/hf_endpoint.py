@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.support.fileserver import Blob, Faults, lfs_pointer, serve_bytes
-from tests.support.httpbase import Handler, LocalServer
+from tests.support.fileserver import Blob, BytesHandler, BytesServer, Faults, lfs_pointer, serve_bytes
+from tests.support.httpbase import Handler
 
 LAST_MODIFIED = "2024-05-01T12:00:00.000Z"
 
@@ -70,7 +70,11 @@ class RepoFile:
         if blobs:
             entry.update(size=self.size, blobId=self.blob_id)
             if self.lfs:
-                entry["lfs"] = {"sha256": self.sha256, "size": self.size, "pointerSize": len(lfs_pointer(self.blob.data))}
+                entry["lfs"] = {
+                    "sha256": self.sha256,
+                    "size": self.size,
+                    "pointerSize": len(lfs_pointer(self.blob.data)),
+                }
         return entry
 
     def tree_entry(self) -> dict[str, Any]:
@@ -124,8 +128,11 @@ class Repo:
             return None
         if not recursive:
             folders = {d for d in folders if "/" not in d[len(prefix) :]}
-        dirs = [{"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d} for d in folders]
-        return sorted(dirs, key=lambda d: d["path"]) + entries
+        dirs = [
+            {"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
+            for d in sorted(folders)
+        ]
+        return dirs + entries
 
 
 def _not_found(handler: Handler, code: str, message: str, commit: str | None = None) -> None:
@@ -136,7 +143,7 @@ def _not_found(handler: Handler, code: str, message: str, commit: str | None = N
     handler.reply(404, body, headers, content_type="application/json")
 
 
-class _HubHandler(Handler):
+class _HubHandler(BytesHandler):
     ROUTES = (
         (re.compile(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.+))?"), "tree"),
         (re.compile(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?"), "model_info"),
@@ -150,7 +157,7 @@ class _HubHandler(Handler):
         assert isinstance(server, HfEndpoint)
         return server
 
-    def do_GET(self) -> None:
+    def route(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         for pattern, name in self.ROUTES:
@@ -162,8 +169,6 @@ class _HubHandler(Handler):
                 getattr(self, name)(repo, *(unquote(g) if g else g for g in m.groups()[1:]), query=query)
                 return
         self.reply(404, b"404 Not Found\n", content_type="text/plain")
-
-    do_HEAD = do_GET
 
     def json(self, value: object) -> None:
         self.reply(200, json.dumps(value).encode(), content_type="application/json")
@@ -210,7 +215,7 @@ class _HubHandler(Handler):
 
 
 @dataclass
-class HfEndpoint(LocalServer):
+class HfEndpoint(BytesServer):
     """A running fake hub; ``url`` is the endpoint to give ``huggingface_hub``."""
 
     handler: type[Handler] = _HubHandler

@@ -1,7 +1,7 @@
 """Fixtures for the tiny Stable Diffusion stand-in (see :mod:`tests.support.tiny_sd`).
 
 ``tiny_sd`` builds the model once per test session.  torch and diffusers are
-imported inside the fixture, so tests that never ask for it don't pay for them.
+imported only when it builds, so tests that never ask for it don't pay for them.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import cast
@@ -128,9 +129,10 @@ class _IndexHandler(Handler):
         if faults.delay:
             time.sleep(faults.delay)
         if faults.status is not None:
-            return self.reply(faults.status, ERROR_PAGE.encode(), content_type="text/html; charset=utf-8")
+            title = f"{faults.status} {HTTPStatus(faults.status).phrase}"
+            return self._html(_page(title, [], pep503=False), faults.status)
         if faults.html_page:
-            return self.reply(200, ERROR_PAGE.encode(), content_type="text/html; charset=utf-8")
+            return self._html(ERROR_PAGE.encode())
         route = _ROUTE.fullmatch(unquote(urlsplit(self.path).path))
         folder = self.index.folder(route["variant"]) if route else None
         if route is None or folder is None:
@@ -163,8 +165,8 @@ class _IndexHandler(Handler):
         rp = f' data-requires-python="{html.escape(wheel.requires_python)}"' if wheel.requires_python else ""
         return f'<a href="{href}"{rp}>{html.escape(wheel.path.name)}</a>'
 
-    def _html(self, body: bytes) -> None:
-        self.reply(200, body, content_type="text/html; charset=utf-8")
+    def _html(self, body: bytes, status: int = 200) -> None:
+        self.reply(status, body, content_type="text/html; charset=utf-8")
 
     def _not_found(self) -> None:
         self.reply(404, b"<html><body><h1>404 Not Found</h1></body></html>\n", content_type="text/html")
@@ -237,7 +239,7 @@ class PackageIndex(LocalServer):
         return f"{self._base(variant)}/files/{quote(filename)}"
 
     def forbid(self, status: int = 403) -> None:
-        """Answer every request with ``status`` (and a small HTML body)."""
+        """Answer every request with ``status`` and a one-line HTML page."""
         self.faults.status = status
 
     def serve_error_page(self) -> None:

@@ -1,4 +1,4 @@
-"""A tiny random-weight Stable Diffusion 1.x model, built offline in about a second.
+"""A tiny random-weight Stable Diffusion 1.x model, built offline in well under a second after imports.
 
 :func:`build_tiny_sd` writes every artefact the runtime handles for SD 1.x, with
 the real layouts and tiny widths (CLIP width 32, UNet/VAE channels 8-16, 64x64
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,10 +70,9 @@ def build_tiny_sd(dest: Path, *, seed: int = 0) -> TinySD:
 
     torch.set_num_threads(1)
     dest.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        pipe = _build_pipeline(dest / "tokenizer-src")
-    shutil.rmtree(dest / "tokenizer-src")
+    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tokenizer_src:
+        torch.manual_seed(seed)  # the model constructors draw from the global RNG; fork_rng restores it after
+        pipe = _build_pipeline(Path(tokenizer_src))
 
     tiny = TinySD(
         diffusers_dir=dest / "diffusers",
@@ -279,14 +279,24 @@ def to_original_layout(pipe: StableDiffusionPipeline) -> dict[str, torch.Tensor]
 
 UNET_LORA_TARGETS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "attn2.to_k",
                      "attn2.to_v", "attn2.to_out.0", "ff.net.0.proj", "ff.net.2")  # fmt: skip
-TE_LORA_TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2")
+TE_LORA_TARGETS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.out_proj",
+    "mlp.fc1",
+    "mlp.fc2",
+)
 
 
-def _linear_targets(module: torch.nn.Module, wanted: Callable[[str], bool]) -> Iterator[tuple[str, torch.nn.Linear]]:
+def _linear_layers(
+    module: torch.nn.Module, suffixes: tuple[str, ...], inside: str = ""
+) -> Iterator[tuple[str, torch.nn.Linear]]:
+    """The Linear submodules whose names end with one of ``suffixes`` and contain ``inside``."""
     import torch
 
     for name, sub in module.named_modules():
-        if isinstance(sub, torch.nn.Linear) and wanted(name):
+        if isinstance(sub, torch.nn.Linear) and inside in name and name.endswith(suffixes):
             yield name, sub
 
 
@@ -303,9 +313,9 @@ def _kohya_lora(pipe: StableDiffusionPipeline, gen: torch.Generator) -> tuple[di
         tensors[f"{kohya_name}.lora_up.weight"] = up
         tensors[f"{kohya_name}.alpha"] = torch.tensor(float(LORA_RANK))
 
-    for name, layer in _linear_targets(pipe.unet, lambda n: ".transformer_blocks." in n and n.endswith(UNET_LORA_TARGETS)):
+    for name, layer in _linear_layers(pipe.unet, UNET_LORA_TARGETS, inside=".transformer_blocks."):
         add("lora_unet_" + name.replace(".", "_"), layer)
-    for name, layer in _linear_targets(pipe.text_encoder, lambda n: n.endswith(TE_LORA_TARGETS)):
+    for name, layer in _linear_layers(pipe.text_encoder, TE_LORA_TARGETS):
         bare = name.removeprefix("text_model.")
         add("lora_te_text_model_" + bare.replace(".", "_"), layer)
     metadata = {

@@ -76,7 +76,11 @@ def _metadata(name: str, version: str, requires: Sequence[str], requires_python:
 
 def _wheel_info(tag: str) -> str:
     pythons, abis, platforms = (part.split(".") for part in tag.split("-"))
-    lines = ["Wheel-Version: 1.0", "Generator: yijian-tests (stdlib)", f"Root-Is-Purelib: {str(abis == ['none']).lower()}"]
+    lines = [
+        "Wheel-Version: 1.0",
+        "Generator: yijian-tests (stdlib)",
+        f"Root-Is-Purelib: {str(abis == ['none']).lower()}",
+    ]
     lines += [f"Tag: {'-'.join(t)}" for t in itertools.product(pythons, abis, platforms)]
     return "\n".join(lines) + "\n"
 
@@ -197,16 +201,22 @@ if _build_metadata["version"]["torch"] != torch.__version__:
 '''
 
 
-def fake_xformers(dest_dir: Path, version: str, *, built_for_torch: str, cuda: str | None,
-                  arch_list: Sequence[str] = ("7.5", "8.0+PTX", "9.0a")) -> Path:  # fmt: skip
-    """An xformers wheel built for ``built_for_torch`` (``cpp_lib.json``), pinning its public version.
+def cuda_code(torch_version: str) -> int | None:
+    """The CUDA of a torch build as xformers records it, ``major*100+minor``: ``2.1.2+cu121`` -> 1201."""
+    m = re.search(r"\+cu(\d+)(\d)$", torch_version)
+    return int(m[1]) * 100 + int(m[2]) if m else None
 
-    ``cuda`` is recorded as xformers does, ``major*100+minor`` (12.8 -> 1208).
-    """
-    cuda_code = None if cuda is None else int(cuda.split(".")[0]) * 100 + int(cuda.split(".")[1])
+
+def fake_xformers(dest_dir: Path, version: str, *, built_for_torch: str) -> Path:
+    """An xformers wheel built for ``built_for_torch`` (in ``cpp_lib.json``), pinning its public version."""
     build = {
-        "version": {"torch": built_for_torch, "python": platform.python_version(), "cuda": cuda_code, "hip": None},
-        "env": {"TORCH_CUDA_ARCH_LIST": " ".join(arch_list), "XFORMERS_BUILD_TYPE": "Release"},
+        "version": {
+            "torch": built_for_torch,
+            "python": platform.python_version(),
+            "cuda": cuda_code(built_for_torch),
+            "hip": None,
+        },
+        "env": {"XFORMERS_BUILD_TYPE": "Release"},
     }
     files = {
         "xformers/__init__.py": "from xformers import _cpp_lib  # noqa: F401\nfrom xformers.version import __version__\n",
@@ -240,7 +250,7 @@ def fake_torch_stack(
         fake_torchvision(dest_dir, torchvision, torch=torch, cuda=cuda),
     ]
     if xformers is not None:
-        wheels.append(fake_xformers(dest_dir, xformers, built_for_torch=xformers_built_for_torch or torch, cuda=cuda))
+        wheels.append(fake_xformers(dest_dir, xformers, built_for_torch=xformers_built_for_torch or torch))
     return wheels
 
 

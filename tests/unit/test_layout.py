@@ -34,7 +34,7 @@ def test_every_cache_points_inside_the_bundle(tmp_path: Path) -> None:
     b = Bundle(root=tmp_path)
     env = bundle_environ(b, {"HOME": "/home/u", "PYTHONHOME": "/x", "PYTHONSTARTUP": "/y"})
     for key in ("PIP_CACHE_DIR", "UV_CACHE_DIR", "HF_HOME", "TORCH_HOME", "TRITON_CACHE_DIR", "XDG_CACHE_HOME",
-                "MPLCONFIGDIR", "GRADIO_TEMP_DIR", "UV_PYTHON_INSTALL_DIR"):  # fmt: skip
+                "MPLCONFIGDIR", "GRADIO_TEMP_DIR", "UV_PYTHON_INSTALL_DIR", "RUSTUP_HOME", "CARGO_HOME"):  # fmt: skip
         assert Path(env[key]).is_relative_to(tmp_path), key
     assert "PYTHONHOME" not in env and "PYTHONSTARTUP" not in env
     assert env["PYTHONPATH"] == str(CODE_ROOT)
