@@ -23,6 +23,7 @@ from typing import Any
 from bootstrap.layout import Bundle
 from launcher.errors import ConfigInvalid, ConfigProblem, ConfigUnreadable, UsageError
 from launcher.mirrors.catalog import Catalog, load_catalog
+from launcher.mirrors.sources import is_path, local_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,7 +58,7 @@ class Setting:
         return self.zh if lang == "zh" else self.en
 
 
-_URL = re.compile(r"^(flat\+)?(https?|file)://[^\s/$.?#][^\s]*$", re.I)
+_URL = re.compile(r"^(flat\+)?https?://[^\s/$.?#][^\s]*$", re.I)
 _PROXY = re.compile(r"^(https?|socks5h?|socks4)://([^\s:@/]+(:[^\s@/]*)?@)?[^\s:@/]+(:\d{1,5})?/?$", re.I)
 
 
@@ -68,13 +69,13 @@ def _mirror_check(channel: str, allow_path: bool, allow_off: bool = False) -> Ch
             return None
         if _URL.match(value):
             return None
-        if allow_path and (value.startswith(("/", "./", "../", "~")) or re.match(r"^[A-Za-z]:[\\/]", value)):
-            if Path(value).expanduser().is_dir():
+        if allow_path and is_path(value):
+            if local_folder(value).is_dir():
                 return None
             return (f"文件夹不存在：{value}", f"no such folder: {value}")
         allowed = ("auto", "off", *ch.ids) if allow_off else ("auto", *ch.ids)
-        alias = ch.by_alias(value)
-        near = [alias.id] if alias else get_close_matches(value, allowed, n=1)
+        guess = ch.suggest(value, ("auto", "off") if allow_off else ("auto",))
+        near = [guess] if guess else []
         forms = "、".join(allowed)
         return (
             f"未知的镜像「{value}」。可用：{forms}，或一个 https:// 地址。"

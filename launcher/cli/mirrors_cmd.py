@@ -200,9 +200,8 @@ def use(ctx: Context, args: argparse.Namespace) -> int:
         value = alias.id
     allowed = ("auto", "off", *ch.ids) if ch.id == "github" else ("auto", *ch.ids)
     if value not in allowed and not is_url(value) and not (is_path(value) and ch.id in ("pypi", "torch")):
-        from difflib import get_close_matches
-
-        near = get_close_matches(value, allowed, n=1)
+        guess = ch.suggest(value, ("auto", "off") if ch.id == "github" else ("auto",))
+        near = [guess] if guess else []
         raise MirrorChoiceInvalid(
             channel=ch.id, value=value,
             reason_zh="既不是已知的镜像 id，也不是 https:// 地址" + ("或文件夹" if ch.id in ("pypi", "torch") else ""),

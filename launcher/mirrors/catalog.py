@@ -56,6 +56,19 @@ class Channel:
     def get(self, mirror_id: str) -> Mirror | None:
         return next((m for m in self.mirrors if m.id == mirror_id), None)
 
+    def suggest(self, name: str, extra: tuple[str, ...] = ("auto",)) -> str | None:
+        """The id (or ``extra`` word) a mistyped name most likely meant."""
+        from difflib import get_close_matches
+
+        exact = self.by_alias(name)
+        if exact is not None:
+            return exact.id
+        words = {w.lower(): w for w in extra}
+        for m in self.mirrors:
+            words.update({a.lower(): m.id for a in (m.id, *m.aliases)})
+        near = get_close_matches(name.strip().lower(), list(words), n=1)
+        return words[near[0]] if near else None
+
     def by_alias(self, name: str) -> Mirror | None:
         """The mirror a user's name for it means (``清华`` or ``tsinghua`` → tuna)."""
         key = name.strip().lower()

@@ -68,6 +68,11 @@ def is_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~", "file://")) or bool(re.match(r"^[A-Za-z]:[\\/]", value))
 
 
+def local_folder(value: str) -> Path:
+    """The folder a path or ``file://`` choice names."""
+    return Path(value[len("file://") :] if value.startswith("file://") else value).expanduser()
+
+
 CUSTOM_KIND = {"pypi": "pep503", "torch": "pep503", "huggingface": "hf", "python": "pbs", "github": "prefix"}
 FLAT_PREFIX = "flat+"  # a torch URL that is a flat listing (like Aliyun's), not an index
 
@@ -88,7 +93,7 @@ def from_value(value: str, channel: Channel, cuda: str | None = None, version: s
         probe = probe_url(template.get(kind, channel.probe), url)
         return Source(channel.id, "custom", url, kind, value, value, probe_url=probe)
     if is_path(value):
-        folder = str(Path(value[7:] if value.startswith("file://") else value).expanduser())
+        folder = str(local_folder(value))
         return Source(channel.id, "local", folder, "local", folder, folder, probe_url=folder)
     return None
 

@@ -125,7 +125,9 @@ def test_pip_argv_is_isolated_and_trusts_only_http_hosts(tmp_path: Path) -> None
 def test_stage_config_reads_only_what_it_needs_and_survives_a_broken_file(tmp_path: Path) -> None:
     bundle = Bundle(root=tmp_path)
     tmp_path.mkdir(exist_ok=True)
-    bundle.config_file.write_text('[mirrors]\npypi = "tuna"\n[network]\nproxy = "http://h:1"\noffline = true\n', encoding="utf-8")
+    bundle.config_file.write_text(
+        '[mirrors]\npypi = "tuna"\n[network]\nproxy = "http://h:1"\noffline = true\n', encoding="utf-8"
+    )
     cfg = read_stage_config(bundle)
     assert (cfg.pypi, cfg.proxy, cfg.offline, cfg.problem) == ("tuna", "http://h:1", True, "")
     bundle.config_file.write_text("[mirrors\n", encoding="utf-8")
