@@ -23,9 +23,15 @@ __all__ = [
     "AllMirrorsFailed",
     "BundleNotWritable",
     "BundlePathError",
+    "ChecksumMismatch",
     "ConfigInvalid",
     "ConfigProblem",
     "ConfigUnreadable",
+    "DestinationExists",
+    "DiskFull",
+    "DownloadFailed",
+    "DownloadInterrupted",
+    "DownloadLocked",
     "ExitCode",
     "LauncherEnvError",
     "MirrorChoiceInvalid",
@@ -33,6 +39,7 @@ __all__ = [
     "NotBuiltYet",
     "OfflineMode",
     "UsageError",
+    "WrongContent",
     "YijianError",
 ]
 
@@ -126,3 +133,69 @@ class OfflineMode(YijianError):
     en = "Offline mode is on, so Yijian cannot {action_en}."
     hint_zh = "需要联网时运行 ./start.sh config set network.offline false。"
     hint_en = "To go online, run ./start.sh config set network.offline false."
+
+
+class DownloadFailed(YijianError):
+    code = "DOWNLOAD_FAILED"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "下载失败：{url}（{reason}）"
+    en = "Download failed: {url} ({reason})"
+    hint_zh = "已下载的部分已保留；检查网络或换一个镜像（./start.sh mirrors test）后重新运行同一命令即可续传。"
+    hint_en = "What was downloaded is kept; check the network or switch mirrors (./start.sh mirrors test), then run the same command again to resume."
+
+
+class WrongContent(YijianError):
+    code = "DOWNLOAD_WRONG_CONTENT"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "服务器返回的不是所需的文件，而是{what_zh}：{url}"
+    en = "The server sent {what_en} instead of the file: {url}"
+    hint_zh = "文件没有保存。常见原因：链接失效、需要登录或令牌（Civitai 令牌可在 config.toml 的 downloads.civitai_token 设置）、镜像限流。"
+    hint_en = (
+        "Nothing was saved. Usual causes: a dead link, a login or token is needed (a Civitai token goes in "
+        "downloads.civitai_token in config.toml), or the mirror is rate-limiting."
+    )
+
+
+class ChecksumMismatch(YijianError):
+    code = "DOWNLOAD_CHECKSUM_MISMATCH"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "下载的文件校验失败（{what}）：期望 {expected}，实际 {actual}。来源：{url}"
+    en = "The downloaded file does not verify ({what}): expected {expected}, got {actual}. Source: {url}"
+    hint_zh = "这个文件已删除，没有放进模型文件夹。请确认 sha256 是否写对，或换一个来源重新下载。"
+    hint_en = "The file was deleted and did not reach the models folder. Check the sha256 you gave, or download from another source."
+
+
+class DiskFull(YijianError):
+    code = "DISK_FULL"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "磁盘空间不足：还需要 {need}，{path} 所在的磁盘只剩 {free}。"
+    en = "Not enough disk space: {need} more is needed, and the disk holding {path} has {free} free."
+    hint_zh = "已下载的部分已保留。腾出空间后重新运行同一命令即可续传。"
+    hint_en = "What was downloaded is kept. Free some space, then run the same command again to resume."
+
+
+class DownloadInterrupted(YijianError):
+    code = "DOWNLOAD_INTERRUPTED"
+    exit_code = ExitCode.INTERRUPTED
+    zh = "下载已暂停，完成了 {percent}：{dest}"
+    en = "Download paused at {percent}: {dest}"
+    hint_zh = "已下载的部分已保留。再次运行同一命令即可从断点继续。"
+    hint_en = "What was downloaded is kept. Run the same command again to continue where it stopped."
+
+
+class DownloadLocked(YijianError):
+    code = "DOWNLOAD_IN_PROGRESS"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "另一个一键进程（PID {pid}）正在下载这个文件：{dest}"
+    en = "Another Yijian process (PID {pid}) is downloading this file: {dest}"
+    hint_zh = "等那个下载完成，或者结束那个进程后再试。"
+    hint_en = "Wait for that download to finish, or stop that process and try again."
+
+
+class DestinationExists(YijianError):
+    code = "DOWNLOAD_DESTINATION_EXISTS"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "目标位置已有一个不同的文件：{dest}（{why_zh}）"
+    en = "A different file is already at {dest} ({why_en})"
+    hint_zh = "为免覆盖你的文件，下载没有进行。请先移走或改名这个文件，再重新下载。"
+    hint_en = "To keep your file safe nothing was downloaded. Move or rename it, then download again."
