@@ -24,7 +24,8 @@ usable() {
 
 PY=""
 # The launcher environment's own interpreter: the fast path on every later start.
-if [ -x "$DATA/env/launcher/bin/python" ] && usable "$DATA/env/launcher/bin/python"; then
+# (Stage 0 checks it is intact before using it, so no trial run is needed here.)
+if [ -x "$DATA/env/launcher/bin/python" ]; then
   PY="$DATA/env/launcher/bin/python"
 elif [ -x "$ROOT/python/bin/python3" ] && usable "$ROOT/python/bin/python3"; then
   PY="$ROOT/python/bin/python3"

@@ -2,40 +2,24 @@
 
 Runs on whatever Python ``start.sh``/``start.bat`` found (3.10+), with the
 standard library only.  The fast path (nothing to install) reads one stamp
-file and hashes one small requirements file, then ``exec``s the launcher.
-The slow path builds ``env/launcher`` beside the old one and swaps it in only
-after the install succeeded, so an interrupted first start never leaves a
-half-built environment in use.
+file and hashes one small requirements file, then ``exec``s the launcher;
+it imports as little as possible, because it runs on every start.  Building
+the environment is :mod:`bootstrap.launcher_env`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from bootstrap.errors import BundleNotWritable, ExitCode, LauncherEnvError, YijianError
+from bootstrap.errors import ExitCode, LauncherEnvError, YijianError
 from bootstrap.i18n import detect_language, pick
-from bootstrap.index_choice import (
-    Index,
-    StageConfig,
-    cached_results,
-    catalog_indexes,
-    explicit_index,
-    rank,
-    read_stage_config,
-)
 from bootstrap.layout import Bundle, bundle_environ, check_root_path, env_python
 
 STAMP = "yijian-env.json"
-MAX_ATTEMPTS = 3
 
 
 def requirements_digest(bundle: Bundle) -> str:
@@ -67,204 +51,6 @@ def launcher_env_ready(bundle: Bundle) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One first start at a time per bundle (another start waits here)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as fh:
-        if sys.platform == "win32":
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-        else:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if sys.platform != "win32":
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _child_env(bundle: Bundle) -> dict[str, str]:
-    """The user's pip/uv settings never reach our installs, and no cache lands in HOME."""
-    env = bundle_environ(bundle, {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "PYTHON"))})
-    env.pop("PYTHONPATH", None)
-    env["PIP_CONFIG_FILE"] = os.devnull
-    return env
-
-
-def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index]:
-    """The indexes to try, in order, saying once why the order is what it is."""
-    chosen = explicit_index(cfg.pypi, bundle)
-    catalog = catalog_indexes(bundle)
-    if chosen is not None and chosen.local:
-        return [chosen]
-    pool = ([chosen] if chosen else []) + [c for c in catalog if not chosen or c.url != chosen.url]
-    # A fresh measurement by `mirrors test` saves probing again; a custom URL was never measured.
-    cached = cached_results(bundle, pool) if chosen is None or chosen.id != "custom" else None
-    results = cached or rank(pool, proxy=cfg.proxy)
-    ok = [r.index for r in results if r.ok]
-    failed = [r for r in results if not r.ok]
-    if chosen is not None and ok and ok[0].url != chosen.url:
-        reason = next((r.error for r in failed if r.index.url == chosen.url), "slower")
-        if any(r.index.url == chosen.url for r in failed):
-            _say(
-                pick(
-                    lang,
-                    f"所选的 PyPI 镜像 {chosen.name('zh')} 不可用（{reason}），改用 {ok[0].name('zh')}：{ok[0].url}",
-                    f"The chosen PyPI mirror {chosen.name('en')} is unavailable ({reason}); "
-                    f"using {ok[0].name('en')} instead: {ok[0].url}",
-                )
-            )
-        else:
-            ok.remove(chosen)
-            ok.insert(0, chosen)
-    elif chosen is None and ok and ok[0].official and failed:
-        names = ", ".join(r.index.id for r in failed)
-        reason = failed[0].error
-        _say(
-            pick(
-                lang,
-                f"国内镜像均无法连接（{names}：{reason}），改用官方源 {ok[0].url}",
-                f"No Chinese mirror is reachable ({names}: {reason}); falling back to the official index {ok[0].url}",
-            )
-        )
-    if not ok:
-        # Nothing answered the probe; still try the choice and the official index.
-        return [i for i in ([chosen] if chosen else []) + [c for c in catalog if c.official] if i]
-    return ok
-
-
-def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str) -> list[str]:
-    argv = [
-        str(python), "-m", "pip", "install",
-        "--isolated", "--disable-pip-version-check", "--no-input",
-        "--cache-dir", str(bundle.cache_dir / "pip"),
-        "--timeout", "20", "--retries", "2",
-        "--progress-bar", "off",
-    ]  # fmt: skip
-    if index.local:
-        argv += ["--no-index", "--find-links", index.url]
-    else:
-        argv += ["--index-url", index.url + "/"]
-        if index.url.startswith("http://"):
-            host = index.url.split("/")[2].split(":")[0]
-            argv += ["--trusted-host", host]
-    if proxy:
-        argv += ["--proxy", proxy]
-    return argv + ["-r", str(bundle.launcher_requirements)]
-
-
-def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: bool) -> int:
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"\n$ {' '.join(argv)}\n")
-        fh.flush()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                encoding="utf-8", errors="replace")  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
-            if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
-                text = line.strip()[:70]
-                sys.stderr.write("\r  " + text.ljust(72))
-                sys.stderr.flush()
-        code = proc.wait()
-    if show_progress:
-        sys.stderr.write("\r" + " " * 76 + "\r")
-        sys.stderr.flush()
-    return code
-
-
-def _tail(log: Path, n: int = 10) -> str:
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-n:])
-
-
-def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
-    """Create env/launcher from scratch, atomically."""
-    target = bundle.launcher_env
-    staging = target.with_name(target.name + ".new")
-    log = bundle.logs_dir / f"bootstrap-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    show = sys.stderr.isatty()
-    start = time.monotonic()
-    _say(pick(lang, "首次启动（或启动器已更新）：正在准备启动器环境 env/launcher …",
-              "First start (or the launcher was updated): preparing the launcher environment env/launcher ..."))  # fmt: skip
-    shutil.rmtree(staging, ignore_errors=True)
-    env = _child_env(bundle)
-    code = _run_logged([sys.executable, "-m", "venv", str(staging)], log, env, False)
-    if code != 0 or not env_python(staging).exists():
-        shutil.rmtree(staging, ignore_errors=True)
-        raise LauncherEnvError(
-            pick(lang, f"无法用 {sys.executable} 创建虚拟环境（缺少 venv/ensurepip 模块？在 Debian/Ubuntu 上请安装 python3-venv）",
-                 f"{sys.executable} cannot create a virtual environment (no venv/ensurepip? "
-                 "on Debian/Ubuntu install python3-venv)"),
-            tried="-", log=str(log),
-        )  # fmt: skip
-    tried: list[str] = []
-    for index in candidate_indexes(bundle, cfg, lang)[:MAX_ATTEMPTS]:
-        tried.append(index.url)
-        if len(tried) > 1:
-            _say(
-                pick(
-                    lang, f"改用 {index.name('zh')} 重试：{index.url}", f"Retrying with {index.name('en')}: {index.url}"
-                )
-            )
-        code = _run_logged(pip_argv(env_python(staging), index, bundle, cfg.proxy), log, env, show)
-        if code == 0:
-            break
-    else:
-        shutil.rmtree(staging, ignore_errors=True)
-        detail = _tail(log)
-        if detail:
-            _say(detail)
-        raise LauncherEnvError(
-            pick(lang, "安装启动器依赖失败", "installing the launcher's packages failed"),
-            tried=", ".join(tried) or "-", log=str(log),
-        )  # fmt: skip
-    stamp = {
-        "requirements_sha256": requirements_digest(bundle),
-        "python": sys.executable,
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "index": tried[-1],
-        "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    (staging / STAMP).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    _say(pick(lang, f"启动器环境已就绪（用时 {time.monotonic() - start:.0f} 秒）。",
-              f"Launcher environment ready ({time.monotonic() - start:.0f} s)."))  # fmt: skip
-
-
-def prepare_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> Path:
-    """Build the launcher environment (once, under a lock); return its interpreter."""
-    try:
-        bundle.ensure_dirs()
-    except OSError as exc:
-        raise BundleNotWritable(exc.strerror or str(exc), path=str(bundle.root)) from exc
-    with _exclusive(bundle.env_dir / ".launcher.lock"):
-        if not launcher_env_ready(bundle):  # another start may have built it meanwhile
-            build_launcher_env(bundle, cfg, lang)
-    return env_python(bundle.launcher_env)
-
-
 def _lang_flag(argv: list[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg.startswith("--lang="):
@@ -283,10 +69,13 @@ def main(argv: list[str]) -> int:
         if launcher_env_ready(bundle):
             python = env_python(bundle.launcher_env)
         else:
+            from bootstrap.index_choice import read_stage_config
+            from bootstrap.launcher_env import prepare_launcher_env, say
+
             cfg = read_stage_config(bundle)
             lang = detect_language(_lang_flag(argv), cfg.language)
             if cfg.problem:
-                _say(pick(lang, f"config.toml 读取失败，暂用默认设置：{cfg.problem}",
+                say(pick(lang, f"config.toml 读取失败，暂用默认设置：{cfg.problem}",
                           f"config.toml could not be read, using defaults for now: {cfg.problem}"))  # fmt: skip
             try:
                 python = prepare_launcher_env(bundle, cfg, lang)
@@ -295,8 +84,8 @@ def main(argv: list[str]) -> int:
                 if not (python.exists() and _venv_home_ok(bundle.launcher_env)):
                     raise
                 # An update failed, but the environment that worked last time is intact: keep going with it.
-                _say(f"[{exc.code}] {exc.message(lang)}")
-                _say(
+                say(f"[{exc.code}] {exc.message(lang)}")
+                say(
                     pick(
                         lang,
                         "更新失败，继续使用原有的启动器环境。",
@@ -304,14 +93,16 @@ def main(argv: list[str]) -> int:
                     )
                 )
     except YijianError as exc:
-        _say(f"[{exc.code}] {exc.message(lang)}\n{exc.hint(lang)}")
+        print(f"[{exc.code}] {exc.message(lang)}\n{exc.hint(lang)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        _say(pick(lang, "已中断。再次运行即可继续。", "Interrupted. Run it again to continue."))
+        print(pick(lang, "已中断。再次运行即可继续。", "Interrupted. Run it again to continue."), file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     argv_out = [str(python), "-s", "-m", "launcher", *argv]
     env = bundle_environ(bundle)
     if os.name == "nt":
+        import subprocess
+
         try:
             return subprocess.call(argv_out, env=env)
         except KeyboardInterrupt:

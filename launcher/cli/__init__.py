@@ -33,11 +33,11 @@ def _lang_flag(argv: Sequence[str]) -> str | None:
 
 def _configured_language(bundle: Bundle) -> str | None:
     """``general.language`` if config.toml is readable; never raises."""
-    try:
-        from launcher import config
+    from bootstrap.tomlread import TomlSubsetError, load
 
-        _, data = config.read(bundle)
-    except YijianError:
+    try:
+        data = load(bundle.config_file)
+    except (OSError, UnicodeDecodeError, TomlSubsetError):
         return None
     value = data.get("general", {}).get("language") if isinstance(data.get("general"), dict) else None
     return value if isinstance(value, str) else None

@@ -7,7 +7,6 @@ from typing import Any
 
 from bootstrap.errors import ExitCode
 from bootstrap.i18n import pick
-from launcher import config
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say, table
 from launcher.cli.parser import add_json_flag
@@ -49,6 +48,8 @@ def register(sub: Any, lang: str) -> None:
 
 
 def validate(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+
     problems = config.check(ctx.bundle)
     file = str(ctx.bundle.config_file)
     exists = ctx.bundle.config_file.exists()
@@ -68,6 +69,8 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def show(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+
     cfg = config.load(ctx.bundle)
     settings = [config.find_setting(args.key)] if args.key else list(config.SETTINGS)
     if args.json:
@@ -99,6 +102,8 @@ def _fmt(value: Any) -> str:
 
 
 def set_(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+
     if len(args.pairs) % 2:
         raise UsageError(ctx.t("「键 值」要成对给出", "give KEY VALUE in pairs"))
     changes = []
@@ -112,6 +117,8 @@ def set_(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def unset(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+
     cfg = config.apply(ctx.bundle, [(key, None) for key in args.keys])
     for key in args.keys:
         print(ctx.t(f"{key} 已恢复默认值：{_fmt(cfg[key])}", f"{key} is back to its default: {_fmt(cfg[key])}"))
@@ -119,5 +126,6 @@ def unset(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def path(ctx: Context, args: argparse.Namespace) -> int:
+
     print(ctx.bundle.config_file)
     return 0

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.i18n import pick
-from launcher import config
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say, table
 from launcher.cli.parser import add_json_flag
-from launcher.errors import MirrorChoiceInvalid, MirrorUnusable, OfflineMode
-from launcher.mirrors import ranking
-from launcher.mirrors.catalog import CHANNELS, load_catalog
-from launcher.mirrors.environ import changed, child_environ
-from launcher.mirrors.plan import plan_for
-from launcher.mirrors.probe import Result, Target, probe, probe_all, rank
-from launcher.mirrors.sources import Source, candidates, from_mirror, from_value, is_path, is_url
+from launcher.mirrors.catalog import CHANNELS
+
+if TYPE_CHECKING:
+    from launcher.mirrors.probe import Target
+    from launcher.mirrors.sources import Source
+
+# The handlers import what they use, so that building the parser (on every start) stays cheap.
 
 
 def register(sub: Any, lang: str) -> None:
@@ -73,6 +72,11 @@ def _channels(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def list_(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+    from launcher.mirrors import ranking
+    from launcher.mirrors.catalog import load_catalog
+    from launcher.mirrors.sources import candidates
+
     cfg = config.load(ctx.bundle)
     catalog = load_catalog(ctx.bundle.mirrors_file)
     rank_ = ranking.load(ctx.bundle)
@@ -102,6 +106,11 @@ def list_(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _targets(ctx: Context, channels: tuple[str, ...], cuda: str | None) -> list[Target]:
+    from launcher import config
+    from launcher.mirrors.catalog import load_catalog
+    from launcher.mirrors.probe import Target
+    from launcher.mirrors.sources import from_mirror, from_value
+
     catalog = load_catalog(ctx.bundle.mirrors_file)
     cfg = config.load(ctx.bundle)
     targets = []
@@ -126,6 +135,11 @@ def _speed(value: float | None) -> str:
 
 
 def test(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+    from launcher.errors import OfflineMode
+    from launcher.mirrors import ranking
+    from launcher.mirrors.probe import Result, probe_all, rank
+
     cfg = config.load(ctx.bundle)
     if cfg.get_bool("network.offline"):
         raise OfflineMode(action_zh="测速镜像", action_en="measure mirrors")
@@ -179,6 +193,10 @@ EXPECT = {
 
 def _check_source(ctx: Context, source: Source, timeout: float, proxy: str) -> Source:
     """Probe a user-given source; for torch URLs, tell an index from a flat listing."""
+    from launcher.errors import MirrorUnusable
+    from launcher.mirrors.probe import Target, probe
+    from launcher.mirrors.sources import Source
+
     result = probe(Target(source.channel, source.id, source.url, source.probe_url, source.kind), timeout, proxy)
     if result.ok:
         return source
@@ -191,6 +209,11 @@ def _check_source(ctx: Context, source: Source, timeout: float, proxy: str) -> S
 
 
 def use(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+    from launcher.errors import MirrorChoiceInvalid, OfflineMode
+    from launcher.mirrors.catalog import load_catalog
+    from launcher.mirrors.sources import from_value, is_path, is_url
+
     cfg = config.load(ctx.bundle)
     catalog = load_catalog(ctx.bundle.mirrors_file)
     ch = catalog.channel(args.channel)
@@ -230,6 +253,10 @@ def use(ctx: Context, args: argparse.Namespace) -> int:
 
 def env(ctx: Context, args: argparse.Namespace) -> int:
     import os
+
+    from launcher import config
+    from launcher.mirrors.environ import changed, child_environ
+    from launcher.mirrors.plan import plan_for
 
     cfg = config.load(ctx.bundle)
     plan = plan_for(ctx.bundle, cfg, cuda=args.cuda)

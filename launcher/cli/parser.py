@@ -82,7 +82,7 @@ def add_json_flag(parser: argparse.ArgumentParser, lang: str) -> None:
 
 
 def build_parser(lang: str) -> Parser:
-    from launcher.cli import config_cmd, mirrors_cmd, pending
+    from launcher.cli import config_cmd, mirrors_cmd, models_cmd, pending
 
     parser = Parser(prog="yijian", lang=lang, description=pick(lang, *DESCRIPTION), epilog=pick(lang, *EPILOG))
     parser.add_argument(
@@ -98,6 +98,7 @@ def build_parser(lang: str) -> Parser:
     )  # fmt: skip
     pending.register(sub, lang)
     mirrors_cmd.register(sub, lang)
+    models_cmd.register(sub, lang)
     config_cmd.register(sub, lang)
     # Keep the listing in the order users meet the commands.
     order = ["start", "setup", "packs", "mirrors", "models", "doctor", "diagnose", "sysinfo", "launch", "config"]

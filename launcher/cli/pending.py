@@ -21,8 +21,6 @@ PENDING: dict[str, tuple[str, str, str, str]] = {
               "环境包与构建器", "environment packs and the builder"),
     "packs": ("环境包：列表、详情、选择理由", "environment packs: list, show, explain the choice",
               "环境包与构建器", "environment packs and the builder"),
-    "models": ("模型管理：列表、目录、下载、校验、扫描", "models: list, catalog, download, verify, scan",
-               "多线程断点续传下载与模型库", "multi-connection resumable downloads and the model library"),
     "doctor": ("检查显卡、驱动与环境，给出修复", "check the GPU, driver and environment, and offer fixes",
                "疑难解答", "the doctor"),
     "diagnose": ("分析报错日志，说出原因与修复", "read an error log and name the cause and fix",

@@ -42,7 +42,8 @@ from launcher.errors import ChecksumMismatch, DiskFull, DownloadInterrupted, Wro
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 
 READ_SIZE = 64 * 1024
-MIN_SPLIT = 1024 * 1024  # never split a span below this
+MIN_SPLIT = 1024 * 1024  # the initial plan never makes spans smaller than this
+MIN_STEAL = 128 * 1024  # a connection that is done never takes less than this from another
 RETRIES = 6  # per connection, for resets, timeouts, 429 and 5xx
 TIMEOUT = (10.0, 30.0)  # connect, read
 USER_AGENT = "yijian-downloader"
@@ -126,6 +127,7 @@ class _Run:
         self.active: list[Segment] = []
         self.failure: BaseException | None = None
         self.open_responses: set[requests.Response] = set()
+        self.first_byte_s = 0.2  # running estimate of a request's wait for its first byte
 
     # -- scheduling -------------------------------------------------------
     def plan(self, gaps: list[Span], connections: int) -> int:
@@ -147,13 +149,31 @@ class _Run:
                 self.active.append(seg)
                 return seg
             busiest = max(self.active, key=lambda g: g.end - g.pos, default=None)
-            if busiest is None or busiest.end - busiest.pos < 2 * MIN_SPLIT:
+            if busiest is None or not self.worth_splitting(busiest.end - busiest.pos):
                 return None
             mid = busiest.pos + (busiest.end - busiest.pos) // 2
             seg = Segment(mid, busiest.end)
             busiest.end = mid
             self.active.append(seg)
             return seg
+
+    def worth_splitting(self, remaining: int) -> bool:
+        """Is taking half of ``remaining`` quicker than leaving it to its connection?
+
+        Half the span saves ``remaining / 2 / speed`` seconds and costs one more
+        request (about one first-byte wait).  Near the end of a download this
+        lets idle connections help with the last pieces instead of waiting.
+        """
+        if remaining < 2 * MIN_STEAL:
+            return False
+        speed = self.meter.snapshot().speed / max(1, len(self.active))
+        if speed <= 0:
+            return remaining >= 2 * MIN_SPLIT
+        return remaining / 2 / speed > 2 * self.first_byte_s
+
+    def note_first_byte(self, seconds: float) -> None:
+        with self.lock:
+            self.first_byte_s = 0.8 * self.first_byte_s + 0.2 * seconds
 
     def retire(self, seg: Segment) -> None:
         with self.lock:
@@ -215,7 +235,9 @@ class _Run:
                 seg.recorded = seg.pos
 
     def _stream(self, session: requests.Session, seg: Segment) -> None:
+        asked = time.monotonic()
         resp = session.get(self.remote.url, headers=self.request_headers(seg), stream=True, timeout=TIMEOUT)
+        self.note_first_byte(time.monotonic() - asked)
         with self.lock:
             self.open_responses.add(resp)
         try:

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from launcher.errors import DownloadLocked
 
-JOURNAL_EVERY = 256 * 1024
+JOURNAL_EVERY = 64 * 1024
 
 Span = tuple[int, int]  # [start, end)
 

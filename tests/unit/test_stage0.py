@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bootstrap.index_choice import StageConfig, read_stage_config
+from bootstrap.launcher_env import candidate_indexes, pip_argv
 from bootstrap.layout import Bundle
-from bootstrap.stage0 import candidate_indexes, launcher_env_ready, pip_argv
+from bootstrap.stage0 import launcher_env_ready
 from tests.support.bundle_copy import pypi_ids, set_mirror_urls
 from tests.support.hermetic import REPO
 from tests.support.plugin_mirrors import MirrorFarm

@@ -1,0 +1,335 @@
+"""``yijian models list|catalog|download|verify|scan``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bootstrap.i18n import pick
+from launcher.cli.context import Context
+from launcher.cli.output import emit_json, say, table
+from launcher.cli.parser import add_json_flag
+from launcher.errors import ExitCode, OfflineMode, UsageError
+
+KINDS = ("checkpoint", "lora", "vae", "embedding", "upscaler")
+
+
+def register(sub: Any, lang: str) -> None:
+    t = lambda zh, en: pick(lang, zh, en)  # noqa: E731
+    p = sub.add_parser("models", help=t("模型管理：列表、目录、下载、校验、扫描", "models: list, catalog, download, verify, scan"),
+                       description=t("模型放在 models/ 下与 A1111 相同的文件夹中（Stable-diffusion、Lora、VAE、embeddings、ESRGAN）。",
+                                     "Models live in A1111's folders under models/ (Stable-diffusion, Lora, VAE, embeddings, ESRGAN)."),
+                       lang=lang)  # fmt: skip
+    verbs = p.add_subparsers(dest="verb", metavar=t("操作", "ACTION"), title=t("操作", "actions"), required=True)
+
+    ls = verbs.add_parser("list", help=t("列出已有的模型", "list the models you have"), lang=lang)
+    add_json_flag(ls, lang)
+    ls.set_defaults(handler=list_)
+
+    sc = verbs.add_parser("scan", help=t("扫描模型：格式、架构、大小、哈希（有缓存）", "scan models: format, architecture, size, hash (cached)"), lang=lang)  # fmt: skip
+    add_json_flag(sc, lang)
+    sc.set_defaults(handler=scan)
+
+    ca = verbs.add_parser(
+        "catalog", help=t("可一键下载的常用模型", "well-known models you can download by name"), lang=lang
+    )
+    add_json_flag(ca, lang)
+    ca.set_defaults(handler=catalog)
+
+    dl = verbs.add_parser("download", help=t("下载模型（多线程、断点续传、校验）", "download a model (several connections, resumable, verified)"), lang=lang)  # fmt: skip
+    dl.add_argument("target", metavar=t("名称或网址", "NAME_OR_URL"),
+                    help=t("模型目录中的名称、Hugging Face 的 组织/仓库/文件，或 https:// 地址", "a catalog name, a Hugging Face org/repo/file, or an https:// URL"))  # fmt: skip
+    dl.add_argument(
+        "--sha256", help=t("期望的 sha256（校验不符则不保存）", "the expected sha256 (a mismatch is never saved)")
+    )
+    dl.add_argument(
+        "--connections",
+        type=int,
+        help=t("连接数（默认取 downloads.connections）", "connections (default: downloads.connections)"),
+    )
+    dl.add_argument("--to", type=Path, help=t("保存到这个文件夹", "save into this folder"))
+    dl.add_argument("--name", help=t("保存的文件名", "the file name to save as"))
+    dl.add_argument("--type", choices=KINDS, help=t("模型类型（决定保存的文件夹）", "model type (decides the folder)"))
+    add_json_flag(dl, lang)
+    dl.set_defaults(handler=download)
+
+    ve = verbs.add_parser("verify", help=t("校验模型文件是否完整", "check that model files are whole"), lang=lang)
+    ve.add_argument("paths", nargs="*", type=Path, help=t("要校验的文件（默认全部）", "files to check (default: all)"))
+    add_json_flag(ve, lang)
+    ve.set_defaults(handler=verify)
+
+
+def _human(n: int | float | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+# -- download -------------------------------------------------------------------------------------------------------
+
+
+def _progress_bar(name: str, total: int | None, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name[:40], leave=True, dynamic_ncols=True
+    )
+
+
+def download(ctx: Context, args: argparse.Namespace) -> int:
+    import threading
+
+    from launcher import config
+
+    # Importing requests takes a noticeable part of a second: let it overlap reading the settings.
+    warm = threading.Thread(target=__import__, args=("launcher.downloads.engine",), daemon=True)
+    warm.start()
+    from launcher.errors import DownloadFailed
+    from launcher.mirrors.plan import plan_for
+
+    cfg = config.load(ctx.bundle)
+    if cfg.get_bool("network.offline"):
+        raise OfflineMode(action_zh="下载模型", action_en="download models")
+    mirrors = plan_for(ctx.bundle, cfg)
+    warm.join()
+    from launcher.downloads import download as fetch
+    from launcher.downloads.progress import Progress
+    from launcher.downloads.sources import (
+        HfFile,
+        Plan,
+        civitai_version,
+        filename_of,
+        parse_hf,
+        resolve_civitai,
+        resolve_hf,
+        split_fragment,
+        valid_sha256,
+    )  # fmt: skip
+    from launcher.mirrors.fallback import MirrorProblem
+
+    try:
+        wanted = valid_sha256(args.sha256)
+    except ValueError:
+        raise UsageError(ctx.t(f"--sha256 应是 64 位十六进制数字，而不是 {args.sha256!r}",
+                               f"--sha256 must be 64 hex digits, not {args.sha256!r}")) from None  # fmt: skip
+    if args.connections is not None and not 1 <= args.connections <= 32:
+        raise UsageError(ctx.t("--connections 应在 1 到 32 之间", "--connections must be between 1 and 32"))
+    endpoints = [s for s in mirrors.sources["huggingface"] if s.kind == "hf"]
+    hosts = [s.url.split("/")[2] for s in endpoints] + ["huggingface.co", "hf-mirror.com"]
+    kind = args.type
+    target = args.target.strip()
+    try:
+        if target.startswith(("http://", "https://")):
+            url, fragment_sha = split_fragment(target)
+            hf = parse_hf(url, hosts)
+            version = civitai_version(url)
+            if hf is not None:
+                plan = resolve_hf(hf, endpoints)
+            elif version is not None:
+                plan = resolve_civitai(version, cfg.get_str("downloads.civitai_token") or _env_token())
+            else:
+                from launcher.downloads import DownloadSource
+
+                plan = Plan([DownloadSource(url)], filename_of(url))
+            if fragment_sha and wanted and fragment_sha != wanted:
+                raise UsageError(
+                    ctx.t("网址中的 #sha256= 与 --sha256 不一致", "the URL's #sha256= differs from --sha256")
+                )
+            wanted = wanted or fragment_sha
+        else:
+            from launcher.models.catalog import catalog_path, load_model_catalog
+
+            models = load_model_catalog(catalog_path(ctx.bundle))
+            entry = models.find(target)
+            hf_file = parse_hf(target, hosts) if entry is None else None
+            if entry is None and hf_file is None:
+                models.resolve(target)  # raises UnknownModel with a suggestion
+            if entry is not None:
+                kind = kind or entry.type
+                if entry.hf is not None:
+                    plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints)
+                else:
+                    from launcher.downloads import DownloadSource
+
+                    plan = Plan([DownloadSource(entry.url)], entry.filename, entry.sha256 or None, entry.size)
+                plan = Plan(
+                    plan.sources, entry.filename, plan.sha256 or entry.sha256 or None, plan.size, entry.type, plan.notes
+                )
+            else:
+                assert hf_file is not None
+                plan = resolve_hf(hf_file, endpoints)
+    except MirrorProblem as exc:
+        raise DownloadFailed(url=target, reason=exc.reason) from exc
+    if wanted and plan.sha256 and wanted != plan.sha256:
+        raise UsageError(
+            ctx.t(
+                f"--sha256 与来源公布的不一致（{plan.sha256}）",
+                f"--sha256 differs from the one the source publishes ({plan.sha256})",
+            )
+        )
+    sha = wanted or plan.sha256
+    folder = args.to or ctx.bundle.models_dir / _FOLDER[kind or plan.kind or "checkpoint"]
+    dest = folder / (args.name or plan.filename)
+    bar = _progress_bar(dest.name, plan.size, not args.json)
+
+    def on_progress(p: Progress) -> None:
+        if bar is None:
+            return
+        if bar.total is None and p.total:
+            bar.total = p.total
+        if p.stage == "verify":
+            bar.set_description_str(ctx.t("校验中", "verifying"))
+        bar.n = p.done
+        bar.refresh()
+
+    for note in plan.notes:
+        say(note)
+    try:
+        result = fetch(plan.sources, dest, sha256=sha, size=plan.size,
+                       connections=args.connections or cfg.get_int("downloads.connections"),
+                       on_progress=on_progress, say=say, lang=ctx.lang, bundle=ctx.bundle)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    out = {"path": str(result.path), "sha256": result.sha256, "size": result.size, "reused": result.reused,
+           "fetched": result.fetched, "connections": result.connections, "url": result.url,
+           "already_present": result.fetched == 0 and result.reused == result.size}  # fmt: skip
+    if args.json:
+        emit_json(out)
+    elif out["already_present"]:
+        print(ctx.t(f"已存在且校验通过，无需下载：{result.path}", f"Already present and verified: {result.path}"))
+    else:
+        print(
+            ctx.t(
+                f"已保存：{result.path}\nsha256 {result.sha256}（已校验）",
+                f"Saved: {result.path}\nsha256 {result.sha256} (verified)",
+            )
+        )
+    return 0
+
+
+def _env_token() -> str:
+    import os
+
+    return os.environ.get("CIVITAI_TOKEN") or os.environ.get("CIVITAI_API_TOKEN") or ""
+
+
+_FOLDER = {
+    "checkpoint": "Stable-diffusion",
+    "lora": "Lora",
+    "vae": "VAE",
+    "embedding": "embeddings",
+    "upscaler": "ESRGAN",
+}
+
+
+# -- library --------------------------------------------------------------------------------------------------------
+
+
+def _scan(ctx: Context, with_hashes: bool) -> list[Any]:
+    from launcher import config
+    from launcher.models.library import scan as scan_library
+
+    cfg = config.load(ctx.bundle)
+    return scan_library(ctx.bundle, [Path(p) for p in cfg["models.extra_dirs"]], with_hashes=with_hashes)
+
+
+def _print_models(ctx: Context, files: list[Any], with_hashes: bool) -> None:
+    rows = []
+    for f in files:
+        d = f.to_dict()
+        row = [d["folder"], Path(d["path"]).name, d["format"], d["architecture"] or "-", _human(d["size"])]
+        if with_hashes:
+            row.append(d["short_hash"] or "-")
+        row.append("; ".join(d["problems"]) or ("shared" if d["shared"] else ""))
+        rows.append(row)
+    headers = [
+        ctx.t("文件夹", "folder"),
+        ctx.t("文件", "file"),
+        ctx.t("格式", "format"),
+        ctx.t("架构", "arch"),
+        ctx.t("大小", "size"),
+    ]
+    if with_hashes:
+        headers.append(ctx.t("哈希", "hash"))
+    headers.append(ctx.t("提示", "notes"))
+    if rows:
+        print(table(headers, rows))
+    else:
+        print(ctx.t(f"{ctx.bundle.models_dir} 中还没有模型。试试 ./start.sh models download sd15",
+                    f"No models in {ctx.bundle.models_dir} yet. Try ./start.sh models download sd15"))  # fmt: skip
+
+
+def list_(ctx: Context, args: argparse.Namespace) -> int:
+
+    files = _scan(ctx, with_hashes=False)
+    if args.json:
+        emit_json({"models": [f.to_dict() for f in files]})
+    else:
+        _print_models(ctx, files, with_hashes=False)
+    return 0
+
+
+def scan(ctx: Context, args: argparse.Namespace) -> int:
+
+    files = _scan(ctx, with_hashes=True)
+    if args.json:
+        emit_json({"models": [f.to_dict() for f in files]})
+    else:
+        _print_models(ctx, files, with_hashes=True)
+    return 0
+
+
+def catalog(ctx: Context, args: argparse.Namespace) -> int:
+
+    from launcher.models.catalog import catalog_path, load_model_catalog
+
+    models = load_model_catalog(catalog_path(ctx.bundle))
+    entries = []
+    for e in models.entries:
+        d = e.to_dict(ctx.lang)
+        d["installed"] = e.destination(ctx.bundle.models_dir).exists()
+        entries.append(d)
+    if args.json:
+        emit_json({"models": entries})
+        return 0
+    rows = [("*" if d["default"] else "", d["id"], d["name"], d["type"], d["architecture"] or "-", _human(d["size"]),
+             ctx.t("已下载", "installed") if d["installed"] else "") for d in entries]  # fmt: skip
+    print(
+        table(
+            ("", "id", ctx.t("名称", "name"), ctx.t("类型", "type"), ctx.t("架构", "arch"), ctx.t("大小", "size"), ""),
+            rows,
+        )
+    )
+    say(
+        ctx.t(
+            "下载：./start.sh models download <id>（* 为默认模型）",
+            "Download: ./start.sh models download <id> (* marks the default)",
+        )
+    )
+    return 0
+
+
+def verify(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher import config
+    from launcher.models.library import verify_files
+
+    results = verify_files(
+        ctx.bundle, args.paths or None, extra_dirs=[Path(p) for p in config.load(ctx.bundle)["models.extra_dirs"]]
+    )
+    bad = [r for r in results if not r["ok"]]
+    if args.json:
+        emit_json({"results": results})
+    else:
+        for r in results:
+            mark = ctx.t("通过", "ok") if r["ok"] else ctx.t("有问题", "PROBLEM")
+            print(f"{mark:8} {r['path']}" + (f"  ({'; '.join(r['problems'])})" if r["problems"] else ""))
+    return int(ExitCode.FAILURE) if bad else 0

@@ -1,0 +1,176 @@
+"""Where a model comes from: Hugging Face repositories, Civitai, or any URL.
+
+Each resolver turns what the user asked for into a :class:`Plan`: the
+candidate URLs in order (one per Hugging Face endpoint, for fallback), the
+file name, and what to verify against (the LFS sha256 and size from Hugging
+Face metadata, Civitai's published SHA256, a ``#sha256=`` URL fragment, or
+``--sha256``).  Only metadata travels through ``huggingface_hub``; the bytes
+go through our own engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from launcher.downloads import DownloadSource
+from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
+from launcher.mirrors.sources import Source
+
+CIVITAI = "https://civitai.com"
+METADATA_TIMEOUT = 10.0
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    sources: list[DownloadSource]
+    filename: str
+    sha256: str | None = None
+    size: int | None = None
+    kind: str | None = None  # checkpoint | lora | vae | embedding | upscaler, when the source says
+    notes: list[str] = field(default_factory=list)
+
+
+def valid_sha256(value: str | None) -> str | None:
+    """Normalised hex, or None; a malformed value is the caller's error to report."""
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not _HEX64.match(value):
+        raise ValueError(value)
+    return value
+
+
+def split_fragment(url: str) -> tuple[str, str | None]:
+    """``https://x/f.safetensors#sha256=HEX`` → the URL and the hash."""
+    base, _, frag = url.partition("#")
+    m = re.search(r"(?:^|&)sha256=([0-9a-fA-F]{64})", frag)
+    return base, (m.group(1).lower() if m else None)
+
+
+def filename_of(url: str) -> str:
+    name = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    return name or "download"
+
+
+# -- Hugging Face ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HfFile:
+    repo: str
+    filename: str
+    revision: str = "main"
+
+
+_HF_URL = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<rev>[^/]+)/(?P<file>.+)$")
+
+
+def parse_hf(text: str, hf_hosts: Sequence[str]) -> HfFile | None:
+    """``org/name/file.safetensors``, ``org/name:file`` or a resolve/blob URL on a known endpoint."""
+    m = _HF_URL.match(text)
+    if m and urlsplit(text).netloc in hf_hosts:
+        return HfFile(m["repo"], unquote(m["file"]), unquote(m["rev"]))
+    if "://" in text:
+        return None
+    if ":" in text and text.count("/") == 1:
+        repo, _, name = text.partition(":")
+        return HfFile(repo, name)
+    parts = text.split("/")
+    if len(parts) >= 3 and all(parts):
+        return HfFile("/".join(parts[:2]), "/".join(parts[2:]))
+    return None
+
+
+def _hf_headers(endpoint: Source) -> dict[str, str]:
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def hf_metadata(file: HfFile, endpoint: str) -> tuple[str, str | None, int | None]:
+    """(commit sha, LFS sha256, size) of one file, from the endpoint's API."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi(endpoint=endpoint).model_info(file.repo, revision=file.revision, files_metadata=True,
+                                                   timeout=METADATA_TIMEOUT)  # fmt: skip
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise MirrorProblem(f"not found: {file.repo}@{file.revision}") from exc
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        raise MirrorProblem(problem_for_status(status) or f"HTTP {status}") from exc
+    except requests.RequestException as exc:
+        raise MirrorProblem(problem_for_exception(exc) or "connection failed") from exc
+    except Exception as exc:  # httpx errors in newer huggingface_hub versions
+        raise MirrorProblem(type(exc).__name__) from exc
+    for sibling in info.siblings or []:
+        if sibling.rfilename == file.filename:
+            lfs = sibling.lfs
+            sha = lfs.sha256 if lfs is not None else None
+            size = lfs.size if lfs is not None else sibling.size
+            return str(info.sha), sha, size
+    raise MirrorProblem(f"{file.filename} is not in {file.repo}@{file.revision}")
+
+
+def resolve_hf(file: HfFile, endpoints: Sequence[Source]) -> Plan:
+    """Metadata from the first endpoint that answers; bytes from every endpoint in turn."""
+    problems: list[str] = []
+    for endpoint in endpoints:
+        try:
+            commit, sha, size = hf_metadata(file, endpoint.url.rstrip("/"))
+            break
+        except MirrorProblem as exc:
+            problems.append(f"{endpoint.id}: {exc.reason}")
+    else:
+        raise MirrorProblem("; ".join(problems) or "no Hugging Face endpoint")
+    path = quote(file.filename)
+    sources = [
+        DownloadSource(f"{e.url.rstrip('/')}/{file.repo}/resolve/{commit}/{path}", label=e.name("en"),
+                       headers=_hf_headers(e), channel="huggingface", mirror_id=e.id)
+        for e in endpoints
+    ]  # fmt: skip
+    return Plan(sources, file.filename.rsplit("/", 1)[-1], sha, size, notes=problems)
+
+
+# -- Civitai --------------------------------------------------------------------------------------------------------
+
+_CIVITAI_KIND = {"Checkpoint": "checkpoint", "LORA": "lora", "LoCon": "lora", "DoRA": "lora",
+                 "TextualInversion": "embedding", "VAE": "vae", "Upscaler": "upscaler"}  # fmt: skip
+
+
+def civitai_version(url: str) -> str | None:
+    """The model-version id in a Civitai page or download URL."""
+    parts = urlsplit(url)
+    if not parts.netloc.endswith("civitai.com"):
+        return None
+    m = re.search(r"/api/download/models/(\d+)", parts.path) or re.search(r"modelVersionId=(\d+)", parts.query)
+    return m.group(1) if m else None
+
+
+def resolve_civitai(version: str, token: str, base: str = CIVITAI) -> Plan:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        resp = requests.get(f"{base}/api/v1/model-versions/{version}", headers=headers, timeout=METADATA_TIMEOUT)
+    except requests.RequestException as exc:
+        raise MirrorProblem(problem_for_exception(exc) or "connection failed") from exc
+    problem = problem_for_status(resp.status_code)
+    if problem:
+        raise MirrorProblem(problem)
+    data = resp.json()
+    files = data.get("files") or []
+    primary = next((f for f in files if f.get("primary")), files[0] if files else None)
+    if primary is None:
+        raise MirrorProblem(f"Civitai model version {version} lists no files")
+    sha = (primary.get("hashes") or {}).get("SHA256")
+    kind = _CIVITAI_KIND.get(str(data.get("model", {}).get("type", "")))
+    url = primary.get("downloadUrl") or f"{base}/api/download/models/{version}"
+    # sizeKB is rounded, so it is not a size to verify against; the SHA256 is.
+    name = primary.get("name") or f"{version}.safetensors"
+    return Plan([DownloadSource(url, label="Civitai", headers=headers)], name, sha.lower() if sha else None, None, kind)
