@@ -28,5 +28,6 @@ set "PYTHONHOME="
 set "PYTHONSTARTUP="
 set "PYTHONUSERBASE="
 set "PYTHONPATH=%ROOT%"
+set "PYTHONUTF8=1"
 "%PY%" -s -m bootstrap %*
 exit /b %ERRORLEVEL%

@@ -51,6 +51,13 @@ def launcher_env_ready(bundle: Bundle) -> bool:
     )
 
 
+def _running_in(env: Path) -> bool:
+    try:
+        return os.path.samefile(sys.prefix, env)
+    except OSError:
+        return False
+
+
 def _lang_flag(argv: list[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg.startswith("--lang="):
@@ -98,8 +105,18 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(pick(lang, "已中断。再次运行即可继续。", "Interrupted. Run it again to continue."), file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-    argv_out = [str(python), "-s", "-m", "launcher", *argv]
     env = bundle_environ(bundle)
+    if _running_in(bundle.launcher_env) and sys.flags.utf8_mode == (env.get("PYTHONUTF8") == "1"):
+        # Already the launcher environment's interpreter (start.sh's fast path): hand over in this
+        # process instead of starting another one.  Same interpreter, same flags, same environment.
+        import runpy
+
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["yijian", *argv]
+        runpy.run_module("launcher", run_name="__main__", alter_sys=True)
+        return 0  # launcher/__main__.py exits with the command's code
+    argv_out = [str(python), "-s", "-m", "launcher", *argv]
     if os.name == "nt":
         import subprocess
 

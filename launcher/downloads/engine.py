@@ -43,7 +43,7 @@ from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, prob
 
 READ_SIZE = 64 * 1024
 MIN_SPLIT = 1024 * 1024  # the initial plan never makes spans smaller than this
-MIN_STEAL = 128 * 1024  # a connection that is done never takes less than this from another
+MIN_STEAL = 64 * 1024  # a connection that is done never takes less than this from another
 RETRIES = 6  # per connection, for resets, timeouts, 429 and 5xx
 TIMEOUT = (10.0, 30.0)  # connect, read
 USER_AGENT = "yijian-downloader"
@@ -174,6 +174,11 @@ class _Run:
     def note_first_byte(self, seconds: float) -> None:
         with self.lock:
             self.first_byte_s = 0.8 * self.first_byte_s + 0.2 * seconds
+
+    def frontier(self, size: int) -> int:
+        """Every byte before this position is written."""
+        with self.lock:
+            return min((g.pos for g in (*self.pending, *self.active)), default=size)
 
     def retire(self, seg: Segment) -> None:
         with self.lock:
@@ -394,7 +399,43 @@ def inspect(session: requests.Session, url: str, headers: Mapping[str, str]) -> 
     return Remote(resp.url, size, resp.headers.get("ETag"), resp.headers.get("Last-Modified"), False), resp
 
 
-def _sha256_of(path: Path, meter: Meter | None = None) -> str:
+class PrefixHasher:
+    """sha256 of the file's complete prefix, kept up to date while the download runs.
+
+    The bytes before the lowest position any connection still has to fill
+    are final, so they can be hashed from the page cache during the
+    download; at the end only the last piece is left to hash.  For a 2 GB
+    checkpoint that turns seconds of "verifying" into almost nothing.
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.hash = hashlib.sha256()
+        self.pos = 0
+
+    def advance(self, upto: int, budget: int = 32 << 20) -> None:
+        if upto <= self.pos:
+            return
+        end = min(upto, self.pos + budget)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.pos)
+            while self.pos < end:
+                block = fh.read(min(self.BLOCK, end - self.pos))
+                if not block:
+                    return
+                self.hash.update(block)
+                self.pos += len(block)
+
+    def finish(self, size: int) -> str:
+        self.advance(size, budget=size)
+        if self.pos != size:
+            raise MirrorProblem(f"size {self.pos} after download, expected {size}")
+        return self.hash.hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
@@ -458,8 +499,9 @@ def fetch(
                     raise DiskFull(need=_human(meta.size - have), free=_human(free), path=str(dest.parent))
             meter = Meter(have, meta.size)
             run = _Run(part, remote, headers or {}, meter, validator, stop)
+            hasher = PrefixHasher(part.part) if remote.ranges and meta.size is not None else None
             try:
-                used = _transfer(run, remote, meta, done, first, session, connections, on_progress, tick)
+                used = _transfer(run, remote, meta, done, first, session, connections, on_progress, tick, hasher)
             except RemoteChanged:
                 part.discard()
                 continue
@@ -479,7 +521,7 @@ def fetch(
             actual_size = part.part.stat().st_size
             if meta.size is not None and actual_size != meta.size:
                 raise MirrorProblem(f"size {actual_size} after download, expected {meta.size}")
-            digest = _sha256_of(part.part)
+            digest = hasher.finish(actual_size) if hasher is not None else _sha256_of(part.part)
             if sha256 and digest != sha256:
                 part.discard()
                 raise VerifyProblem("sha256", sha256, digest, remote.url)
@@ -494,7 +536,8 @@ def fetch(
 
 
 def _transfer(run: _Run, remote: Remote, meta: Meta, done: list[Span], first: requests.Response | None,
-              session: requests.Session, connections: int, on_progress: ProgressHook | None, tick: float) -> int:  # fmt: skip
+              session: requests.Session, connections: int, on_progress: ProgressHook | None, tick: float,
+              hasher: PrefixHasher | None) -> int:  # fmt: skip
     """Run the workers until the file is complete; return how many connections were used."""
     if remote.ranges and meta.size is not None:
         if first is not None:
@@ -522,6 +565,8 @@ def _transfer(run: _Run, remote: Remote, meta: Meta, done: list[Span], first: re
                 t.join(tick / max(1, len(threads)))
             if on_progress:
                 on_progress(run.meter.snapshot())
+            if hasher is not None and meta.size is not None:
+                hasher.advance(run.frontier(meta.size))
             if run.user_stop.is_set():
                 run.stop.set()
             if run.failure is not None or run.stop.is_set():
