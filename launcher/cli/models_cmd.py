@@ -160,9 +160,9 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
                     from launcher.downloads import DownloadSource
 
                     plan = Plan([DownloadSource(entry.url)], entry.filename, entry.sha256 or None, entry.size)
-                plan = Plan(
-                    plan.sources, entry.filename, plan.sha256 or entry.sha256 or None, plan.size, entry.type, plan.notes
-                )
+                # The catalog's own sha256 (checked when the entry was written) outranks what a mirror reports.
+                sha = entry.sha256 or plan.sha256
+                plan = Plan(plan.sources, entry.filename, sha, plan.size, entry.type, plan.notes)
             else:
                 assert hf_file is not None
                 plan = resolve_hf(hf_file, endpoints)
@@ -176,7 +176,9 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     sha = wanted or plan.sha256
-    folder = args.to or ctx.bundle.models_dir / _FOLDER[kind or plan.kind or "checkpoint"]
+    from launcher.models.catalog import FOLDER_BY_TYPE
+
+    folder = args.to or ctx.bundle.models_dir / FOLDER_BY_TYPE[kind or plan.kind or "checkpoint"]
     dest = folder / (args.name or plan.filename)
     bar = _progress_bar(dest.name, plan.size, not args.json)
 

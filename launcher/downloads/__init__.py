@@ -20,8 +20,9 @@ from launcher.downloads.partfile import PartFile
 from launcher.errors import AllMirrorsFailed, DestinationExists
 from launcher.mirrors import ranking
 from launcher.mirrors.fallback import MirrorProblem
+from launcher.models.hashes import sha256_file
 
-__all__ = ["DownloadSource", "Result", "download", "sha256_file"]
+__all__ = ["DownloadSource", "Result", "download"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,6 @@ class DownloadSource:
         if self.label:
             return self.label
         return self.url.split("/")[2] if "://" in self.url else self.url
-
-
-def sha256_file(path: Path) -> str:
-    from launcher.downloads.engine import _sha256_of
-
-    return _sha256_of(path)
 
 
 def _already_there(dest: Path, sha256: str | None, size: int | None) -> Result | None:

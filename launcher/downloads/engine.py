@@ -40,6 +40,7 @@ from launcher.downloads.partfile import JOURNAL_EVERY, Meta, PartFile, Span, mis
 from launcher.downloads.progress import Meter, Progress
 from launcher.errors import ChecksumMismatch, DiskFull, DownloadInterrupted, WrongContent
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
+from launcher.models.hashes import sha256_file
 
 READ_SIZE = 64 * 1024
 MIN_SPLIT = 1024 * 1024  # the initial plan never makes spans smaller than this
@@ -435,14 +436,6 @@ class PrefixHasher:
         return self.hash.hexdigest()
 
 
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
@@ -521,7 +514,7 @@ def fetch(
             actual_size = part.part.stat().st_size
             if meta.size is not None and actual_size != meta.size:
                 raise MirrorProblem(f"size {actual_size} after download, expected {meta.size}")
-            digest = hasher.finish(actual_size) if hasher is not None else _sha256_of(part.part)
+            digest = hasher.finish(actual_size) if hasher is not None else sha256_file(part.part)
             if sha256 and digest != sha256:
                 part.discard()
                 raise VerifyProblem("sha256", sha256, digest, remote.url)

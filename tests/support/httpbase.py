@@ -35,6 +35,14 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(("127.0.0.1", 0), handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up is normal here (downloads are cut on purpose); anything else is printed."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class Handler(BaseHTTPRequestHandler):
     """Base handler: HTTP/1.1, quiet, and every reply is recorded."""
