@@ -102,18 +102,9 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
     warm.join()
     from launcher.downloads import download as fetch
     from launcher.downloads.progress import Progress
-    from launcher.downloads.sources import (
-        HfFile,
-        Plan,
-        civitai_version,
-        filename_of,
-        parse_hf,
-        resolve_civitai,
-        resolve_hf,
-        split_fragment,
-        valid_sha256,
-    )  # fmt: skip
+    from launcher.downloads.sources import resolve_target, valid_sha256
     from launcher.mirrors.fallback import MirrorProblem
+    from launcher.models.catalog import FOLDER_BY_TYPE, catalog_path, load_model_catalog
 
     try:
         wanted = valid_sha256(args.sha256)
@@ -123,51 +114,16 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
     if args.connections is not None and not 1 <= args.connections <= 32:
         raise UsageError(ctx.t("--connections 应在 1 到 32 之间", "--connections must be between 1 and 32"))
     endpoints = [s for s in mirrors.sources["huggingface"] if s.kind == "hf"]
-    hosts = [s.url.split("/")[2] for s in endpoints] + ["huggingface.co", "hf-mirror.com"]
-    kind = args.type
     target = args.target.strip()
+    catalog = None if target.startswith(("http://", "https://")) else load_model_catalog(catalog_path(ctx.bundle))
+    token = cfg.get_str("downloads.civitai_token") or _env_token()
     try:
-        if target.startswith(("http://", "https://")):
-            url, fragment_sha = split_fragment(target)
-            hf = parse_hf(url, hosts)
-            version = civitai_version(url)
-            if hf is not None:
-                plan = resolve_hf(hf, endpoints)
-            elif version is not None:
-                plan = resolve_civitai(version, cfg.get_str("downloads.civitai_token") or _env_token())
-            else:
-                from launcher.downloads import DownloadSource
-
-                plan = Plan([DownloadSource(url)], filename_of(url))
-            if fragment_sha and wanted and fragment_sha != wanted:
-                raise UsageError(
-                    ctx.t("网址中的 #sha256= 与 --sha256 不一致", "the URL's #sha256= differs from --sha256")
-                )
-            wanted = wanted or fragment_sha
-        else:
-            from launcher.models.catalog import catalog_path, load_model_catalog
-
-            models = load_model_catalog(catalog_path(ctx.bundle))
-            entry = models.find(target)
-            hf_file = parse_hf(target, hosts) if entry is None else None
-            if entry is None and hf_file is None:
-                models.resolve(target)  # raises UnknownModel with a suggestion
-            if entry is not None:
-                kind = kind or entry.type
-                if entry.hf is not None:
-                    plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints)
-                else:
-                    from launcher.downloads import DownloadSource
-
-                    plan = Plan([DownloadSource(entry.url)], entry.filename, entry.sha256 or None, entry.size)
-                # The catalog's own sha256 (checked when the entry was written) outranks what a mirror reports.
-                sha = entry.sha256 or plan.sha256
-                plan = Plan(plan.sources, entry.filename, sha, plan.size, entry.type, plan.notes)
-            else:
-                assert hf_file is not None
-                plan = resolve_hf(hf_file, endpoints)
+        plan, carried = resolve_target(target, catalog=catalog, endpoints=endpoints, civitai_token=token)
     except MirrorProblem as exc:
         raise DownloadFailed(url=target, reason=exc.reason) from exc
+    if carried and wanted and carried != wanted:
+        raise UsageError(ctx.t("网址中的 #sha256= 与 --sha256 不一致", "the URL's #sha256= differs from --sha256"))
+    wanted = wanted or carried
     if wanted and plan.sha256 and wanted != plan.sha256:
         raise UsageError(
             ctx.t(
@@ -176,9 +132,7 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     sha = wanted or plan.sha256
-    from launcher.models.catalog import FOLDER_BY_TYPE
-
-    folder = args.to or ctx.bundle.models_dir / FOLDER_BY_TYPE[kind or plan.kind or "checkpoint"]
+    folder = args.to or ctx.bundle.models_dir / FOLDER_BY_TYPE[args.type or plan.kind or "checkpoint"]
     dest = folder / (args.name or plan.filename)
     bar = _progress_bar(dest.name, plan.size, not args.json)
 

@@ -21,6 +21,9 @@ import requests
 from launcher.downloads import DownloadSource
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 from launcher.mirrors.sources import Source
+from launcher.models.catalog import CatalogEntry, ModelCatalog
+
+MODELSCOPE = "https://www.modelscope.cn"
 
 CIVITAI = "https://civitai.com"
 METADATA_TIMEOUT = 10.0
@@ -109,7 +112,7 @@ def hf_metadata(file: HfFile, endpoint: str) -> tuple[str, str | None, int | Non
     except requests.RequestException as exc:
         raise MirrorProblem(problem_for_exception(exc) or "connection failed") from exc
     except Exception as exc:  # httpx errors in newer huggingface_hub versions
-        raise MirrorProblem(type(exc).__name__) from exc
+        raise MirrorProblem(problem_for_exception(exc) or type(exc).__name__) from exc
     for sibling in info.siblings or []:
         if sibling.rfilename == file.filename:
             lfs = sibling.lfs
@@ -174,3 +177,57 @@ def resolve_civitai(version: str, token: str, base: str = CIVITAI) -> Plan:
     # sizeKB is rounded, so it is not a size to verify against; the SHA256 is.
     name = primary.get("name") or f"{version}.safetensors"
     return Plan([DownloadSource(url, label="Civitai", headers=headers)], name, sha.lower() if sha else None, None, kind)
+
+
+# -- everything together ------------------------------------------------------------------------------------------
+
+
+def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source]) -> Plan:
+    """A catalog entry: its Hugging Face file through every endpoint, then ModelScope if listed."""
+    sha = entry.sha256 or None
+    extra: list[DownloadSource] = []
+    if entry.modelscope is not None:
+        url = f"{MODELSCOPE}/models/{entry.modelscope.repo}/resolve/master/{quote(entry.modelscope.file)}"
+        extra.append(DownloadSource(url, label="ModelScope"))
+    if entry.hf is None:
+        return Plan([DownloadSource(entry.url), *extra], entry.filename, sha, None, entry.type)
+    try:
+        plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints)
+    except MirrorProblem as exc:
+        if not extra:
+            raise
+        # No Hugging Face endpoint answered; ModelScope's copy is checked against the catalog's sha256.
+        return Plan(extra, entry.filename, sha, None, entry.type, [f"Hugging Face: {exc.reason}"])
+    # The catalog's own sha256 (checked when the entry was written) outranks what a mirror reports.
+    return Plan(plan.sources + extra, entry.filename, sha or plan.sha256, plan.size, entry.type, plan.notes)
+
+
+def resolve_target(
+    target: str, *, catalog: ModelCatalog | None, endpoints: Sequence[Source], civitai_token: str = ""
+) -> tuple[Plan, str | None]:
+    """What ``models download TARGET`` means: the plan, and a hash the target itself carries.
+
+    TARGET is a catalog name, a Hugging Face ``org/repo/file``, a Hugging Face
+    resolve/blob URL, a Civitai URL, or any URL (``#sha256=`` allowed).
+    Raises :class:`MirrorProblem` when no source answers, and the catalog's
+    UnknownModel (with a suggestion) for a name it does not know.
+    """
+    hosts = [e.url.split("/")[2] for e in endpoints] + ["huggingface.co", "hf-mirror.com"]
+    if target.startswith(("http://", "https://")):
+        url, fragment = split_fragment(target)
+        hf = parse_hf(url, hosts)
+        if hf is not None:
+            return resolve_hf(hf, endpoints), fragment
+        version = civitai_version(url)
+        if version is not None:
+            return resolve_civitai(version, civitai_token), fragment
+        return Plan([DownloadSource(url)], filename_of(url)), fragment
+    entry = catalog.find(target) if catalog is not None else None
+    if entry is not None:
+        return _from_catalog(entry, endpoints), None
+    hf = parse_hf(target, hosts)
+    if hf is None:
+        if catalog is not None:
+            catalog.resolve(target)  # raises UnknownModel with a "did you mean"
+        raise MirrorProblem(f"not a model name, a Hugging Face file or a URL: {target}")
+    return resolve_hf(hf, endpoints), None

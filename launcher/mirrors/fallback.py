@@ -58,6 +58,22 @@ def problem_for_exception(exc: BaseException) -> str | None:
         return "connection failed"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection dropped"
+    return _by_description(exc)
+
+
+def _by_description(exc: BaseException) -> str | None:
+    """The same reasons for other clients' errors (httpx in huggingface_hub, the socket module)."""
+    name, text = type(exc).__name__, f"{exc} {exc.__cause__ or ''}".lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "DNS lookup failed"
+    if "certificate" in text or "ssl" in name.lower():
+        return "TLS error"
+    if "timeout" in name.lower() or "timed out" in text:
+        return "timed out"
+    if "connect" in name.lower() or "network" in name.lower() or isinstance(exc, ConnectionError):
+        return "connection failed"
     return None
 
 
