@@ -35,7 +35,7 @@ MAX_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[None]:
     """One first start at a time per bundle (another start waits here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
@@ -226,7 +226,7 @@ def prepare_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> Path:
         bundle.ensure_dirs()
     except OSError as exc:
         raise BundleNotWritable(exc.strerror or str(exc), path=str(bundle.root)) from exc
-    with _exclusive(bundle.env_dir / ".launcher.lock"):
+    with exclusive(bundle.env_dir / ".launcher.lock"):
         if not launcher_env_ready(bundle):  # another start may have built it meanwhile
             build_launcher_env(bundle, cfg, lang)
     return env_python(bundle.launcher_env)

@@ -199,3 +199,21 @@ class DestinationExists(YijianError):
     en = "A different file is already at {dest} ({why_en})"
     hint_zh = "为免覆盖你的文件，下载没有进行。请先移走或改名这个文件，再重新下载。"
     hint_en = "To keep your file safe nothing was downloaded. Move or rename it, then download again."
+
+
+class EnvironmentBuildFailed(YijianError):
+    code = "ENV_BUILD_FAILED"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "构建生成环境失败（{step}）：{detail}"
+    en = "Building the generation environment failed ({step}): {detail}"
+    hint_zh = "正在使用的环境没有改动。完整日志：{log}。{advice_zh}"
+    hint_en = "The environment in use was not touched. Full log: {log}. {advice_en}"
+
+
+class NoPythonForPack(YijianError):
+    code = "ENV_NO_PYTHON"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "找不到环境包需要的 Python {version}，也无法通过镜像安装它。"
+    en = "Python {version}, which the pack needs, was not found and could not be installed through the mirrors."
+    hint_zh = "把 Python {version} 放到整合包的 python/ 文件夹，或检查 python 通道的镜像（./start.sh mirrors test --channel python）。"
+    hint_en = "Put Python {version} in the bundle's python/ folder, or check the python channel (./start.sh mirrors test --channel python)."

@@ -1,0 +1,280 @@
+"""Planning and building ``env/runtime`` for one pack.
+
+:func:`make_plan` says exactly what would happen (``setup --dry-run``):
+the Python, the indexes, the pins, the big wheels, or that nothing needs
+doing.  :func:`build` does it: a new environment beside the old one, torch
+first, then the runtime under constraints, a self-check, and only then the
+swap.  A no-op run reads installed versions from dist-info and returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap.builder import state
+from bootstrap.builder.install import InstallSpec, Step, installer_env, pip_steps, run_logged, uv_bin, uv_steps
+from bootstrap.builder.pythons import PythonChoice, find_python, install_python
+from bootstrap.builder.wheels import Wheel, find_wheel
+from bootstrap.launcher_env import exclusive
+from bootstrap.layout import Bundle, env_python
+from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
+from launcher.mirrors.fallback import MirrorProblem
+from launcher.mirrors.sources import Source
+
+RUNTIME_ENV = "runtime"
+CONSTRAINTS = "yijian-constraints.txt"
+
+SELF_CHECK = r"""
+import contextlib, io, json, sys
+out = {"python": "%d.%d.%d" % sys.version_info[:3]}
+try:
+    import torch
+    out.update(torch=torch.__version__, cuda=torch.version.cuda, cuda_available=bool(torch.cuda.is_available()))
+except Exception as exc:
+    out["torch_error"] = repr(exc)
+if sys.argv[1]:
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            import xformers
+        out["xformers"] = xformers.__version__
+    except Exception as exc:
+        out["xformers_error"] = repr(exc)
+    out["xformers_warning"] = err.getvalue().strip()
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of a build, for tqdm in the CLI and the TUI later."""
+
+    step: str  # plan | python | venv | prefetch | torch | runtime | check | swap | done | noop
+    zh: str
+    en: str
+    done: int | None = None
+    total: int | None = None
+
+    def text(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.done / self.total if self.done is not None and self.total else None
+
+
+@dataclass
+class BuildPlan:
+    pack: Any  # launcher.packs.catalog.Pack
+    env: Path
+    python: PythonChoice | None
+    installer: str
+    pypi: Source
+    torch: Source
+    pins: list[str]
+    requirements: list[str]
+    big_wheels: list[Wheel] = field(default_factory=list)
+    unmet: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def noop(self) -> bool:
+        return not self.unmet
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.pack
+        return {
+            "pack": {"id": p.id, "python": p.python, "torch": p.torch, "torchvision": p.torchvision or None,
+                     "xformers": (self.pins[2].split("==")[1] if len(self.pins) > 2 else None), "cuda": p.cuda},
+            "env": str(self.env),
+            "python": self.python.to_dict() if self.python else {"version": p.python, "source": "to install (uv)"},
+            "installer": self.installer,
+            "indexes": {"pypi": {"id": self.pypi.id, "url": self.pypi.url, "kind": self.pypi.kind},
+                        "torch": {"id": self.torch.id, "url": self.torch.url, "kind": self.torch.kind}},
+            "pins": self.pins,
+            "requirements": self.requirements,
+            "big_wheels": [{"filename": w.filename, "url": w.url, "sha256": w.sha256} for w in self.big_wheels],
+            "noop": self.noop,
+            "unmet": self.unmet,
+            "notes": self.notes,
+        }  # fmt: skip
+
+
+def runtime_env(bundle: Bundle) -> Path:
+    return bundle.env_dir / RUNTIME_ENV
+
+
+def _requirements_digest(pins: list[str], requirements: list[str]) -> str:
+    return hashlib.sha256("\n".join(pins + requirements).encode()).hexdigest()
+
+
+def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str], pypi: Source, torch: Source,
+              installer: str = "uv", *, look_up_wheels: bool = True) -> BuildPlan:  # fmt: skip
+    env = runtime_env(bundle)
+    stamp = state.read_stamp(env)
+    ready = env_python(env).exists() and stamp.get("pack") == pack.id
+    unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
+    plan = BuildPlan(
+        pack, env, find_python(bundle, pack.python), installer, pypi, torch, pins, requirements, unmet=unmet
+    )
+    if plan.noop or not look_up_wheels or torch.local:
+        return plan
+    try:
+        wheel = find_wheel(torch, pins[0])
+    except MirrorProblem as exc:
+        plan.notes.append(f"{torch.url}: {exc.reason}")
+        return plan
+    if wheel is not None:
+        plan.big_wheels.append(wheel)
+    else:
+        plan.notes.append(f"{pins[0]} is not listed on {torch.url}")
+    return plan
+
+
+def _relevant_lines(log: Path, n: int = 10) -> str:
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    hits = [ln for ln in lines if any(k in ln.lower() for k in ("error", "cause:", "hint:", "because", "failed"))]
+    return "\n".join((hits or lines)[-n:])
+
+
+def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | None, log: Path) -> list[str]:
+    """Problems with a freshly built environment; empty when it is good."""
+    xformers = len(plan.pins) > 2
+    try:
+        out = subprocess.run([str(python), "-c", SELF_CHECK, "1" if xformers else ""], capture_output=True, text=True,
+                             env=env, timeout=300)  # fmt: skip
+        facts = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return [f"the environment's Python did not run its check: {exc!r}"]
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("self-check: " + json.dumps(facts) + "\n")
+    problems = []
+    want_torch = plan.pins[0].split("==")[1]
+    if "torch_error" in facts:
+        problems.append(f"torch does not import: {facts['torch_error']}")
+    elif facts.get("torch") != want_torch and facts.get("torch", "").split("+")[0] != want_torch:
+        problems.append(f"torch is {facts.get('torch')}, not {want_torch}")
+    cuda = plan.pack.cuda
+    want_cuda = None if cuda == "cpu" else f"{cuda[2:-1]}.{cuda[-1]}"
+    if "torch_error" not in facts and facts.get("cuda") != want_cuda:
+        problems.append(f"torch.version.cuda is {facts.get('cuda')}, the pack needs {want_cuda}")
+    if xformers and ("xformers_error" in facts or facts.get("xformers_warning")):
+        problems.append(f"xformers: {facts.get('xformers_error') or facts.get('xformers_warning')}")
+    if uv is not None:
+        check = subprocess.run(
+            [str(uv), "pip", "check", "--python", str(python)], capture_output=True, text=True, env=env
+        )
+        if check.returncode != 0:
+            problems.append("pip check: " + (check.stdout + check.stderr).strip().splitlines()[-1])
+    return problems
+
+
+def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path:
+    from launcher.downloads import DownloadSource, download
+    from launcher.downloads.engine import as_user_error
+
+    dest = bundle.cache_dir / "wheels" / wheel.filename
+
+    def progress(p: Any) -> None:
+        on_event(Event("prefetch", f"下载 {wheel.filename}", f"downloading {wheel.filename}", p.done, p.total))
+
+    try:
+        download([DownloadSource(wheel.url)], dest, sha256=wheel.sha256, on_progress=progress, lang=lang, bundle=bundle)
+    except MirrorProblem as exc:
+        raise as_user_error(exc, wheel.url) from exc
+    return dest
+
+
+def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event: Callable[[Event], None],
+          lang: str = "en", force: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Make ``env/runtime`` match the plan.  Returns the stamp of the environment in use."""
+    env_dir = plan.env
+    if plan.noop and not force:
+        on_event(
+            Event("noop", "环境已符合环境包，无需改动。", "The environment already matches the pack; nothing to do.")
+        )
+        return state.read_stamp(env_dir)
+    log = bundle.logs_dir / f"setup-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    bundle.logs_dir.mkdir(parents=True, exist_ok=True)
+    env = installer_env(base_env)
+    uv = uv_bin() if plan.installer == "uv" else None
+
+    def fail(step: str, detail: str, advice: tuple[str, str] = ("", "")) -> EnvironmentBuildFailed:
+        lines = _relevant_lines(log)
+        return EnvironmentBuildFailed(detail + (f"\n{lines}" if lines else ""), step=step, log=str(log),
+                                      advice_zh=advice[0], advice_en=advice[1])  # fmt: skip
+
+    with exclusive(bundle.env_dir / ".runtime.lock"):
+        python = plan.python
+        if python is None and uv is not None:
+            on_event(Event("python", f"安装 Python {plan.pack.python}", f"installing Python {plan.pack.python}"))
+            python = install_python(bundle, plan.pack.python, uv, env, log)
+        if python is None:
+            raise NoPythonForPack(version=plan.pack.python)
+        staging = env_dir.with_name(env_dir.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            on_event(Event("venv", "创建新环境", "creating the new environment"))
+            argv = ([str(uv), "venv", "--relocatable", "--python", str(python.path), str(staging)] if uv
+                    else [str(python.path), "-m", "venv", "--without-pip", str(staging)])  # fmt: skip
+            if run_logged(argv, env, log) != 0:
+                raise fail("venv", "could not create the environment")
+            torch_reqs = list(plan.pins)
+            for wheel in plan.big_wheels:
+                local = _fetch_wheel(bundle, wheel, on_event, lang)
+                torch_reqs = [str(local) if r == plan.pins[0] else r for r in torch_reqs]
+            constraints = staging / CONSTRAINTS
+            constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
+            runtime_txt = staging / "yijian-runtime.txt"
+            runtime_txt.write_text("\n".join(plan.requirements) + "\n", encoding="utf-8")
+            py = env_python(staging)
+            spec = InstallSpec(plan.pypi, plan.torch, torch_reqs, runtime_txt, constraints)
+            steps: list[Step] = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, bundle.cache_dir / "pip")
+            fallback = pip_steps(py, spec, bundle.cache_dir / "pip") if uv else []
+            for i, step in enumerate(steps):
+                on_event(Event(step.what, {"torch": "安装 torch 组件", "runtime": "安装运行依赖"}[step.what],
+                               {"torch": "installing the torch trio", "runtime": "installing the runtime"}[step.what]))  # fmt: skip
+                if run_logged(step.argv, env, log) == 0:
+                    continue
+                if not fallback or not _has_pip():
+                    raise fail(step.what, f"the installer failed at the {step.what} step")
+                on_event(Event(step.what, "uv 失败，改用 pip 重试", "uv failed; retrying with pip"))
+                if run_logged(fallback[i].argv, env, log) != 0:
+                    raise fail(step.what, f"uv and pip both failed at the {step.what} step")
+            on_event(Event("check", "自检新环境", "checking the new environment"))
+            problems = self_check(py, plan, env, uv, log)
+            if problems:
+                raise fail("check", "; ".join(problems))
+            stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": _requirements_digest(plan.pins, plan.requirements),
+                     "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
+            state.write_stamp(staging, stamp)
+            on_event(Event("swap", "启用新环境", "switching to the new environment"))
+            old = env_dir.with_name(env_dir.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            if env_dir.exists():
+                env_dir.rename(old)
+            staging.rename(env_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    on_event(Event("done", f"环境已就绪：{env_dir}", f"Environment ready: {env_dir}"))
+    return stamp
+
+
+def _has_pip() -> bool:
+    """pip in the launcher environment, for the fallback installer."""
+    import importlib.util
+
+    return importlib.util.find_spec("pip") is not None
