@@ -67,11 +67,19 @@ def matches(filename: str, pin: str, cp: str, plats: tuple[str, ...]) -> bool:
         return False
     if m["version"] != version and ("+" in version or m["version"].split("+")[0] != version):
         return False
-    py_ok = any(t in (cp, "py3") or t.startswith("py3") for t in m["py"].split("."))
+    abi3 = "abi3" in m["abi"].split(".")
+    py_ok = any(t in (cp, "py3") or t.startswith("py3") or (abi3 and _older_cp(t, cp)) for t in m["py"].split("."))
     abi_ok = any(t in (cp, "abi3", "none") for t in m["abi"].split("."))
     plat_ok = any(t == "any" or t.startswith(plats) or t.endswith("_x86_64") and "linux" in t and "linux_x86_64" in plats
                   for t in m["plat"].split("."))  # fmt: skip
     return py_ok and abi_ok and plat_ok
+
+
+def _older_cp(tag: str, cp: str) -> bool:
+    """An abi3 wheel built for cp39 also serves cp311."""
+    if not (tag.startswith("cp3") and cp.startswith("cp3")):
+        return False
+    return tag[3:].isdigit() and cp[3:].isdigit() and int(tag[3:]) <= int(cp[3:])
 
 
 def find_wheel(source: Source, pin: str, python_tag: str | None = None) -> Wheel | None:

@@ -1,0 +1,196 @@
+"""The environment builder against the harness indexes: fake CUDA torch, real installers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from bootstrap.builder import state
+from bootstrap.builder.build import build, make_plan, runtime_env
+from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, uv_bin, uv_steps
+from bootstrap.builder.wheels import find_wheel, matches
+from bootstrap.layout import Bundle, bundle_environ, env_python
+from launcher.errors import EnvironmentBuildFailed
+from launcher.mirrors.sources import Source
+from tests.support.plugin_index import Wheelhouse
+from tests.support.pypi_index import PackageIndex
+
+pytestmark = pytest.mark.slow
+
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+CU128 = ["torch==2.7.1+cu128", "torchvision==0.22.1+cu128", "xformers==0.0.31"]
+
+
+def pack(cuda: str = "cu128") -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        id=f"test-{cuda}", python=PY, torch="2.7.1+" + cuda, torchvision="0.22.1+" + cuda, cuda=cuda
+    )
+
+
+def src(channel: str, url: str, kind: str = "pep503") -> Source:
+    return Source(channel, "local-" + channel, url, kind, url, url)
+
+
+@pytest.fixture
+def bundle(sealed) -> Bundle:  # type: ignore[no-untyped-def]
+    b = Bundle.locate()
+    b.ensure_dirs()
+    return b
+
+
+def env_for(bundle: Bundle, tmp_path: Path) -> dict[str, str]:
+    env = bundle_environ(bundle)
+    env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")
+    env["UV_HTTP_RETRIES"] = "0"
+    return env
+
+
+def test_installer_command_lines_are_exact(tmp_path: Path) -> None:
+    spec = InstallSpec(src("pypi", "https://pypi.tuna.tsinghua.edu.cn/simple"), src("torch", "https://mirror.nju.edu.cn/pytorch/whl/cu128"),
+                       CU128, tmp_path / "rt.txt", tmp_path / "c.txt")  # fmt: skip
+    uv = Path("/uv")
+    torch_step, runtime_step = uv_steps(uv, Path("/env/bin/python"), spec)
+    assert torch_step.argv == ["/uv", "pip", "install", "--no-config", "--python", "/env/bin/python",
+                               "--index", "pytorch=https://mirror.nju.edu.cn/pytorch/whl/cu128",
+                               "--default-index", "https://pypi.tuna.tsinghua.edu.cn/simple", *CU128]  # fmt: skip
+    assert runtime_step.argv == ["/uv", "pip", "install", "--no-config", "--python", "/env/bin/python",
+                                 "--default-index", "https://pypi.tuna.tsinghua.edu.cn/simple",
+                                 "--constraint", str(tmp_path / "c.txt"), "--requirement", str(tmp_path / "rt.txt")]  # fmt: skip
+    flat = InstallSpec(src("pypi", "/wheels", "local"), src("torch", "https://mirrors.aliyun.com/pytorch-wheels/cu121/", "flat"),
+                       CU128, tmp_path / "rt.txt", tmp_path / "c.txt")  # fmt: skip
+    pip_torch = pip_steps(Path("/env/bin/python"), flat, tmp_path / "pip")[0].argv
+    assert pip_torch[:6] == [sys.executable, "-m", "pip", "--python", "/env/bin/python", "install"]
+    assert "--isolated" in pip_torch and pip_torch[-5:-3] == [
+        "--find-links",
+        "https://mirrors.aliyun.com/pytorch-wheels/cu121/",
+    ]
+    assert ["--no-index", "--find-links", "/wheels"] == pip_torch[-8:-5]
+
+
+def test_installer_environment_drops_the_users_settings() -> None:
+    env = installer_env(
+        {"PATH": "/bin", "PIP_INDEX_URL": "x", "UV_INDEX": "y", "UV_CACHE_DIR": "/c", "PYTHONPATH": "/p"}
+    )
+    assert env == {
+        "PATH": "/bin",
+        "PIP_CONFIG_FILE": os.devnull,
+        "UV_NO_CONFIG": "1",
+        "UV_CACHE_DIR": "/c",
+        "UV_LINK_MODE": "copy",
+    }
+
+
+def test_wheel_tags() -> None:
+    assert matches(
+        "torch-2.7.1+cu128-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "torch==2.7.1+cu128",
+        "cp311",
+        ("linux_x86_64", "manylinux"),
+    )
+    assert matches(
+        "torch-2.7.1+cu128-cp311-cp311-linux_x86_64.whl", "torch==2.7.1", "cp311", ("linux_x86_64", "manylinux")
+    )
+    assert not matches(
+        "torch-2.7.1+cu126-cp311-cp311-linux_x86_64.whl", "torch==2.7.1+cu128", "cp311", ("linux_x86_64",)
+    )
+    assert not matches(
+        "torch-2.7.1+cu128-cp312-cp312-linux_x86_64.whl", "torch==2.7.1+cu128", "cp311", ("linux_x86_64",)
+    )
+    assert matches("torch-2.7.1+cu128-cp311-cp311-win_amd64.whl", "torch==2.7.1+cu128", "cp311", ("win_amd64",))
+    assert matches("xformers-0.0.31-cp39-abi3-manylinux_2_28_x86_64.whl", "xformers==0.0.31", "cp311", ("manylinux",))
+    assert not matches(
+        "xformers-0.0.31-cp312-abi3-manylinux_2_28_x86_64.whl", "xformers==0.0.31", "cp311", ("manylinux",)
+    )
+    assert matches("xformers-0.0.35-py39-none-manylinux_2_28_x86_64.whl", "xformers==0.0.35", "cp311", ("manylinux",))
+
+
+def test_big_wheel_is_found_with_its_hash(package_index: PackageIndex, wheelhouse: Wheelhouse) -> None:
+    wheel = find_wheel(src("torch", package_index.simple_url("cu128")), "torch==2.7.1+cu128")
+    assert wheel is not None and wheel.sha256 and wheel.url.startswith(package_index.url)
+    flat = find_wheel(src("torch", package_index.flat_url("cu128"), "flat"), "torch==2.7.1+cu128")
+    assert flat is not None and flat.filename == wheel.filename
+    local = find_wheel(src("torch", str(wheelhouse.variants["cu128"]), "local"), "torch==2.7.1+cu128")
+    assert local is not None and local.local
+
+
+def _plan(bundle: Bundle, package_index: PackageIndex, requirements: list[str], cuda: str = "cu128"):  # type: ignore[no-untyped-def]
+    pins = CU128 if cuda == "cu128" else ["torch==2.7.1+cpu"]
+    return make_plan(bundle, pack(cuda), pins, requirements, src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url(cuda)))  # fmt: skip
+
+
+def test_build_prefetches_torch_installs_under_constraints_and_then_is_a_no_op(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    plan = _plan(bundle, package_index, ["tinypkg==1.0", "needs-torch==1.0"])
+    assert not plan.noop and [w.filename.split("-")[1] for w in plan.big_wheels] == ["2.7.1+cu128"]
+    doc = plan.to_json()
+    assert doc["pack"]["cuda"] == "cu128" and doc["pins"] == CU128 and doc["big_wheels"][0]["sha256"]
+    events: list[str] = []
+    stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: events.append(e.step))
+    assert events[:2] == ["venv", "prefetch"] and events[-3:] == ["check", "swap", "done"]
+    env = runtime_env(bundle)
+    have = state.installed(env)
+    assert have["torch"] == "2.7.1+cu128" and have["xformers"] == "0.0.31" and have["tinypkg"] == "1.0"
+    assert stamp["pack"] == "test-cu128" and (bundle.cache_dir / "wheels" / plan.big_wheels[0].filename).exists()
+    assert (env / "yijian-constraints.txt").read_text().split() == CU128
+    assert not env.with_name("runtime.new").exists() and not env.with_name("runtime.old").exists()
+    # Everything holds now: the next plan is a no-op and so is the build.
+    again = _plan(bundle, package_index, ["tinypkg==1.0", "needs-torch==1.0"])
+    assert again.noop and again.big_wheels == []
+    assert build(bundle, again, base_env=env_for(bundle, tmp_path), on_event=lambda e: events.append(e.step)) == stamp
+    assert events[-1] == "noop"
+
+
+def test_constraints_keep_torch_when_a_package_wants_another(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    env = runtime_env(bundle)
+    uv = uv_bin()
+    assert uv is not None
+    run_env = installer_env(env_for(bundle, tmp_path))
+    base = [str(uv), "pip", "install", "--no-config", "--python", str(env_python(env)), "--default-index",
+            package_index.simple_url(), "--constraint", str(env / "yijian-constraints.txt")]  # fmt: skip
+    ok = subprocess.run([*base, "needs-torch"], env=run_env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert state.installed(env)["torch"] == "2.7.1+cu128"  # PyPI's 2.9.0 did not replace it
+    refused = subprocess.run([*base, "needs-new-torch"], env=run_env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "unsatisfiable" in refused.stderr
+    assert state.installed(env)["torch"] == "2.7.1+cu128"
+
+
+def test_a_failed_rebuild_leaves_the_working_environment_in_use(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    good = build(
+        bundle,
+        _plan(bundle, package_index, ["tinypkg==1.0"]),
+        base_env=env_for(bundle, tmp_path),
+        on_event=lambda e: None,
+    )
+    broken = _plan(bundle, package_index, ["tinypkg==1.0", "no-such-package==1.0"])
+    with pytest.raises(EnvironmentBuildFailed) as info:
+        build(bundle, broken, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert info.value.params["step"] == "runtime" and "no-such-package" in info.value.message("en")
+    assert "setup-" in info.value.hint("en")
+    env = runtime_env(bundle)
+    assert state.read_stamp(env) == good and state.installed(env)["tinypkg"] == "1.0"
+    assert not env.with_name("runtime.new").exists()
+
+
+def test_the_self_check_refuses_a_torch_without_the_packs_cuda(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    plan = make_plan(bundle, pack("cu128"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url("cpu")))  # fmt: skip
+    with pytest.raises(EnvironmentBuildFailed) as info:
+        build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert info.value.params["step"] == "check" and "the pack needs 12.8" in info.value.message("en")
+    assert not runtime_env(bundle).exists()
