@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 LANGS = ("zh", "en")
 
@@ -60,3 +60,13 @@ def detect_language(
 def pick(lang: str, zh: str, en: str) -> str:
     """The text for ``lang``."""
     return zh if lang == "zh" else en
+
+
+def lang_flag(argv: Sequence[str]) -> str | None:
+    """The value of ``--lang`` in a command line, read before the full parser exists."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None

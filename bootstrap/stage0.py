@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bootstrap.errors import ExitCode, LauncherEnvError, YijianError
-from bootstrap.i18n import detect_language, pick
+from bootstrap.i18n import detect_language, lang_flag, pick
 from bootstrap.layout import Bundle, bundle_environ, check_root_path, env_python
 
 STAMP = "yijian-env.json"
@@ -58,18 +58,9 @@ def _running_in(env: Path) -> bool:
         return False
 
 
-def _lang_flag(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--lang="):
-            return arg.split("=", 1)[1]
-        if arg == "--lang" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
 def main(argv: list[str]) -> int:
     bundle = Bundle.locate()
-    lang = detect_language(_lang_flag(argv))
+    lang = detect_language(lang_flag(argv))
     try:
         check_root_path(bundle.root)
         check_root_path(bundle.code)
@@ -80,7 +71,7 @@ def main(argv: list[str]) -> int:
             from bootstrap.launcher_env import prepare_launcher_env, say
 
             cfg = read_stage_config(bundle)
-            lang = detect_language(_lang_flag(argv), cfg.language)
+            lang = detect_language(lang_flag(argv), cfg.language)
             if cfg.problem:
                 say(pick(lang, f"config.toml 读取失败，暂用默认设置：{cfg.problem}",
                           f"config.toml could not be read, using defaults for now: {cfg.problem}"))  # fmt: skip

@@ -13,22 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from bootstrap.errors import ExitCode, NotBuiltYet, YijianError
-from bootstrap.i18n import detect_language, pick
+from bootstrap.i18n import detect_language, lang_flag, pick
 from bootstrap.layout import Bundle
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say
 from launcher.logs import setup_logging
 
 log = logging.getLogger("yijian.cli")
-
-
-def _lang_flag(argv: Sequence[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--lang="):
-            return arg.split("=", 1)[1]
-        if arg == "--lang" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
 
 
 def _configured_language(bundle: Bundle) -> str | None:
@@ -66,7 +57,7 @@ def _render_error(exc: YijianError, lang: str, as_json: bool, log_file: str | No
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     bundle = Bundle.locate()
-    lang = detect_language(_lang_flag(args_in), _configured_language(bundle))
+    lang = detect_language(lang_flag(args_in), _configured_language(bundle))
     log_path = setup_logging(bundle)
     log_file = str(log_path) if log_path else None
     ctx = Context(bundle=bundle, lang=lang)
