@@ -37,7 +37,10 @@ __all__ = [
     "MirrorChoiceInvalid",
     "MirrorUnusable",
     "NotBuiltYet",
+    "NoPackFits",
     "OfflineMode",
+    "PackFileInvalid",
+    "UnknownPack",
     "UsageError",
     "WrongContent",
     "YijianError",
@@ -217,3 +220,32 @@ class NoPythonForPack(YijianError):
     en = "Python {version}, which the pack needs, was not found and could not be installed through the mirrors."
     hint_zh = "把 Python {version} 放到整合包的 python/ 文件夹，或检查 python 通道的镜像（./start.sh mirrors test --channel python）。"
     hint_en = "Put Python {version} in the bundle's python/ folder, or check the python channel (./start.sh mirrors test --channel python)."
+
+
+class PackFileInvalid(YijianError):
+    code = "PACK_INVALID"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "环境包文件有 {count} 处错误（{folder}）：\n{listing}"
+    en = "The environment pack files have {count} problem(s) ({folder}):\n{listing}"
+    hint_zh = "packs/ 文件夹随一键发布；如果改过其中的文件，请按上面的提示修正，或从发布包中恢复原文件。"
+    hint_en = (
+        "The packs/ folder ships with Yijian; if you edited a file there, fix it as shown or restore the original."
+    )
+
+
+class UnknownPack(YijianError):
+    code = "PACK_UNKNOWN"
+    exit_code = ExitCode.USAGE
+    zh = "没有名为「{name}」的环境包。{suggestion_zh}"
+    en = "There is no environment pack {name!r}. {suggestion_en}"
+    hint_zh = "运行 ./start.sh packs list 查看所有环境包。"
+    hint_en = "Run ./start.sh packs list to see every pack."
+
+
+class NoPackFits(YijianError):
+    code = "PACK_NONE_FITS"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "没有适合这台电脑（{machine_zh}）的环境包：\n{listing_zh}"
+    en = "No environment pack fits this machine ({machine_en}):\n{listing_en}"
+    hint_zh = "运行 ./start.sh packs explain 查看每个包不合适的原因。"
+    hint_en = "Run ./start.sh packs explain to see why each pack does not fit."

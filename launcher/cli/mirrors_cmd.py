@@ -13,7 +13,6 @@ from launcher.cli.parser import add_json_flag
 from launcher.mirrors.catalog import CHANNELS
 
 if TYPE_CHECKING:
-    from launcher.mirrors.probe import Target
     from launcher.mirrors.sources import Source
 
 # The handlers import what they use, so that building the parser (on every start) stays cheap.
@@ -105,25 +104,6 @@ def list_(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _targets(ctx: Context, channels: tuple[str, ...], cuda: str | None) -> list[Target]:
-    from launcher import config
-    from launcher.mirrors.catalog import load_catalog
-    from launcher.mirrors.probe import Target
-    from launcher.mirrors.sources import from_mirror, from_value
-
-    catalog = load_catalog(ctx.bundle.mirrors_file)
-    cfg = config.load(ctx.bundle)
-    targets = []
-    for name in channels:
-        ch = catalog.channel(name)
-        srcs = [from_mirror(m, ch, cuda) for m in ch.mirrors]
-        custom = from_value(cfg.get_str(f"mirrors.{name}"), ch, cuda)
-        if custom is not None and custom.id in ("custom", "local"):
-            srcs.insert(0, custom)
-        targets += [Target(s.channel, s.id, s.url, s.probe_url, s.kind, s.automatic) for s in srcs]
-    return targets
-
-
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -137,8 +117,7 @@ def _speed(value: float | None) -> str:
 def test(ctx: Context, args: argparse.Namespace) -> int:
     from launcher import config
     from launcher.errors import OfflineMode
-    from launcher.mirrors import ranking
-    from launcher.mirrors.probe import Result, probe_all, rank
+    from launcher.mirrors.measure import measure
 
     cfg = config.load(ctx.bundle)
     if cfg.get_bool("network.offline"):
@@ -149,10 +128,8 @@ def test(ctx: Context, args: argparse.Namespace) -> int:
     if not args.json:
         say(ctx.t(f"正在同时测速 {len(channels)} 个通道的镜像（每个最多 {timeout:g} 秒）…",
                   f"Measuring the mirrors of {len(channels)} channel(s) at once (at most {timeout:g} s each) ..."))  # fmt: skip
-    results = probe_all(_targets(ctx, channels, args.cuda), timeout, cfg.get_str("network.proxy"))
+    by_channel = measure(ctx.bundle, cfg, channels, args.cuda, timeout)
     elapsed = time.monotonic() - started
-    by_channel: dict[str, list[Result]] = {name: rank([r for r in results if r.channel == name]) for name in channels}
-    ranking.save(ctx.bundle, {name: [r.to_dict() for r in rs] for name, rs in by_channel.items()})
     if args.json:
         emit_json({"results": [r.to_dict() for name in channels for r in by_channel[name]],
                    "timeout_s": timeout, "elapsed_s": round(elapsed, 2)})  # fmt: skip

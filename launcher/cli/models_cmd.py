@@ -98,6 +98,10 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
     cfg = config.load(ctx.bundle)
     if cfg.get_bool("network.offline"):
         raise OfflineMode(action_zh="下载模型", action_en="download models")
+    from launcher.mirrors.measure import ensure_measured
+
+    if not args.target.strip().startswith(("http://", "https://")):  # a name or a Hugging Face file
+        ensure_measured(ctx.bundle, cfg, ("huggingface",), lang=ctx.lang, say=say)
     mirrors = plan_for(ctx.bundle, cfg)
     warm.join()
     from launcher.downloads import download as fetch

@@ -82,7 +82,7 @@ def add_json_flag(parser: argparse.ArgumentParser, lang: str) -> None:
 
 
 def build_parser(lang: str) -> Parser:
-    from launcher.cli import config_cmd, mirrors_cmd, models_cmd, pending
+    from launcher.cli import config_cmd, mirrors_cmd, models_cmd, packs_cmd, pending, setup_cmd
 
     parser = Parser(prog="yijian", lang=lang, description=pick(lang, *DESCRIPTION), epilog=pick(lang, *EPILOG))
     parser.add_argument(
@@ -97,6 +97,8 @@ def build_parser(lang: str) -> Parser:
         parser_class=Parser,
     )  # fmt: skip
     pending.register(sub, lang)
+    setup_cmd.register(sub, lang)
+    packs_cmd.register(sub, lang)
     mirrors_cmd.register(sub, lang)
     models_cmd.register(sub, lang)
     config_cmd.register(sub, lang)

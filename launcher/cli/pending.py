@@ -17,10 +17,6 @@ from launcher.cli.context import Context
 PENDING: dict[str, tuple[str, str, str, str]] = {
     "start": ("无界面一键启动（适合 SSH/服务器）", "one-click start without the TUI (for SSH and servers)",
               "一键启动流程", "the one-click start flow"),
-    "setup": ("按显卡与驱动构建生成环境", "build the generation environment for this GPU and driver",
-              "环境包与构建器", "environment packs and the builder"),
-    "packs": ("环境包：列表、详情、选择理由", "environment packs: list, show, explain the choice",
-              "环境包与构建器", "environment packs and the builder"),
     "doctor": ("检查显卡、驱动与环境，给出修复", "check the GPU, driver and environment, and offer fixes",
                "疑难解答", "the doctor"),
     "diagnose": ("分析报错日志，说出原因与修复", "read an error log and name the cause and fix",
