@@ -21,8 +21,10 @@ MACHINE_WHEELS = MACHINE.get("PIP_FIND_LINKS", "")
 LEAKY_PREFIXES = ("PIP_", "UV_", "HF_", "HUGGINGFACE_", "YIJIAN_", "CONDA_", "VIRTUAL_ENV", "PYTHON")
 LEAKY_NAMES = (
     "http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "NO_COLOR", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT",
+    "NO_COLOR", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT",
 )  # fmt: skip
+# Kept on purpose: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE.  They are the machine's trust store (this
+# network inspects TLS), not pip or uv settings; users behind such a proxy need them exactly the same way.
 
 KEEP = {"PYTHONUNBUFFERED", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE"}
 

@@ -1,0 +1,141 @@
+"""`yijian setup` as users run it: the plan, a build from local mirrors, the no-op, and a move.
+
+Two levels.  The plan and a quick build use the harness's fake wheels (a
+test pack written into the bundle copy).  One integration test builds the
+real CPU pack (torch 2.13.0+cpu from the machine's local wheel folder, the
+runtime from PyPI) where both are reachable, and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.bundle_copy import CACHE, copy_bundle, run_start
+from tests.support.hermetic import MACHINE_WHEELS
+from tests.support.plugin_index import Wheelhouse
+from tests.support.pypi_index import PackageIndex
+
+pytestmark = pytest.mark.slow
+
+TEST_PACK = """
+id = "test-cpu"
+title_zh = "测试用 CPU 环境包"
+title_en = "CPU pack for tests"
+python = "{py}"
+torch = "2.7.1+cpu"
+torchvision = ""
+xformers = ""
+cuda = "cpu"
+torch_arch = []
+torch_ptx = []
+xformers_arch = []
+xformers_ptx = []
+min_driver_linux = ""
+min_driver_windows = ""
+os = ["linux", "windows"]
+priority = 0
+runtime = "test-runtime.txt"
+notes_zh = "测试"
+notes_en = "tests"
+"""
+
+
+def run_cli(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
+    env["PYTHONPATH"] = str(bundle)
+    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
+                          cwd=bundle, timeout=600)  # fmt: skip
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, package_index: PackageIndex, wheelhouse: Wheelhouse) -> Path:
+    b = copy_bundle(tmp_path / "my bundle")
+    (b / "packs" / "test-cpu.toml").write_text(
+        TEST_PACK.format(py=f"{sys.version_info[0]}.{sys.version_info[1]}"), encoding="utf-8"
+    )
+    (b / "packs" / "test-runtime.txt").write_text("tinypkg==1.0\nneeds-torch==1.0\n", encoding="utf-8")
+    (b / "config.toml").write_text(
+        f'[mirrors]\npypi = "{package_index.simple_url()}"\ntorch = "{wheelhouse.variants["cpu"]}"\n', encoding="utf-8"
+    )
+    return b
+
+
+def test_dry_run_prints_the_exact_plan(bundle: Path, package_index: PackageIndex, wheelhouse: Wheelhouse) -> None:
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["pack"] == {"id": "test-cpu", "python": plan["pack"]["python"], "torch": "2.7.1+cpu", "torchvision": None,
+                            "xformers": None, "cuda": "cpu"}  # fmt: skip
+    assert plan["indexes"]["pypi"]["url"] == package_index.simple_url()
+    assert plan["indexes"]["torch"] == {"id": "local", "url": str(wheelhouse.variants["cpu"]), "kind": "local"}
+    assert plan["pins"] == ["torch==2.7.1+cpu"] and plan["requirements"] == ["tinypkg==1.0", "needs-torch==1.0"]
+    assert plan["noop"] is False and plan["python"]["version"].startswith(plan["pack"]["python"])
+    assert not (bundle / "env" / "runtime").exists()  # a dry run changes nothing
+
+
+def test_build_then_no_op_then_the_bundle_moves(bundle: Path, tmp_path: Path) -> None:
+    r = run_cli(bundle, "setup", "--pack", "test-cpu")
+    assert r.returncode == 0, r.stderr
+    assert "Environment ready" in r.stderr
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["noop"] is True
+    moved = tmp_path / "elsewhere" / "renamed bundle"
+    moved.parent.mkdir()
+    shutil.move(str(bundle), str(moved))
+    py = moved / "env" / "runtime" / "bin" / "python"
+    out = subprocess.run(
+        [str(py), "-c", "import torch, tinypkg; print(torch.__version__)"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "2.7.1+cpu", out.stderr
+    assert (
+        not list((moved / "env" / "runtime" / "bin").glob("activate*"))
+        or str(bundle) not in (moved / "env" / "runtime" / "bin" / "activate").read_text()
+    )
+    r = run_cli(moved, "setup", "--pack", "test-cpu", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["noop"] is True
+
+
+def test_unknown_pack_is_named(bundle: Path) -> None:
+    r = run_cli(bundle, "setup", "--pack", "cu999")
+    assert r.returncode == 2 and "PACK_UNKNOWN" in r.stderr
+
+
+def _pypi_reachable() -> bool:
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+REAL_TORCH = list(Path(MACHINE_WHEELS).glob("torch-2.13.0+cpu-*.whl")) if MACHINE_WHEELS else []
+
+
+@pytest.mark.skipif(
+    not REAL_TORCH, reason="no torch-2.13.0+cpu wheel in the machine's local wheel folder (PIP_FIND_LINKS)"
+)
+def test_the_real_cpu_pack_builds_here(tmp_path: Path) -> None:
+    if not _pypi_reachable():
+        pytest.skip("PyPI is not reachable from this machine")
+    bundle = copy_bundle(tmp_path / "real bundle")
+    shared = CACHE / "uv"  # keep uv's cache between runs: the runtime is a few hundred MB from PyPI
+    shared.mkdir(parents=True, exist_ok=True)
+    (bundle / "cache").mkdir()
+    os.symlink(shared, bundle / "cache" / "uv")
+    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "pypi"\ntorch = "{MACHINE_WHEELS}"\n', encoding="utf-8")
+    r = run_start(bundle, "setup", "--pack", "cpu", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    py = bundle / "env" / "runtime" / "bin" / "python"
+    code = "import torch, diffusers, transformers, gradio; print(torch.__version__, torch.version.cuda, diffusers.__version__)"
+    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["2.13.0+cpu", "None", "0.42.1"], out.stderr
+    r = run_start(bundle, "setup", "--pack", "cpu", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["noop"] is True
