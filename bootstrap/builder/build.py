@@ -15,12 +15,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bootstrap.builder import state
-from bootstrap.builder.install import InstallSpec, Step, installer_env, pip_steps, run_logged, uv_bin, uv_steps
+from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
 from bootstrap.builder.pythons import PythonChoice, find_python, install_python
 from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive
@@ -84,6 +84,7 @@ class BuildPlan:
     big_wheels: list[Wheel] = field(default_factory=list)
     unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    alternates: dict[str, list[Source]] = field(default_factory=dict)  # the next sources per channel, in order
 
     @property
     def noop(self) -> bool:
@@ -117,13 +118,15 @@ def _requirements_digest(pins: list[str], requirements: list[str]) -> str:
 
 
 def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str], pypi: Source, torch: Source,
-              installer: str = "uv", *, look_up_wheels: bool = True) -> BuildPlan:  # fmt: skip
+              installer: str = "uv", *, look_up_wheels: bool = True,
+              alternates: dict[str, list[Source]] | None = None) -> BuildPlan:  # fmt: skip
     env = runtime_env(bundle)
     stamp = state.read_stamp(env)
     ready = env_python(env).exists() and stamp.get("pack") == pack.id
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
+    python = find_python(bundle, pack.python)
     plan = BuildPlan(
-        pack, env, find_python(bundle, pack.python), installer, pypi, torch, pins, requirements, unmet=unmet
+        pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet, alternates=alternates or {}
     )
     if plan.noop or not look_up_wheels or torch.local:
         return plan
@@ -240,18 +243,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             runtime_txt.write_text("\n".join(plan.requirements) + "\n", encoding="utf-8")
             py = env_python(staging)
             spec = InstallSpec(plan.pypi, plan.torch, torch_reqs, runtime_txt, constraints)
-            steps: list[Step] = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, bundle.cache_dir / "pip")
-            fallback = pip_steps(py, spec, bundle.cache_dir / "pip") if uv else []
-            for i, step in enumerate(steps):
-                on_event(Event(step.what, {"torch": "安装 torch 组件", "runtime": "安装运行依赖"}[step.what],
-                               {"torch": "installing the torch trio", "runtime": "installing the runtime"}[step.what]))  # fmt: skip
-                if run_logged(step.argv, env, log) == 0:
-                    continue
-                if not fallback or not _has_pip():
-                    raise fail(step.what, f"the installer failed at the {step.what} step")
-                on_event(Event(step.what, "uv 失败，改用 pip 重试", "uv failed; retrying with pip"))
-                if run_logged(fallback[i].argv, env, log) != 0:
-                    raise fail(step.what, f"uv and pip both failed at the {step.what} step")
+            _install(bundle, plan, spec, py, uv, env, log, on_event, lang, fail)
             on_event(Event("check", "自检新环境", "checking the new environment"))
             problems = self_check(py, plan, env, uv, log)
             if problems:
@@ -271,6 +263,67 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             raise
     on_event(Event("done", f"环境已就绪：{env_dir}", f"Environment ready: {env_dir}"))
     return stamp
+
+
+_STEP_TEXT = {
+    "torch": ("安装 torch 组件", "installing the torch trio"),
+    "runtime": ("安装运行依赖", "installing the runtime"),
+}
+
+
+def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: Path | None, env: dict[str, str],
+             log: Path, on_event: Callable[[Event], None], lang: str,
+             fail: Callable[[str, str], EnvironmentBuildFailed]) -> None:  # fmt: skip
+    """Both steps.  A step that fails on a mirror moves to that channel's next mirror; then uv falls back to pip."""
+    from launcher.mirrors import ranking
+
+    pip_cache = bundle.cache_dir / "pip"
+    alternates = {ch: list(srcs) for ch, srcs in plan.alternates.items()}
+    for index, what in enumerate(("torch", "runtime")):
+        on_event(Event(what, *_STEP_TEXT[what]))
+        while True:
+            lines: list[str] = []
+            steps = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, pip_cache)
+            ok = run_logged(steps[index].argv, env, log, lines.append) == 0
+            blamed = None if ok else mirror_failure(lines, spec, what)
+            if blamed is None or not alternates.get(blamed[0]):
+                break
+            channel, reason = blamed
+            failed = spec.torch if channel == "torch" else spec.pypi
+            ranking.record_failure(bundle, channel, failed.id, reason)
+            new = alternates[channel].pop(0)
+            on_event(Event(what, f"镜像 {failed.name('zh')} 失败（{reason}），改用 {new.name('zh')}",
+                           f"mirror {failed.name('en')} failed ({reason}); trying {new.name('en')}"))  # fmt: skip
+            spec = replace(spec, torch=new) if channel == "torch" else replace(spec, pypi=new)
+        if ok:
+            continue
+        if not uv or not _has_pip():
+            raise fail(what, f"the installer failed at the {what} step")
+        on_event(Event(what, "uv 失败，改用 pip 重试", "uv failed; retrying with pip"))
+        if run_logged(pip_steps(py, spec, pip_cache)[index].argv, env, log) != 0:
+            raise fail(what, f"uv and pip both failed at the {what} step")
+
+
+_NETWORK = (
+    ("connection refused", "connection refused"), ("dns error", "DNS lookup failed"),
+    ("name or service not known", "DNS lookup failed"), ("operation timed out", "timed out"),
+    ("timed out", "timed out"), ("403 forbidden", "HTTP 403"), ("404 not found", "HTTP 404"),
+    ("http status server error", "server error"), ("hash mismatch", "the mirror served a different file"),
+    ("certificate", "TLS error"), ("could not fetch url", "unreachable"), ("failed to fetch", "unreachable"),
+    ("max retries exceeded", "unreachable"),
+)  # fmt: skip
+
+
+def mirror_failure(lines: list[str], spec: InstallSpec, step: str) -> tuple[str, str] | None:
+    """(channel, reason) when an installer's output says a mirror failed, not the request."""
+    text = "\n".join(lines).lower()
+    reason = next((why for needle, why in _NETWORK if needle in text), None)
+    if reason is None:
+        return None
+    torch_host = spec.torch.url.split("/")[2].lower() if "://" in spec.torch.url else ""
+    if step == "torch" and torch_host and torch_host in text:
+        return "torch", reason
+    return "pypi", reason
 
 
 def _has_pip() -> bool:

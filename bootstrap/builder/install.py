@@ -91,7 +91,8 @@ def _sources_pip(pypi: Source, extra: Source | None) -> list[str]:
 def pip_steps(env_python: Path, spec: InstallSpec, cache: Path) -> list[Step]:
     # The launcher environment's pip installs into the target with --python (pip >= 22.3).
     base = [sys.executable, "-m", "pip", "--python", str(env_python), "install", "--isolated",
-            "--disable-pip-version-check", "--no-input", "--cache-dir", str(cache), "--progress-bar", "off"]  # fmt: skip
+            "--disable-pip-version-check", "--no-input", "--cache-dir", str(cache), "--progress-bar", "off",
+            "--retries", "1", "--timeout", "30"]  # fmt: skip
     runtime = ["--constraint", str(spec.constraints), "--requirement", str(spec.runtime)]
     return [
         Step("torch", [*base, *_sources_pip(spec.pypi, spec.torch), *spec.torch_reqs]),
@@ -109,6 +110,9 @@ def installer_env(base: dict[str, str]) -> dict[str, str]:
         if key in base:
             env[key] = base[key]
     env.setdefault("UV_LINK_MODE", "copy")  # the cache may be on another file system; no warning, no hardlinks
+    # Yijian falls back to the next mirror itself, so a dead one should fail fast rather than be retried for 12 s.
+    env["UV_HTTP_RETRIES"] = "1"
+    env["UV_HTTP_TIMEOUT"] = "30"
     return env
 
 

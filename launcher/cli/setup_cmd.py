@@ -70,8 +70,10 @@ def setup(ctx: Context, args: argparse.Namespace) -> int:
     pypi, torch = mirrors.first("pypi"), mirrors.first("torch")
     assert pypi is not None and torch is not None
     os_name = host_os()
+    alternates = {"pypi": mirrors.sources["pypi"][1:], "torch": mirrors.sources["torch"][1:]}
     plan = make_plan(ctx.bundle, pack, pack.pins(os_name), packs.runtime_requirements(pack), pypi, torch,
-                     args.installer or cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"))  # fmt: skip
+                     args.installer or cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"),
+                     alternates=alternates)  # fmt: skip
     if args.dry_run:
         if args.json:
             emit_json(plan.to_json())

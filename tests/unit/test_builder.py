@@ -82,6 +82,8 @@ def test_installer_environment_drops_the_users_settings() -> None:
         "UV_NO_CONFIG": "1",
         "UV_CACHE_DIR": "/c",
         "UV_LINK_MODE": "copy",
+        "UV_HTTP_RETRIES": "1",
+        "UV_HTTP_TIMEOUT": "30",
     }
 
 
@@ -194,3 +196,20 @@ def test_the_self_check_refuses_a_torch_without_the_packs_cuda(
         build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
     assert info.value.params["step"] == "check" and "the pack needs 12.8" in info.value.message("en")
     assert not runtime_env(bundle).exists()
+
+
+def test_an_unreachable_pypi_mirror_falls_back_to_the_next_and_is_remembered(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from launcher.mirrors import ranking
+    from tests.support.httpbase import free_port
+
+    dead = Source("pypi", "tuna", f"http://127.0.0.1:{free_port()}/simple", "pep503", "清华", "TUNA")
+    plan = make_plan(bundle, pack("cu128"), CU128, ["tinypkg==1.0"], dead, src("torch", package_index.simple_url("cu128")),
+                     alternates={"pypi": [src("pypi", package_index.simple_url())]})  # fmt: skip
+    said: list[str] = []
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: said.append(e.en))
+    assert state.installed(runtime_env(bundle))["tinypkg"] == "1.0"
+    switch = [s for s in said if s.startswith("mirror TUNA failed")]
+    assert len(switch) == 1 and "connection refused" in switch[0]
+    assert "tuna" in ranking.load(bundle).failures["pypi"]
