@@ -213,3 +213,62 @@ def test_an_unreachable_pypi_mirror_falls_back_to_the_next_and_is_remembered(
     switch = [s for s in said if s.startswith("mirror TUNA failed")]
     assert len(switch) == 1 and "connection refused" in switch[0]
     assert "tuna" in ranking.load(bundle).failures["pypi"]
+
+
+def test_killing_setup_during_the_torch_download_and_running_it_again_continues(
+    bundle: Bundle,
+    package_index: PackageIndex,
+    file_server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    import hashlib
+    import signal
+    import time
+
+    from tests.support.wheels import fake_torch
+
+    MiB = 1024 * 1024
+    wheel = fake_torch(tmp_path / "w", "2.7.1+cpu", cuda=None, pad_to=12 * MiB)
+    data = wheel.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    file_server.add(f"/flat/{wheel.name}", data).faults.throttle = 512 * 1024  # 8 connections: about 3 s in all
+    file_server.add(
+        "/flat/", f'<html><body><a href="{wheel.name}#sha256={sha}">{wheel.name}</a></body></html>'.encode()
+    )
+    flat = file_server.url_for("/flat/")
+    code = f"""
+import sys, types
+from pathlib import Path
+from bootstrap.builder.build import build, make_plan
+from bootstrap.layout import Bundle, bundle_environ
+from launcher.mirrors.sources import Source
+b = Bundle(root=Path({str(bundle.root)!r}))
+pack = types.SimpleNamespace(id="test-cpu", python={PY!r}, torch="2.7.1+cpu", torchvision="", cuda="cpu")
+plan = make_plan(b, pack, ["torch==2.7.1+cpu"], ["tinypkg==1.0"], Source("pypi", "p", {package_index.simple_url()!r}, "pep503", "p", "p"),
+                 Source("torch", "t", {flat!r}, "flat", "t", "t"))
+build(b, plan, base_env=bundle_environ(b), on_event=lambda e: None)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    journal = bundle.cache_dir / "wheels" / f"{wheel.name}.part.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and sum(
+            int(b) - int(a) for a, b in (ln.split() for ln in journal.read_text().splitlines() if ln)
+        ) > 0.9 * len(data):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "setup ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not runtime_env(bundle).exists()
+    file_server.wait_idle()
+    before = file_server.bytes_served(f"/flat/{wheel.name}")
+    file_server.faults(f"/flat/{wheel.name}").throttle = None
+    plan = make_plan(bundle, pack("cpu"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     src("torch", flat, "flat"))  # fmt: skip
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert state.installed(runtime_env(bundle))["torch"] == "2.7.1+cpu"
+    file_server.wait_idle()
+    again = file_server.bytes_served(f"/flat/{wheel.name}") - before
+    assert again < 0.2 * len(data)  # it continued from about 90 %, it did not start over
