@@ -326,6 +326,76 @@ def mirror_failure(lines: list[str], spec: InstallSpec, step: str) -> tuple[str,
     return "pypi", reason
 
 
+REPAIRS = {"xformers": ("xformers",), "torch": ("torch", "torchvision", "xformers")}
+
+
+def repair(bundle: Bundle, plan: BuildPlan, what: str, *, base_env: dict[str, str], on_event: Callable[[Event], None],
+           lang: str = "en") -> dict[str, Any]:  # fmt: skip
+    """Reinstall the pack's xformers, or its whole torch trio, into a copy; check it; swap it in.
+
+    The doctor's fixes for "xFormers was built for PyTorch X" and "CPU torch on
+    an NVIDIA machine" call this.  Without an environment there is nothing to
+    repair, so it builds one.
+    """
+    env_dir = plan.env
+    if not env_python(env_dir).exists():
+        return build(bundle, plan, base_env=base_env, on_event=on_event, lang=lang, force=True)
+    names = REPAIRS[what]
+    pins = [p for p in plan.pins if p.split("==")[0] in names]
+    if not pins:
+        on_event(
+            Event(
+                "noop",
+                f"环境包 {plan.pack.id} 不含 {what}，无需修复。",
+                f"The pack {plan.pack.id} has no {what}; nothing to repair.",
+            )
+        )
+        return state.read_stamp(env_dir)
+    log = bundle.logs_dir / f"setup-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    bundle.logs_dir.mkdir(parents=True, exist_ok=True)
+    env = installer_env(base_env)
+    uv = uv_bin()
+    with exclusive(bundle.env_dir / ".runtime.lock"):
+        staging = env_dir.with_name(env_dir.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            on_event(Event("venv", "复制当前环境", "copying the environment"))
+            shutil.copytree(env_dir, staging, symlinks=True)
+            py = env_python(staging)
+            constraints = staging / CONSTRAINTS
+            constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
+            on_event(Event("torch", f"重新安装 {', '.join(names)}", f"reinstalling {', '.join(names)}"))
+            spec = InstallSpec(plan.pypi, plan.torch, pins, staging / "yijian-runtime.txt", constraints)
+            reinstall = [a for n in names for a in ("--reinstall-package", n)]
+            if uv is not None:
+                argv = [*uv_steps(uv, py, spec)[0].argv, *reinstall, "--constraint", str(constraints)]
+            else:
+                argv = [*pip_steps(py, spec, bundle.cache_dir / "pip")[0].argv, "--force-reinstall", "--no-deps"]
+            if run_logged(argv, env, log) != 0:
+                lines = _relevant_lines(log)
+                raise EnvironmentBuildFailed(f"reinstalling {what} failed\n{lines}", step="repair", log=str(log),
+                                             advice_zh="", advice_en="")  # fmt: skip
+            on_event(Event("check", "自检修复后的环境", "checking the repaired environment"))
+            problems = self_check(py, plan, env, uv, log)
+            if problems:
+                raise EnvironmentBuildFailed(
+                    "; ".join(problems), step="check", log=str(log), advice_zh="", advice_en=""
+                )
+            stamp = {**state.read_stamp(staging), "repaired": what, "repaired_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            state.write_stamp(staging, stamp)
+            on_event(Event("swap", "启用修复后的环境", "switching to the repaired environment"))
+            old = env_dir.with_name(env_dir.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            env_dir.rename(old)
+            staging.rename(env_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    on_event(Event("done", f"已修复：{what}", f"Repaired: {what}"))
+    return stamp
+
+
 def _has_pip() -> bool:
     """pip in the launcher environment, for the fallback installer."""
     import importlib.util

@@ -105,12 +105,17 @@ def setup(ctx: Context, args: argparse.Namespace) -> int:
         say(e.text(ctx.lang))
 
     try:
-        stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild)
+        if args.repair:
+            from bootstrap.builder.build import repair
+
+            stamp = repair(ctx.bundle, plan, args.repair, base_env=env, on_event=on_event, lang=ctx.lang)
+        else:
+            stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild)
     finally:
         if bar is not None:
             bar.close()
     if args.json:
-        emit_json({"env": str(plan.env), "noop": plan.noop and not args.rebuild, "stamp": stamp})
+        emit_json({"env": str(plan.env), "noop": plan.noop and not (args.rebuild or args.repair), "stamp": stamp})
     return 0
 
 

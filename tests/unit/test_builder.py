@@ -272,3 +272,25 @@ build(b, plan, base_env=bundle_environ(b), on_event=lambda e: None)
     file_server.wait_idle()
     again = file_server.bytes_served(f"/flat/{wheel.name}") - before
     assert again < 0.2 * len(data)  # it continued from about 90 %, it did not start over
+
+
+def test_repair_reinstalls_the_matching_xformers(bundle: Bundle, package_index: PackageIndex, tmp_path: Path) -> None:
+    from bootstrap.builder.build import repair
+    from tests.support.wheels import fake_xformers
+
+    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    env = runtime_env(bundle)
+    # An extension swapped in an xformers built for another torch: the real-world warning appears.
+    wrong = fake_xformers(tmp_path / "wrong", "0.0.31", built_for_torch="2.7.1+cu126")
+    uv = uv_bin()
+    assert uv is not None
+    subprocess.run([str(uv), "pip", "install", "--no-config", "--python", str(env_python(env)), "--no-deps", "--reinstall",
+                    str(wrong)], env=installer_env(env_for(bundle, tmp_path)), check=True, capture_output=True)  # fmt: skip
+    probe = [str(env_python(env)), "-c", "import xformers"]
+    assert "xFormers was built for" in subprocess.run(probe, capture_output=True, text=True).stderr
+    steps: list[str] = []
+    repair(bundle, plan, "xformers", base_env=env_for(bundle, tmp_path), on_event=lambda e: steps.append(e.step))
+    assert steps[-3:] == ["check", "swap", "done"]
+    assert subprocess.run(probe, capture_output=True, text=True).stderr == ""
+    assert state.read_stamp(env)["repaired"] == "xformers" and state.installed(env)["torch"] == "2.7.1+cu128"
