@@ -15,8 +15,9 @@ from pathlib import Path
 
 from bootstrap.i18n import pick
 from bootstrap.layout import Bundle
-from launcher.downloads.engine import ProgressHook, Result, as_user_error, fetch
+from launcher.downloads.engine import Result, as_user_error, fetch
 from launcher.downloads.partfile import PartFile
+from launcher.downloads.transfer import ProgressHook
 from launcher.errors import AllMirrorsFailed, DestinationExists
 from launcher.mirrors import ranking
 from launcher.mirrors.fallback import MirrorProblem
