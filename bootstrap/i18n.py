@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 LANGS = ("zh", "en")
 
@@ -60,6 +61,16 @@ def detect_language(
 def pick(lang: str, zh: str, en: str) -> str:
     """The text for ``lang``."""
     return zh if lang == "zh" else en
+
+
+class Text(NamedTuple):
+    """One sentence in both languages, chosen when it is shown."""
+
+    zh: str
+    en: str
+
+    def text(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
 
 
 def lang_flag(argv: Sequence[str]) -> str | None:

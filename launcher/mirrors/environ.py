@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bootstrap.i18n import Text
 from launcher.mirrors.plan import MirrorPlan
 from launcher.mirrors.sources import Source
 
@@ -21,25 +21,16 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 OURS = ("HF_ENDPOINT", "HF_HUB_DISABLE_XET", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
-@dataclass(frozen=True)
-class Notice:
-    zh: str
-    en: str
-
-    def text(self, lang: str) -> str:
-        return self.zh if lang == "zh" else self.en
-
-
 def _no_proxy(existing: str) -> str:
     items = [i.strip() for i in existing.split(",") if i.strip()]
     return ",".join(dict.fromkeys([*items, *LOOPBACK]))
 
 
-def child_environ(plan: MirrorPlan, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[Notice]]:
+def child_environ(plan: MirrorPlan, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[Text]]:
     """``base`` (default: os.environ) with the plan applied; plus warnings to show."""
     src = dict(os.environ if base is None else base)
     env = {k: v for k, v in src.items() if not k.startswith(("PIP_", "UV_")) and k not in OURS}
-    warnings: list[Notice] = []
+    warnings: list[Text] = []
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["UV_NO_CONFIG"] = "1"
@@ -51,7 +42,7 @@ def child_environ(plan: MirrorPlan, base: Mapping[str, str] | None = None) -> tu
     def http_warning(s: Source) -> None:
         host = urlsplit(s.url).hostname or s.url
         trusted.append(host)
-        warnings.append(Notice(
+        warnings.append(Text(
             f"镜像 {s.url} 使用未加密的 http://，下载内容可能被篡改；能用 https:// 时请改用。",
             f"The mirror {s.url} uses unencrypted http://; what it serves could be tampered with. Use https:// if it offers it.",
         ))  # fmt: skip

@@ -19,22 +19,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootstrap.i18n import Text
 from launcher.errors import NoPackFits
 from launcher.hardware.nvidia import Gpu, Hardware
 from launcher.packs.catalog import Pack, PackSet, version_tuple
 
 OS_LABEL = {"linux": ("Linux", "Linux"), "windows": ("Windows", "Windows"), "macos": ("macOS", "macOS")}
-
-
-@dataclass(frozen=True)
-class Line:
-    """One sentence in both languages."""
-
-    zh: str
-    en: str
-
-    def text(self, lang: str) -> str:
-        return self.zh if lang == "zh" else self.en
 
 
 @dataclass(frozen=True)
@@ -91,7 +81,7 @@ class _Fit:
     """One pack measured against the machine."""
 
     pack: Pack
-    blockers: list[Line] = field(default_factory=list)  # any one of them rules the pack out
+    blockers: list[Text] = field(default_factory=list)  # any one of them rules the pack out
     driver_only: bool = False  # the driver is the only blocker
     uncovered: list[Gpu] = field(default_factory=list)  # GPUs other than the main one the torch build cannot run
     xformers_ok: bool = False  # its xformers runs on the main GPU
@@ -104,9 +94,9 @@ class _Fit:
         return (self.pack.uses_gpu, not self.uncovered, self.xformers_ok, self.pack.priority)
 
 
-def _label(gpus: list[Gpu]) -> Line:
+def _label(gpus: list[Gpu]) -> Text:
     """「RTX 3090（sm_86）、GTX 1080 Ti（sm_61）」 and "RTX 3090 (sm_86), GTX 1080 Ti (sm_61)"."""
-    return Line(
+    return Text(
         "、".join(f"{g.short_name}（{g.sm}）" for g in gpus),
         ", ".join(f"{g.short_name} ({g.sm})" for g in gpus),
     )
@@ -116,40 +106,40 @@ def _archs(arch: tuple[str, ...], ptx: tuple[str, ...]) -> str:
     return ", ".join([f"sm_{a.replace('.', '')}" for a in arch] + [f"compute_{a.replace('.', '')} PTX" for a in ptx])
 
 
-def _torch_blocker(pack: Pack, gpu: Gpu) -> Line | None:
+def _torch_blocker(pack: Pack, gpu: Gpu) -> Text | None:
     """Why the pack's torch cannot run on ``gpu``, or None when it can."""
     if gpu.capability is None:
-        return Line(
+        return Text(
             f"无法确定 {gpu.short_name} 的计算能力，不能确认 torch {pack.torch} 支持它",
             f"the compute capability of the {gpu.short_name} is unknown, so torch {pack.torch} may not run on it",
         )
     if pack.torch_coverage(gpu.capability) != "none":
         return None
     archs = _archs(pack.torch_arch, pack.torch_ptx)
-    return Line(
+    return Text(
         f"torch {pack.torch} 不含 {_label([gpu]).zh}的内核（它只有 {archs}）",
         f"torch {pack.torch} has no kernels for the {_label([gpu]).en}; it has {archs}",
     )
 
 
-def _no_gpu(hw: Hardware) -> Line:
+def _no_gpu(hw: Hardware) -> Text:
     if hw.problem:
-        return Line(
+        return Text(
             f"nvidia-smi 出错（{hw.problem}），无法使用 NVIDIA 显卡",
             f"nvidia-smi failed ({hw.problem}), so no NVIDIA GPU can be used",
         )
-    return Line("没有 NVIDIA 显卡", "there is no NVIDIA GPU")
+    return Text("没有 NVIDIA 显卡", "there is no NVIDIA GPU")
 
 
 def _measure(pack: Pack, hw: Hardware, pythons: Collection[str] | None) -> _Fit:
     fit = _Fit(pack)
     os_zh, os_en = OS_LABEL.get(hw.os, (hw.os, hw.os))
     if hw.os not in pack.os:
-        fit.blockers.append(Line(f"不支持 {os_zh}", f"not made for {os_en}"))
+        fit.blockers.append(Text(f"不支持 {os_zh}", f"not made for {os_en}"))
     if pythons is not None and pack.python not in pythons:
         have = ", ".join(sorted(pythons)) or "-"
         fit.blockers.append(
-            Line(f"需要 Python {pack.python}，这里只有 {have}", f"needs Python {pack.python}; only {have} is here")
+            Text(f"需要 Python {pack.python}，这里只有 {have}", f"needs Python {pack.python}; only {have} is here")
         )
     main = hw.main_gpu
     if not pack.uses_gpu:
@@ -160,7 +150,7 @@ def _measure(pack: Pack, hw: Hardware, pythons: Collection[str] | None) -> _Fit:
     need, have = pack.min_driver(hw.os), hw.driver_version or ""
     if need and (not have or version_tuple(have) < version_tuple(need)):
         fit.blockers.append(
-            Line(
+            Text(
                 f"驱动 {have or '（未知）'} 低于此包在 {os_zh} 上要求的 {need}",
                 f"driver {have or '(unknown)'} is older than the {need} it needs on {os_en}",
             )
@@ -175,30 +165,30 @@ def _measure(pack: Pack, hw: Hardware, pythons: Collection[str] | None) -> _Fit:
     return fit
 
 
-def _machine(hw: Hardware) -> Line:
+def _machine(hw: Hardware) -> Text:
     os_zh, os_en = OS_LABEL.get(hw.os, (hw.os, hw.os))
     if hw.main_gpu is None:
-        return Line(f"{os_zh}，没有可用的 NVIDIA 显卡", f"{os_en}, no usable NVIDIA GPU")
+        return Text(f"{os_zh}，没有可用的 NVIDIA 显卡", f"{os_en}, no usable NVIDIA GPU")
     gpus = _label(list(hw.gpus))
-    return Line(f"{os_zh}，驱动 {hw.driver_version}，{gpus.zh}", f"{os_en}, driver {hw.driver_version}, {gpus.en}")
+    return Text(f"{os_zh}，驱动 {hw.driver_version}，{gpus.zh}", f"{os_en}, driver {hw.driver_version}, {gpus.en}")
 
 
-def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Line]:
+def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Text]:
     p, main = fit.pack, hw.main_gpu
     assert main is not None and main.capability is not None
     cuda_zh = f" 支持 CUDA {hw.cuda_driver}" if hw.cuda_driver else ""
     cuda_en = f" supports CUDA {hw.cuda_driver}," if hw.cuda_driver else ","
     lines = [
-        Line(
+        Text(
             f"驱动 {hw.driver_version}{cuda_zh}，显卡 {main.short_name} 是 {main.sm} → 选 {p.id}（torch {p.torch}）",
             f"Driver {hw.driver_version}{cuda_en} and the {main.short_name} is {main.sm} → {p.id} (torch {p.torch})",
         ),
-        Line(f"torch {p.torch} 含 {main.sm} 可直接运行的内核", f"torch {p.torch} has kernels that run on {main.sm}")
+        Text(f"torch {p.torch} 含 {main.sm} 可直接运行的内核", f"torch {p.torch} has kernels that run on {main.sm}")
         if p.torch_coverage(main.capability) == "sass"
-        else Line(
+        else Text(
             f"torch {p.torch} 通过 PTX 即时编译在 {main.sm} 上运行", f"torch {p.torch} runs on {main.sm} via PTX JIT"
         ),
-        Line(
+        Text(
             f"驱动 {hw.driver_version} 满足此包的最低要求 {p.min_driver(hw.os)}",
             f"driver {hw.driver_version} meets its minimum of {p.min_driver(hw.os)}",
         ),
@@ -207,7 +197,7 @@ def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Line]:
     if xf and fit.xformers_ok:
         jit = p.xformers_coverage(main.capability, hw.os) == "ptx"
         lines.append(
-            Line(
+            Text(
                 f"xformers {xf} 支持 {main.sm}" + ("（通过 PTX 即时编译）" if jit else ""),
                 f"xformers {xf} runs on {main.sm}" + (" (via PTX JIT)" if jit else ""),
             )
@@ -215,7 +205,7 @@ def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Line]:
     if len(hw.gpus) > 1:
         others = [g for g in hw.gpus if g is not main and g not in fit.uncovered]
         lines.append(
-            Line(
+            Text(
                 f"主显卡是显存最大的 GPU {main.index} {main.short_name}（{main.memory_total_mib} MiB）"
                 + (f"；{_label(others).zh}也能用" if others else ""),
                 f"the main GPU is GPU {main.index}, the {main.short_name}, with the most memory "
@@ -225,49 +215,49 @@ def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Line]:
     return lines
 
 
-def _cpu_reasons(pack: Pack, hw: Hardware) -> list[Line]:
+def _cpu_reasons(pack: Pack, hw: Hardware) -> list[Text]:
     chosen_zh, chosen_en = f"选 {pack.id}（torch {pack.torch}）", f"{pack.id} (torch {pack.torch})"
     if hw.main_gpu is not None:
-        head = Line(
+        head = Text(
             f"没有适合这块 NVIDIA 显卡和驱动的 CUDA 包 → {chosen_zh}",
             f"no CUDA pack fits this GPU and driver → {chosen_en}",
         )
     elif hw.problem:
-        head = Line(
+        head = Text(
             f"NVIDIA 驱动不能用（{hw.problem}）→ {chosen_zh}",
             f"the NVIDIA driver does not work ({hw.problem}) → {chosen_en}",
         )
     else:
-        head = Line(f"没有找到 NVIDIA 显卡 → {chosen_zh}", f"no NVIDIA GPU was found → {chosen_en}")
-    return [head, Line("在 CPU 上生成一张图要几分钟", "generating on the CPU takes minutes per image")]
+        head = Text(f"没有找到 NVIDIA 显卡 → {chosen_zh}", f"no NVIDIA GPU was found → {chosen_en}")
+    return [head, Text("在 CPU 上生成一张图要几分钟", "generating on the CPU takes minutes per image")]
 
 
-def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Line:
+def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Text:
     """Why a pack that fits lost to ``best``."""
     other = best.pack.id
     if not fit.pack.uses_gpu:
-        return Line(
+        return Text(
             f"能用，但 NVIDIA 显卡能用 {other}，快得多", f"would work, but the NVIDIA GPU can run {other}, far faster"
         )
     if fit.uncovered:
         names = _label(fit.uncovered)
-        return Line(
+        return Text(
             f"torch {fit.pack.torch} 不支持 {names.zh}，而 {other} 支持所有显卡",
             f"torch {fit.pack.torch} cannot run the {names.en}, while {other} runs every GPU",
         )
     sm = hw.main_gpu.sm if hw.main_gpu else ""
     xf = fit.pack.xformers_for(hw.os)
     if best.xformers_ok and not fit.xformers_ok and xf:
-        return Line(
+        return Text(
             f"能用，但它的 xformers {xf} 不支持 {sm}，而 {other} 的支持",
             f"would work, but its xformers {xf} does not run on {sm}, while {other}'s does",
         )
     if best.xformers_ok and not fit.xformers_ok:
-        return Line(
+        return Text(
             f"能用，但在这个系统上没有 xformers，而 {other} 有",
             f"would work, but has no xformers on this OS; {other} has",
         )
-    return Line(
+    return Text(
         f"能用，但 {other} 优先级更高（{best.pack.priority} > {fit.pack.priority}）",
         f"would work, but {other} ranks higher ({best.pack.priority} > {fit.pack.priority})",
     )
