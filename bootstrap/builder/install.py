@@ -106,10 +106,11 @@ def installer_env(base: dict[str, str]) -> dict[str, str]:
     env["PIP_CONFIG_FILE"] = os.devnull
     env["UV_NO_CONFIG"] = "1"
     env.pop("PYTHONPATH", None)
-    for key in ("UV_CACHE_DIR", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_INSTALL_MIRROR", "UV_LINK_MODE"):
+    # uv's cache lives in the bundle beside env/, so it hardlinks packages into the environment (seconds, not
+    # minutes, for a 1.5 GB stack) and the bundle stays one movable folder.
+    for key in ("UV_CACHE_DIR", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_INSTALL_MIRROR"):
         if key in base:
             env[key] = base[key]
-    env.setdefault("UV_LINK_MODE", "copy")  # the cache may be on another file system; no warning, no hardlinks
     # Yijian falls back to the next mirror itself, so a dead one should fail fast rather than be retried for 12 s.
     env["UV_HTTP_RETRIES"] = "1"
     env["UV_HTTP_TIMEOUT"] = "30"

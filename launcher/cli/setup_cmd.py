@@ -32,6 +32,8 @@ def register(sub: Any, lang: str) -> None:
         action="store_true",
         help=t("即使环境已符合也重新构建", "rebuild even when the environment already holds"),
     )
+    p.add_argument("--repair", choices=("xformers", "torch"),
+                   help=t("修复：重装匹配的 xformers，或重装整组 torch", "repair: reinstall the matching xformers, or the whole torch trio"))  # fmt: skip
     add_json_flag(p, lang)
     p.set_defaults(handler=setup)
 

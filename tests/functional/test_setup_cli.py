@@ -103,6 +103,16 @@ def test_build_then_no_op_then_the_bundle_moves(bundle: Path, tmp_path: Path) ->
     assert r.returncode == 0 and json.loads(r.stdout)["noop"] is True
 
 
+def test_repairs(bundle: Path) -> None:
+    assert run_cli(bundle, "setup", "--pack", "test-cpu").returncode == 0
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--repair", "xformers")
+    assert r.returncode == 0 and "has no xformers; nothing to repair" in r.stderr
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--repair", "torch", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["noop"] is False and out["stamp"]["repaired"] == "torch"
+
+
 def test_unknown_pack_is_named(bundle: Path) -> None:
     r = run_cli(bundle, "setup", "--pack", "cu999")
     assert r.returncode == 2 and "PACK_UNKNOWN" in r.stderr

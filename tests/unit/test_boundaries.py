@@ -95,7 +95,9 @@ def test_stage0_never_imports_the_launcher() -> None:
     stage0 = [p for p in (REPO / "bootstrap").glob("*.py")]
     offenders = [str(p.relative_to(REPO)) for p in stage0 if {"launcher", "runtime"} & _imports(p)]
     assert offenders == []
-    builder = [str(p.relative_to(REPO)) for p in (REPO / "bootstrap" / "builder").rglob("*.py") if "runtime" in _imports(p)]
+    builder = [
+        str(p.relative_to(REPO)) for p in (REPO / "bootstrap" / "builder").rglob("*.py") if "runtime" in _imports(p)
+    ]
     assert builder == []
 
 

@@ -81,7 +81,6 @@ def test_installer_environment_drops_the_users_settings() -> None:
         "PIP_CONFIG_FILE": os.devnull,
         "UV_NO_CONFIG": "1",
         "UV_CACHE_DIR": "/c",
-        "UV_LINK_MODE": "copy",
         "UV_HTTP_RETRIES": "1",
         "UV_HTTP_TIMEOUT": "30",
     }
