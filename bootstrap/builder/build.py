@@ -142,6 +142,16 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
     return plan
 
 
+def swap_in(staging: Path, env_dir: Path) -> None:
+    """Put the checked ``staging`` environment where ``env_dir`` is: two renames, the old one deleted last."""
+    old = env_dir.with_name(env_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if env_dir.exists():
+        env_dir.rename(old)
+    staging.rename(env_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _relevant_lines(log: Path, n: int = 10) -> str:
     try:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -252,12 +262,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
             state.write_stamp(staging, stamp)
             on_event(Event("swap", "启用新环境", "switching to the new environment"))
-            old = env_dir.with_name(env_dir.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            if env_dir.exists():
-                env_dir.rename(old)
-            staging.rename(env_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            swap_in(staging, env_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -384,11 +389,7 @@ def repair(bundle: Bundle, plan: BuildPlan, what: str, *, base_env: dict[str, st
             stamp = {**state.read_stamp(staging), "repaired": what, "repaired_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
             state.write_stamp(staging, stamp)
             on_event(Event("swap", "启用修复后的环境", "switching to the repaired environment"))
-            old = env_dir.with_name(env_dir.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            env_dir.rename(old)
-            staging.rename(env_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            swap_in(staging, env_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.bundle_copy import copy_bundle, pypi_ids, set_mirror_urls
+from tests.support.bundle_copy import copy_bundle, pypi_ids, run_cli, set_mirror_urls
 from tests.support.plugin_mirrors import MirrorFarm
 from tests.support.pypi_index import PackageIndex
 
 CONTRACT = {"channel", "id", "url", "ok", "error", "connect_ms", "ttfb_ms", "bytes_per_s"}
-
-
-def run_cli(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
-                          cwd=bundle, timeout=120)  # fmt: skip
 
 
 @pytest.fixture

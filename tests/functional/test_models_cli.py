@@ -13,19 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bundle_copy import copy_bundle
+from tests.support.bundle_copy import copy_bundle, run_cli
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.tiny_sd import TinySD
 
 MiB = 1024 * 1024
-
-
-def run_cli(bundle: Path, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
-                          cwd=bundle, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
 
 
 @pytest.fixture

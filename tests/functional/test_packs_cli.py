@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.bundle_copy import copy_bundle
+from tests.support.bundle_copy import copy_bundle, run_cli
 from tests.support.fake_nvidia_smi import Recording
 
 FakeGpu = Callable[[str], Recording]
-
-
-def run_cli(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
-                          cwd=bundle, timeout=120)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bundle_copy import CACHE, copy_bundle, run_start
+from tests.support.bundle_copy import CACHE, copy_bundle, run_cli, run_start
 from tests.support.hermetic import MACHINE_WHEELS
 from tests.support.plugin_index import Wheelhouse
 from tests.support.pypi_index import PackageIndex
@@ -46,13 +46,6 @@ runtime = "test-runtime.txt"
 notes_zh = "测试"
 notes_en = "tests"
 """
-
-
-def run_cli(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
-                          cwd=bundle, timeout=600)  # fmt: skip
 
 
 @pytest.fixture

@@ -97,3 +97,11 @@ def run_start(bundle: Path, *args: str, env: dict[str, str] | None = None, timeo
         [str(bundle / "start.sh"), *args], capture_output=True, text=True, env=run_env, timeout=timeout,
         cwd=cwd or bundle, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def run_cli(bundle: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m launcher ARGS`` from a bundle copy, in the dev environment (no stage 0)."""
+    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}  # the bundle is its own root
+    env["PYTHONPATH"] = str(bundle)
+    return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
+                          cwd=bundle, timeout=timeout)  # fmt: skip
