@@ -121,6 +121,7 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
               installer: str = "uv", *, look_up_wheels: bool = True,
               alternates: dict[str, list[Source]] | None = None) -> BuildPlan:  # fmt: skip
     env = runtime_env(bundle)
+    state.heal_home(env, bundle.root)  # a moved bundle with its own python/: point the env at it again
     stamp = state.read_stamp(env)
     ready = env_python(env).exists() and stamp.get("pack") == pack.id
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
@@ -243,6 +244,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
                     else [str(python.path), "-m", "venv", "--without-pip", str(staging)])  # fmt: skip
             if run_logged(argv, env, log) != 0:
                 raise fail("venv", "could not create the environment")
+            state.make_portable(staging, bundle.root)
             torch_reqs = list(plan.pins)
             for wheel in plan.big_wheels:
                 local = _fetch_wheel(bundle, wheel, on_event, lang)
@@ -260,6 +262,9 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
                 raise fail("check", "; ".join(problems))
             stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": _requirements_digest(plan.pins, plan.requirements),
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
+            base = python.path.resolve()
+            if base.is_relative_to(bundle.root.resolve()):  # the bundle's own python/: remembered for a move
+                stamp["python_rel"] = str(base.relative_to(bundle.root.resolve()))
             state.write_stamp(staging, stamp)
             on_event(Event("swap", "启用新环境", "switching to the new environment"))
             swap_in(staging, env_dir)

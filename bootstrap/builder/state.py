@@ -72,3 +72,48 @@ def read_stamp(env: Path) -> dict[str, Any]:
 
 def write_stamp(env: Path, data: dict[str, Any]) -> None:
     (env / STAMP).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def make_portable(env: Path, bundle_root: Path) -> None:
+    """Point ``bin/python*`` at a bundled interpreter by a relative link, so the bundle can move.
+
+    uv writes absolute symlinks; when the base interpreter lives inside the
+    bundle (``python/``), a relative one keeps working wherever the folder
+    goes.  Interpreters outside the bundle are left alone.
+    """
+    if os.name == "nt":
+        return  # no symlinks there: pyvenv.cfg's home is healed instead (heal_home)
+    root = bundle_root.resolve()
+    for link in (env / "bin").glob("python*"):
+        if not link.is_symlink():
+            continue
+        target = Path(os.readlink(link))
+        if target.is_absolute() and target.resolve().is_relative_to(root):
+            link.unlink()
+            link.symlink_to(os.path.relpath(target, link.parent))
+
+
+def heal_home(env: Path, bundle_root: Path) -> bool:
+    """Rewrite pyvenv.cfg's ``home`` after the bundle moved; True when it changed anything.
+
+    The stamp records where the base interpreter is relative to the bundle
+    (``python_rel``); a move leaves ``home`` pointing at the old place.
+    """
+    cfg = env / "pyvenv.cfg"
+    rel = read_stamp(env).get("python_rel")
+    try:
+        lines = cfg.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    if not rel:
+        return False
+    home = str((bundle_root / rel).parent)
+    out, changed = [], False
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if key.strip() == "home" and sep and value.strip() != home:
+            line, changed = f"home = {home}", True
+        out.append(line)
+    if changed:
+        cfg.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return changed

@@ -293,3 +293,32 @@ def test_repair_reinstalls_the_matching_xformers(bundle: Bundle, package_index: 
     assert steps[-3:] == ["check", "swap", "done"]
     assert subprocess.run(probe, capture_output=True, text=True).stderr == ""
     assert state.read_stamp(env)["repaired"] == "xformers" and state.installed(env)["torch"] == "2.7.1+cu128"
+
+
+def test_an_environment_on_the_bundled_python_survives_moving_the_bundle(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    import shutil
+
+    base = Path(sys.base_prefix)
+    bundled = bundle.python_dir
+    # A bundled interpreter: this Python's installation, hard-linked (cheap) into the bundle's python/.
+    if subprocess.run(["cp", "-al", str(base), str(bundled)], capture_output=True).returncode != 0:
+        pytest.skip(f"cannot hard-link {base} into the test folder (another file system)")
+    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
+    assert plan.python is not None and plan.python.source == "bundled"
+    stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert stamp["python_rel"].startswith("python/")
+    link = runtime_env(bundle) / "bin" / "python"
+    assert not os.readlink(link).startswith("/")  # relative: it moves with the bundle
+    moved_root = tmp_path / "moved" / "bundle"
+    moved_root.parent.mkdir()
+    shutil.move(str(bundle.root), str(moved_root))
+    moved = Bundle(root=moved_root)
+    again = _plan(moved, package_index, ["tinypkg==1.0"])  # heals pyvenv.cfg, then finds nothing to do
+    assert again.noop
+    cfg = (runtime_env(moved) / "pyvenv.cfg").read_text()
+    assert f"home = {moved_root / 'python' / 'bin'}\n" in cfg
+    out = subprocess.run([str(env_python(runtime_env(moved))), "-c", "import sys, tinypkg; print(sys.prefix)"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == str(runtime_env(moved)), out.stderr
