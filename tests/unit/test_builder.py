@@ -322,3 +322,29 @@ def test_an_environment_on_the_bundled_python_survives_moving_the_bundle(
     out = subprocess.run([str(env_python(runtime_env(moved))), "-c", "import sys, tinypkg; print(sys.prefix)"],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == str(runtime_env(moved)), out.stderr
+
+
+def test_a_missing_python_is_installed_through_the_python_mirror(
+    bundle: Bundle,
+    package_index: PackageIndex,
+    file_server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from launcher.errors import NoPythonForPack
+
+    wanted = types.SimpleNamespace(id="test-py", python="3.9", torch="2.7.1+cpu", torchvision="", cuda="cpu")
+    plan = make_plan(bundle, wanted, ["torch==2.7.1+cpu"], [], src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url("cpu")), look_up_wheels=False)  # fmt: skip
+    if plan.python is not None:
+        pytest.skip("this machine has a usable Python 3.9 on PATH")
+    env = env_for(bundle, tmp_path)
+    env["UV_PYTHON_INSTALL_MIRROR"] = (
+        file_server.url + "/pbs"
+    )  # the python channel's mirror (a stand-in that has nothing)
+    with pytest.raises(NoPythonForPack) as info:
+        build(bundle, plan, base_env=env, on_event=lambda e: None)
+    assert "python/ folder" in info.value.hint("en")
+    file_server.wait_idle()
+    asked = [r.path for r in file_server.requests]
+    assert any(p.startswith("/pbs/") and "cpython-3.9" in p for p in asked), asked
+    assert not runtime_env(bundle).exists()
