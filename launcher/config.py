@@ -131,6 +131,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("models.extra_dirs", list, [], "额外的模型文件夹（如秋叶整合包的 models），只读共享，不复制", "Extra model folders (e.g. an A1111 models folder), shared without copying"),
     Setting("setup.pack", str, "auto", "环境包：auto 按显卡和驱动选择", "Environment pack: auto chooses from the GPU and driver", check=_pack_check),
     Setting("setup.installer", str, "uv", "安装器：uv（快）或 pip", "Installer: uv (fast) or pip", ("uv", "pip")),
+    Setting("setup.python", str, "bundled", "环境的 Python：bundled 装进整合包（可整体拷走），system 优先用系统里版本相同的 Python", "Python for the environment: bundled installs it into the bundle (portable), system prefers a matching system Python", ("bundled", "system")),
 )  # fmt: skip
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -153,6 +153,22 @@ def swap_in(staging: Path, env_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _failure(step: str, detail: str, log: Path) -> EnvironmentBuildFailed:
+    """The error to show: what failed, the ~10 lines that say why, the log, and a diagnosis in plain words."""
+    from launcher.diagnosis import diagnose_installer
+
+    lines = _relevant_lines(log)
+    try:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-80:])
+    except OSError:
+        tail = ""
+    found = diagnose_installer(tail)
+    return EnvironmentBuildFailed(
+        detail + (f"\n{lines}" if lines else ""), step=step, log=str(log),
+        advice_zh=f"诊断：{found.text('zh')}" if found else "", advice_en=f"Diagnosis: {found.text('en')}" if found else "",
+    )  # fmt: skip
+
+
 def _relevant_lines(log: Path, n: int = 10) -> str:
     try:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -211,7 +227,7 @@ def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None]
 
 
 def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event: Callable[[Event], None],
-          lang: str = "en", force: bool = False) -> dict[str, Any]:  # fmt: skip
+          lang: str = "en", force: bool = False, prefer_bundled_python: bool = False) -> dict[str, Any]:  # fmt: skip
     """Make ``env/runtime`` match the plan.  Returns the stamp of the environment in use."""
     env_dir = plan.env
     if plan.noop and not force:
@@ -224,16 +240,16 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
     env = installer_env(base_env)
     uv = uv_bin() if plan.installer == "uv" else None
 
-    def fail(step: str, detail: str, advice: tuple[str, str] = ("", "")) -> EnvironmentBuildFailed:
-        lines = _relevant_lines(log)
-        return EnvironmentBuildFailed(detail + (f"\n{lines}" if lines else ""), step=step, log=str(log),
-                                      advice_zh=advice[0], advice_en=advice[1])  # fmt: skip
+    def fail(step: str, detail: str) -> EnvironmentBuildFailed:
+        return _failure(step, detail, log)
 
     with exclusive(bundle.env_dir / ".runtime.lock"):
         python = plan.python
-        if python is None and uv is not None:
+        # A Python inside the bundle travels with it; a system one ties the bundle to this machine.
+        want_install = python is None or (prefer_bundled_python and python.source == "system")
+        if want_install and uv is not None and base_env.get("UV_OFFLINE") != "1":
             on_event(Event("python", f"安装 Python {plan.pack.python}", f"installing Python {plan.pack.python}"))
-            python = install_python(bundle, plan.pack.python, uv, env, log)
+            python = install_python(bundle, plan.pack.python, uv, env, log) or python
         if python is None:
             raise NoPythonForPack(version=plan.pack.python)
         staging = env_dir.with_name(env_dir.name + ".new")
@@ -382,15 +398,11 @@ def repair(bundle: Bundle, plan: BuildPlan, what: str, *, base_env: dict[str, st
             else:
                 argv = [*pip_steps(py, spec, bundle.cache_dir / "pip")[0].argv, "--force-reinstall", "--no-deps"]
             if run_logged(argv, env, log) != 0:
-                lines = _relevant_lines(log)
-                raise EnvironmentBuildFailed(f"reinstalling {what} failed\n{lines}", step="repair", log=str(log),
-                                             advice_zh="", advice_en="")  # fmt: skip
+                raise _failure("repair", f"reinstalling {what} failed", log)
             on_event(Event("check", "自检修复后的环境", "checking the repaired environment"))
             problems = self_check(py, plan, env, uv, log)
             if problems:
-                raise EnvironmentBuildFailed(
-                    "; ".join(problems), step="check", log=str(log), advice_zh="", advice_en=""
-                )
+                raise _failure("check", "; ".join(problems), log)
             stamp = {**state.read_stamp(staging), "repaired": what, "repaired_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
             state.write_stamp(staging, stamp)
             on_event(Event("swap", "启用修复后的环境", "switching to the repaired environment"))

@@ -112,7 +112,8 @@ def setup(ctx: Context, args: argparse.Namespace) -> int:
 
             stamp = repair(ctx.bundle, plan, args.repair, base_env=env, on_event=on_event, lang=ctx.lang)
         else:
-            stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild)
+            stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild,
+                          prefer_bundled_python=cfg.get_str("setup.python") == "bundled")  # fmt: skip
     finally:
         if bar is not None:
             bar.close()

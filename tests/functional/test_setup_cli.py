@@ -56,7 +56,9 @@ def bundle(tmp_path: Path, package_index: PackageIndex, wheelhouse: Wheelhouse) 
     )
     (b / "packs" / "test-runtime.txt").write_text("tinypkg==1.0\nneeds-torch==1.0\n", encoding="utf-8")
     (b / "config.toml").write_text(
-        f'[mirrors]\npypi = "{package_index.simple_url()}"\ntorch = "{wheelhouse.variants["cpu"]}"\n', encoding="utf-8"
+        f'[mirrors]\npypi = "{package_index.simple_url()}"\ntorch = "{wheelhouse.variants["cpu"]}"\n'
+        '[setup]\npython = "system"\n',
+        encoding="utf-8",
     )
     return b
 

@@ -181,6 +181,8 @@ def test_a_failed_rebuild_leaves_the_working_environment_in_use(
         build(bundle, broken, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
     assert info.value.params["step"] == "runtime" and "no-such-package" in info.value.message("en")
     assert "setup-" in info.value.hint("en")
+    assert "Diagnosis: A package is missing from the source in use" in info.value.hint("en")
+    assert "诊断：所用的源里找不到某个依赖包" in info.value.hint("zh")
     env = runtime_env(bundle)
     assert state.read_stamp(env) == good and state.installed(env)["tinypkg"] == "1.0"
     assert not env.with_name("runtime.new").exists()
@@ -348,3 +350,19 @@ def test_a_missing_python_is_installed_through_the_python_mirror(
     asked = [r.path for r in file_server.requests]
     assert any(p.startswith("/pbs/") and "cpython-3.9" in p for p in asked), asked
     assert not runtime_env(bundle).exists()
+
+
+def test_with_bundled_preferred_a_system_python_is_the_fallback_not_the_first_choice(
+    bundle: Bundle,
+    package_index: PackageIndex,
+    file_server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
+    assert plan.python is not None and plan.python.source == "system"
+    env = env_for(bundle, tmp_path)
+    env["UV_PYTHON_INSTALL_MIRROR"] = file_server.url + "/pbs"
+    stamp = build(bundle, plan, base_env=env, on_event=lambda e: None, prefer_bundled_python=True)
+    file_server.wait_idle()
+    assert any(r.path.startswith("/pbs/") for r in file_server.requests)  # it tried to put one in the bundle first
+    assert "python_rel" not in stamp and stamp["python"] == plan.python.version  # then used the system one
