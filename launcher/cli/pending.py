@@ -19,8 +19,6 @@ PENDING: dict[str, tuple[str, str, str, str]] = {
               "一键启动流程", "the one-click start flow"),
     "doctor": ("检查显卡、驱动与环境，给出修复", "check the GPU, driver and environment, and offer fixes",
                "疑难解答", "the doctor"),
-    "diagnose": ("分析报错日志，说出原因与修复", "read an error log and name the cause and fix",
-                 "疑难解答", "the doctor"),
     "sysinfo": ("生成诊断包（已去除隐私）", "write a redacted diagnostic bundle",
                 "疑难解答", "the doctor"),
     "launch": ("启动生成界面（Gradio）", "start the generation UI (Gradio)",
