@@ -88,7 +88,7 @@ class Gpu:
 @dataclass(frozen=True)
 class Hardware:
     os: str  # "linux" | "windows" | "macos"
-    source: str  # "nvidia-smi" | "none" (no nvidia-smi) | "given"
+    source: str  # "nvml" | "nvidia-smi" | "none" (no NVIDIA driver tool) | "given"
     driver_version: str | None = None  # "572.16"
     cuda_driver: str | None = None  # the highest CUDA the driver supports: "12.8"; None when N/A or unknown
     gpus: tuple[Gpu, ...] = ()
