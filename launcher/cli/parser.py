@@ -82,7 +82,16 @@ def add_json_flag(parser: argparse.ArgumentParser, lang: str) -> None:
 
 
 def build_parser(lang: str) -> Parser:
-    from launcher.cli import config_cmd, diagnose_cmd, mirrors_cmd, models_cmd, packs_cmd, pending, setup_cmd
+    from launcher.cli import (
+        config_cmd,
+        diagnose_cmd,
+        doctor_cmd,
+        mirrors_cmd,
+        models_cmd,
+        packs_cmd,
+        pending,
+        setup_cmd,
+    )
 
     parser = Parser(prog="yijian", lang=lang, description=pick(lang, *DESCRIPTION), epilog=pick(lang, *EPILOG))
     parser.add_argument(
@@ -98,6 +107,7 @@ def build_parser(lang: str) -> Parser:
     )  # fmt: skip
     pending.register(sub, lang)
     setup_cmd.register(sub, lang)
+    doctor_cmd.register(sub, lang)
     diagnose_cmd.register(sub, lang)
     packs_cmd.register(sub, lang)
     mirrors_cmd.register(sub, lang)
