@@ -25,27 +25,13 @@ def register(sub: Any, lang: str) -> None:
 
 
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from bootstrap.builder.build import runtime_env
-    from bootstrap.builder.install import uv_bin
-    from bootstrap.builder.state import read_stamp
-    from launcher import config
-    from launcher.doctor.checks import Facts, evaluate
-    from launcher.doctor.envprobe import EnvFacts, probe_environment
+    from launcher.doctor.report import examine
     from launcher.doctor.scanner import exit_code
-    from launcher.hardware.system import probe_hardware
-    from launcher.packs.catalog import load_packs
 
-    cfg = config.load(ctx.bundle)
-    hardware = probe_hardware(ctx.bundle.root)
-    env_dir = runtime_env(ctx.bundle)
-    env = EnvFacts("skipped", str(env_dir)) if args.no_env else probe_environment(env_dir, uv=uv_bin())
-    packs = load_packs(ctx.bundle.packs_dir)
-    pack = packs.get(str(read_stamp(env_dir).get("pack", "")))
-    facts = Facts(ctx.bundle, hardware, env, pack, cfg.get_int("launch.port"))
-    findings = evaluate(facts, ctx.lang)
+    result = examine(ctx.bundle, ctx.lang, probe_env=not args.no_env)
+    hardware, env, pack, findings = result.hardware, result.env, result.pack, result.findings
     if args.json:
-        emit_json({"hardware": hardware.to_dict(), "environment": env.to_dict(), "pack": pack.id if pack else None,
-                   "findings": [f.to_dict() for f in findings]})  # fmt: skip
+        emit_json(result.to_json())
         return exit_code(findings)
     nv = hardware.nvidia
     gpus = ", ".join(f"{g.name} ({g.sm}, {g.memory_total_mib or '?'} MiB)" for g in nv.gpus) or ctx.t("无", "none")
@@ -75,3 +61,36 @@ def doctor(ctx: Context, args: argparse.Namespace) -> int:
     if not findings:
         print(ctx.t("一切正常。", "Everything looks fine."))
     return exit_code(findings)
+
+
+def register_sysinfo(sub: Any, lang: str) -> None:
+    t = lambda zh, en: pick(lang, zh, en)  # noqa: E731
+    p = sub.add_parser("sysinfo", help=t("生成诊断包（已去除隐私）", "write a redacted diagnostic bundle"),
+                       description=t("把硬件与环境信息、检查结果、设置和最近的日志打包成 zip，令牌、密码、代理账号和用户名都已去除，可直接附在问题报告里。",
+                                     "Zips hardware and environment facts, the doctor's findings, the settings and recent logs, "
+                                     "with tokens, passwords, proxy credentials and user names removed, ready for a bug report."),
+                       lang=lang)  # fmt: skip
+    p.add_argument("--out", help=t("zip 文件的位置（默认 logs/ 下）", "where to write the zip (default: under logs/)"))
+    add_json_flag(p, lang)
+    p.set_defaults(handler=sysinfo)
+
+
+def sysinfo(ctx: Context, args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from launcher.doctor.report import examine
+    from launcher.doctor.sysinfo import write_bundle
+
+    out = Path(args.out) if args.out else ctx.bundle.logs_dir / f"sysinfo-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    path = write_bundle(ctx.bundle, out, examine(ctx.bundle, "en").to_json())
+    if args.json:
+        emit_json({"path": str(path)})
+    else:
+        print(
+            ctx.t(
+                f"诊断包已生成（已去除令牌、密码和用户名）：{path}",
+                f"Diagnostic bundle written (secrets and user names removed): {path}",
+            )
+        )
+    return 0

@@ -108,6 +108,7 @@ def build_parser(lang: str) -> Parser:
     pending.register(sub, lang)
     setup_cmd.register(sub, lang)
     doctor_cmd.register(sub, lang)
+    doctor_cmd.register_sysinfo(sub, lang)
     diagnose_cmd.register(sub, lang)
     packs_cmd.register(sub, lang)
     mirrors_cmd.register(sub, lang)
