@@ -32,7 +32,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
     (re.compile(r"(?i)(authorization\s*[:=]\s*)\S+"), r"\1***"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]*@"), r"\1***@"),  # credentials in URLs (proxies)
-    (re.compile(rf"(?im)^(\s*[\"']?[A-Za-z0-9_.-]*{_SECRET_KEYS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)(.+)$"), r"\1\"***\""),
+    (re.compile(rf"(?im)^(\s*[\"']?[A-Za-z0-9_.-]*{_SECRET_KEYS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)(.+)$"), r'\1"***"'),
     (re.compile(rf"(?i)([?&][A-Za-z0-9_.-]*{_SECRET_KEYS}[A-Za-z0-9_.-]*=)[^&\s]+"), r"\1***"),
 )
 
