@@ -20,6 +20,9 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument(
         "--no-env", action="store_true", help=t("不检查生成环境（更快）", "skip the environment probe (faster)")
     )
+    p.add_argument(
+        "--fix", action="store_true", help=t("自动应用安全的修复（尚未完成）", "apply the safe fixes (not built yet)")
+    )
     add_json_flag(p, lang)
     p.set_defaults(handler=doctor)
 
@@ -27,7 +30,13 @@ def register(sub: Any, lang: str) -> None:
 def doctor(ctx: Context, args: argparse.Namespace) -> int:
     from launcher.doctor.report import examine
     from launcher.doctor.scanner import exit_code
+    from launcher.errors import NotBuiltYet
 
+    if args.fix:
+        plan = ctx.t(
+            "每条发现已给出修复命令，现在请手动运行", "each finding names its fix command; run it by hand for now"
+        )
+        raise NotBuiltYet(feature="doctor --fix", plan=plan)
     result = examine(ctx.bundle, ctx.lang, probe_env=not args.no_env)
     hardware, env, pack, findings = result.hardware, result.env, result.pack, result.findings
     if args.json:
