@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_wall  # noqa: E402
 
 
 def main() -> None:
@@ -40,10 +33,10 @@ def main() -> None:
     home = Path(env.get("YIJIAN_HOME", ROOT))
     start = [str(ROOT / "start.sh")]
     subprocess.run([*start, "--version"], env=env, stdout=subprocess.DEVNULL, check=True)
-    no_env = timed([*start, "doctor", "--no-env", "--json"], env, args.runs)
-    full = timed([*start, "doctor", "--json"], env, args.runs)
+    no_env = median_wall([*start, "doctor", "--no-env", "--json"], env, args.runs, check=False)
+    full = median_wall([*start, "doctor", "--json"], env, args.runs, check=False)
     py = home / "env" / "runtime" / "bin" / "python"
-    torch_import = timed([str(py), "-c", "import torch"], env, args.runs) if py.exists() else None
+    torch_import = median_wall([str(py), "-c", "import torch"], env, args.runs, check=False) if py.exists() else None
     print(f"doctor --no-env:            {no_env:5.2f} s (goal <= 1 s)")
     print(f"doctor with the env probe:  {full:5.2f} s")
     if torch_import is not None:

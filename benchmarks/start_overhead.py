@@ -17,22 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_wall  # noqa: E402
 
 
 def main() -> None:
@@ -47,9 +39,9 @@ def main() -> None:
     subprocess.run([str(ROOT / "start.sh"), "--help"], env=env, stdout=subprocess.DEVNULL, check=True)  # warm-up
     py = home / "env" / "launcher" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     launcher_env = {**env, "PYTHONPATH": str(ROOT)}
-    chain = timed([str(ROOT / "start.sh"), "--help"], env, args.runs)
-    alone = timed([str(py), "-s", "-m", "launcher", "--help"], launcher_env, args.runs)
-    bare = timed([str(py), "-c", "pass"], env, args.runs)
+    chain = median_wall([str(ROOT / "start.sh"), "--help"], env, args.runs)
+    alone = median_wall([str(py), "-s", "-m", "launcher", "--help"], launcher_env, args.runs)
+    bare = median_wall([str(py), "-c", "pass"], env, args.runs)
     print(f"runs: {args.runs} (median), python {sys.version.split()[0]}")
     print(f"./start.sh --help            {chain * 1000:7.1f} ms")
     print(f"python -m launcher --help    {alone * 1000:7.1f} ms")
