@@ -161,6 +161,16 @@ def _tail(log: Path, n: int = 10) -> str:
     return "\n".join(lines[-n:])
 
 
+def swap_in(staging: Path, env_dir: Path) -> None:
+    """Put the checked ``staging`` environment where ``env_dir`` is: two renames, the old one deleted last."""
+    old = env_dir.with_name(env_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if env_dir.exists():
+        env_dir.rename(old)
+    staging.rename(env_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
     """Create env/launcher from scratch, atomically."""
     target = bundle.launcher_env
@@ -210,12 +220,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     (staging / STAMP).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(staging, target)
     say(pick(lang, f"启动器环境已就绪（用时 {time.monotonic() - start:.0f} 秒）。",
               f"Launcher environment ready ({time.monotonic() - start:.0f} s)."))  # fmt: skip
 

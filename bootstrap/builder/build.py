@@ -23,7 +23,7 @@ from bootstrap.builder import state
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
 from bootstrap.builder.pythons import PythonChoice, find_python, install_python
 from bootstrap.builder.wheels import Wheel, find_wheel
-from bootstrap.launcher_env import exclusive
+from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
 from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
 from launcher.mirrors.fallback import MirrorProblem
@@ -141,16 +141,6 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
     else:
         plan.notes.append(f"{pins[0]} is not listed on {torch.url}")
     return plan
-
-
-def swap_in(staging: Path, env_dir: Path) -> None:
-    """Put the checked ``staging`` environment where ``env_dir`` is: two renames, the old one deleted last."""
-    old = env_dir.with_name(env_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if env_dir.exists():
-        env_dir.rename(old)
-    staging.rename(env_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _failure(step: str, detail: str, log: Path) -> EnvironmentBuildFailed:
