@@ -1,0 +1,1 @@
+"""Yijian's generation runtime: runs in the bundle environment as a child process."""
