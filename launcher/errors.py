@@ -36,6 +36,7 @@ __all__ = [
     "LauncherEnvError",
     "MirrorChoiceInvalid",
     "MirrorUnusable",
+    "NoFreePort",
     "NotBuiltYet",
     "NoPackFits",
     "OfflineMode",
@@ -249,3 +250,39 @@ class NoPackFits(YijianError):
     en = "No environment pack fits this machine ({machine_en}):\n{listing_en}"
     hint_zh = "运行 ./start.sh packs explain 查看每个包不合适的原因。"
     hint_en = "Run ./start.sh packs explain to see why each pack does not fit."
+
+
+class NoFreePort(YijianError):
+    code = "PORT_NONE_FREE"
+    exit_code = ExitCode.FAILURE
+    zh = "在 {first} 到 {last} 之间没有找到空闲端口。"
+    en = "No free port was found between {first} and {last}."
+    hint_zh = "关掉占用端口的程序，或用 ./start.sh config set launch.port 端口号 指定一个。"
+    hint_en = "Close the programs holding the ports, or choose one with ./start.sh config set launch.port PORT."
+
+
+class RuntimeEnvMissing(YijianError):
+    code = "RUNTIME_ENV_MISSING"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "生成环境还没有建好（{env}）。"
+    en = "The generation environment is not built yet ({env})."
+    hint_zh = "先运行 ./start.sh setup（或在界面里点 一键启动）。"
+    hint_en = "Run ./start.sh setup first (or press One-click start in the TUI)."
+
+
+class RuntimeStartFailed(YijianError):
+    code = "RUNTIME_START_FAILED"
+    exit_code = ExitCode.RUNTIME
+    zh = "生成界面没有启动：{detail}"
+    en = "The generation UI did not start: {detail}"
+    hint_zh = "完整输出在 {log}；运行 ./start.sh diagnose {log} 查看原因。"
+    hint_en = "The full output is in {log}; run ./start.sh diagnose {log} for the cause."
+
+
+class ListenNeedsAuth(YijianError):
+    code = "LISTEN_WITHOUT_AUTH"
+    exit_code = ExitCode.USAGE
+    zh = "--listen 会让局域网里的任何人都能使用这台电脑生成图片，必须同时设置登录（--auth 用户名:密码 或 launch.auth）。"
+    en = "--listen lets anyone on the network use this computer; it needs a login too (--auth user:password or launch.auth)."
+    hint_zh = "加上 --auth 用户名:密码；确实要无密码开放时，加 --insecure-no-auth（不推荐）。"
+    hint_en = "Add --auth user:password; to open it without a password anyway, add --insecure-no-auth (not recommended)."

@@ -86,6 +86,7 @@ def build_parser(lang: str) -> Parser:
         config_cmd,
         diagnose_cmd,
         doctor_cmd,
+        launch_cmd,
         mirrors_cmd,
         models_cmd,
         packs_cmd,
@@ -106,6 +107,7 @@ def build_parser(lang: str) -> Parser:
         parser_class=Parser,
     )  # fmt: skip
     pending.register(sub, lang)
+    launch_cmd.register(sub, lang)
     setup_cmd.register(sub, lang)
     doctor_cmd.register(sub, lang)
     doctor_cmd.register_sysinfo(sub, lang)

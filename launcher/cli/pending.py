@@ -17,8 +17,6 @@ from launcher.cli.context import Context
 PENDING: dict[str, tuple[str, str, str, str]] = {
     "start": ("无界面一键启动（适合 SSH/服务器）", "one-click start without the TUI (for SSH and servers)",
               "一键启动流程", "the one-click start flow"),
-    "launch": ("启动生成界面（Gradio）", "start the generation UI (Gradio)",
-               "生成引擎与界面", "the generation engine and UI"),
 }  # fmt: skip
 
 

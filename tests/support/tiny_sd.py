@@ -21,35 +21,23 @@ which the runtime must refuse or gate.  All weights derive from ``seed``.
 
 from __future__ import annotations
 
-import json
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.demo import CROSS_ATTENTION_DIM, IMAGE_SIZE, build_demo_pipeline
+
+__all__ = ["CROSS_ATTENTION_DIM", "IMAGE_SIZE", "TinySD", "build_tiny_sd", "write_pickle_checkpoint"]
+
 if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionPipeline
 
-CROSS_ATTENTION_DIM = 32  # CLIP hidden size == UNet cross-attention width (768 for real SD 1.x)
-IMAGE_SIZE = 64  # pixels; the VAE factor is 8, so latents are 8x8
 LORA_RANK = 4
 EMBEDDING_VECTORS = 2
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
-
-# SD 1.5's scheduler settings (PNDM, as in the real model_index.json).
-SCHEDULER_CONFIG = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "skip_prk_steps": True,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-}
 
 
 @dataclass(frozen=True)
@@ -70,9 +58,7 @@ def build_tiny_sd(dest: Path, *, seed: int = 0) -> TinySD:
 
     torch.set_num_threads(1)
     dest.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tokenizer_src:
-        torch.manual_seed(seed)  # the model constructors draw from the global RNG; fork_rng restores it after
-        pipe = _build_pipeline(Path(tokenizer_src))
+    pipe = build_demo_pipeline(seed)
 
     tiny = TinySD(
         diffusers_dir=dest / "diffusers",
@@ -108,79 +94,6 @@ def _weight_files(folder: str, names: list[str]) -> set[str]:
 
 
 # --- the model -----------------------------------------------------------------------------------------------------
-
-
-def _byte_alphabet() -> list[str]:
-    """The 256 printable stand-ins byte-level BPE uses for the bytes 0..255, in byte order."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars: dict[int, str] = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in chars:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return [chars[b] for b in range(256)]
-
-
-def _write_tokenizer_sources(folder: Path) -> None:
-    """vocab.json + merges.txt of a minimal CLIP BPE: bytes, bytes + ``</w>``, ``cat``, specials."""
-    folder.mkdir(parents=True, exist_ok=True)
-    alphabet = _byte_alphabet()
-    tokens = [*alphabet, *(c + "</w>" for c in alphabet), "ca", "cat</w>", "<|startoftext|>", "<|endoftext|>"]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n", encoding="utf-8")
-
-
-def _build_pipeline(tokenizer_src: Path) -> StableDiffusionPipeline:
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    _write_tokenizer_sources(tokenizer_src)
-    tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_src), model_max_length=77)
-    vocab = tokenizer.get_vocab()
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            hidden_size=CROSS_ATTENTION_DIM,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            vocab_size=len(vocab),
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-            max_position_embeddings=77,
-        )
-    )
-    # SD 1.x block structure (4 levels x 2 resnets), which the original-layout tables below assume.
-    unet = UNet2DConditionModel(
-        sample_size=IMAGE_SIZE // 8,
-        layers_per_block=2,
-        block_out_channels=(8, 8, 16, 16),
-        norm_num_groups=4,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        cross_attention_dim=CROSS_ATTENTION_DIM,
-        attention_head_dim=2,
-    )
-    vae = AutoencoderKL(
-        sample_size=IMAGE_SIZE,
-        layers_per_block=2,
-        block_out_channels=(8, 8, 16, 16),
-        norm_num_groups=4,
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=PNDMScheduler(**SCHEDULER_CONFIG),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
 
 
 # --- diffusers -> original (LDM) layout ----------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""Starting the generation runtime as a child process, and watching it.
+
+The runtime runs in the bundle environment's own interpreter
+(``env/runtime``), never in the launcher's: a broken torch can only break
+the child, and the launcher stays up to diagnose it.  Its output is copied
+line by line to ``logs/runtime.log`` and to whoever watches (the CLI prints
+it, the TUI's console page shows it); the launcher knows the UI is up when
+the child prints ``Running on local URL:``.  When the child exits with an
+error, its log is scanned by the doctor's signatures so the user sees the
+cause in plain words, not only a traceback.
+
+UI-free: the CLI and the TUI both drive it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bootstrap.layout import Bundle, bundle_environ, env_python
+from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
+
+READY = re.compile(r"Running on local URL:\s*(http://\S+)")
+RUNTIME_ENV = "runtime"
+
+
+@dataclass
+class LaunchOptions:
+    port: int = 7860
+    listen: bool = False
+    auth: str = ""
+    insecure_no_auth: bool = False
+    vram: str = "auto"
+    attention: str = "auto"
+    precision: str = "auto"
+    api: bool = True
+    open_browser: bool = True
+    demo: bool = False
+    model: str | None = None
+    lang: str = "zh"
+    extra_model_dirs: Sequence[str] = ()
+    passthrough: Sequence[str] = ()  # A1111-style flags handed on as they are
+
+    def check(self) -> None:
+        if self.listen and not self.auth and not self.insecure_no_auth:
+            raise ListenNeedsAuth()
+
+
+def runtime_python(bundle: Bundle) -> Path:
+    python = env_python(bundle.env_dir / RUNTIME_ENV)
+    if not python.exists():
+        raise RuntimeEnvMissing(env=str(bundle.env_dir / RUNTIME_ENV))
+    return python
+
+
+def argv_for(bundle: Bundle, options: LaunchOptions) -> list[str]:
+    argv = [str(runtime_python(bundle)), "-s", "-u", "-m", "runtime", "--root", str(bundle.root),
+            "--port", str(options.port), "--vram", options.vram, "--attention", options.attention,
+            "--precision", options.precision, "--lang", options.lang]  # fmt: skip
+    if options.listen:
+        argv.append("--listen")
+    if options.auth:
+        argv += ["--auth", options.auth]
+    if options.insecure_no_auth:
+        argv.append("--insecure-no-auth")
+    if not options.api:
+        argv.append("--no-api")
+    if not options.open_browser:
+        argv.append("--no-browser")
+    if options.demo:
+        argv.append("--demo")
+    if options.model:
+        argv += ["--model", options.model]
+    for folder in options.extra_model_dirs:
+        argv += ["--extra-models-dir", str(folder)]
+    return [*argv, *options.passthrough]
+
+
+def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
+    env = bundle_environ(bundle, base)
+    for key in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "COMMANDLINE_ARGS"):
+        env.pop(key, None)
+    env.update(PYTHONPATH=str(bundle.code), PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PYTHONUTF8="1",
+               YIJIAN_HOME=str(bundle.root), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")  # fmt: skip
+    env.setdefault("OMP_NUM_THREADS", env.get("OMP_NUM_THREADS", "") or str(min(8, os.cpu_count() or 1)))
+    return env
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def next_free_port(start: int, tries: int = 20) -> int | None:
+    for port in range(start, min(start + tries, 65536)):
+        if port_free(port):
+            return port
+    return None
+
+
+@dataclass
+class RuntimeProcess:
+    """A started runtime: its output lines, its URL once ready, and how to stop it."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    on_line: Callable[[str], None] | None = None
+    url: str | None = None
+    lines: list[str] = field(default_factory=list)
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _reader: threading.Thread | None = None
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self.proc.args)}\n")  # type: ignore[arg-type]
+            for raw in iter(self.proc.stdout.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                log.write(line + "\n")
+                log.flush()
+                self.lines.append(line)
+                del self.lines[:-400]  # the tail is what diagnosis needs
+                if self.on_line is not None:
+                    self.on_line(line)
+                m = READY.search(line)
+                if m and not self._ready.is_set():
+                    self.url = m.group(1)
+                    self._ready.set()
+        self._ready.set()  # EOF: nobody waits forever
+
+    def wait_ready(self, timeout: float) -> str | None:
+        """The UI's URL once it is ready; None if the child exited or the time ran out."""
+        self._ready.wait(timeout)
+        return self.url
+
+    def wait(self) -> int:
+        rc = self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return rc
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            _signal_group(self.proc, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        return self.wait()
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        if sys.platform == "win32":
+            proc.terminate()
+        else:
+            os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
+          on_line: Callable[[str], None] | None = None) -> RuntimeProcess:  # fmt: skip
+    options.check()
+    argv = argv_for(bundle, options)
+    bundle.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = bundle.logs_dir / "runtime.log"
+    popen_kw: dict[str, object] = {"start_new_session": True} if sys.platform != "win32" else {
+        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}  # fmt: skip
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=child_env(bundle, environ), cwd=str(bundle.root), **popen_kw)  # type: ignore[call-overload]  # fmt: skip
+    rp = RuntimeProcess(proc, log_path, on_line)
+    rp._reader = threading.Thread(target=rp._read, name="runtime-output", daemon=True)
+    rp._reader.start()
+    return rp

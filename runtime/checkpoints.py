@@ -1,0 +1,210 @@
+"""The models the runtime can use, and loading one checkpoint into a pipeline.
+
+Listing reuses the launcher's model library (:mod:`launcher.models`, which is
+standard-library only, so the runtime's environment can import it): the UI,
+the API and ``yijian models list`` see the same files, extra A1111/秋叶
+folders included.
+
+Loading is offline, always.  A diffusers folder loads as it is; a single
+``.safetensors`` file loads with ``config=`` pointing at the architecture's
+config folder in ``cache/configs/<arch>`` (configs and tokenizer, no
+weights), which the launcher fetched once through the Hugging Face mirror.
+Without ``config=`` diffusers would go to the Hub.  A pickle (``.ckpt``,
+``.pt``) loads only with ``--allow-ckpt``, and then with
+``torch.load(weights_only=True)``, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bootstrap.layout import Bundle
+from launcher.models.architecture import Detection, detect_diffusers, detect_header
+from launcher.models.hashes import HashCache, short_hash
+from launcher.models.library import ModelFile, scan
+from launcher.models.safetensors_header import read_header
+from runtime.errors import ArchitectureConfigMissing, ModelLoadFailed, ModelNotFound, PickleNotAllowed
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
+log = logging.getLogger("yijian.runtime")
+
+PICKLE_FORMATS = ("ckpt", "pt", "pth", "bin")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint the user can pick, named the way A1111 names it."""
+
+    path: Path
+    format: str
+    architecture: str | None
+    v_prediction: bool | None
+    sha256: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.path.stem if self.format != "diffusers" else self.path.name
+
+    @property
+    def short_hash(self) -> str | None:
+        return short_hash(self.sha256) if self.sha256 else None
+
+    @property
+    def title(self) -> str:
+        """``name.safetensors [6ce0161689]``, as A1111's model list shows it."""
+        return f"{self.path.name} [{self.short_hash}]" if self.short_hash else self.path.name
+
+    def matches(self, wanted: str) -> bool:
+        """A1111 clients name a model by title, file name, stem, short hash or path."""
+        w = wanted.strip()
+        if not w:
+            return False
+        names = {self.title, self.path.name, self.model_name, str(self.path)}
+        if self.short_hash:
+            names.add(self.short_hash)
+        return w in names or w.lower() in {n.lower() for n in names} or w.split(" [")[0] == self.path.name
+
+
+@dataclass(frozen=True)
+class LibraryView:
+    """What is in the model folders right now (refreshable)."""
+
+    checkpoints: list[Checkpoint]
+    loras: dict[str, Path]  # by lower-case stem, as <lora:name:w> refers to them
+    vaes: dict[str, Path]  # by file name
+    embeddings: dict[str, Path]  # by stem: the trigger word
+    upscalers_dir: Path
+
+
+def _checkpoint(m: ModelFile, cache: HashCache | None) -> Checkpoint:
+    sha = cache.get(m.path) if cache is not None and m.path.is_file() else None
+    return Checkpoint(m.path, m.format, m.architecture, m.v_prediction, sha)
+
+
+def read_library(bundle: Bundle, extra_dirs: list[str] | tuple[str, ...] = ()) -> LibraryView:
+    files = scan(bundle, extra_dirs, with_hashes=False)
+    cache = HashCache.for_bundle(bundle)
+    usable = [m for m in files if not any(p.code in ("corrupt", "unreadable") for p in m.problems)]
+    return LibraryView(
+        checkpoints=[_checkpoint(m, cache) for m in usable if m.folder == "checkpoint" and m.type == "checkpoint"],
+        loras={m.path.stem.lower(): m.path for m in usable if m.type == "lora"},
+        vaes={m.path.name: m.path for m in usable if m.type == "vae"},
+        embeddings={m.path.stem: m.path for m in usable if m.type == "embedding"},
+        upscalers_dir=bundle.models_dir / "ESRGAN",
+    )
+
+
+def find_checkpoint(view: LibraryView, wanted: str) -> Checkpoint:
+    for c in view.checkpoints:
+        if c.matches(wanted):
+            return c
+    path = Path(wanted)
+    if path.exists():
+        return describe_path(path)
+    names = ", ".join(c.path.name for c in view.checkpoints[:8]) or "-"
+    raise ModelNotFound(f"{wanted} (available: {names})")
+
+
+def describe_path(path: Path) -> Checkpoint:
+    """A checkpoint given by path, outside the library folders."""
+    if path.is_dir():
+        d: Detection = detect_diffusers(path)
+        return Checkpoint(path, "diffusers", d.architecture or None, d.v_prediction)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt == "safetensors":
+        d = detect_header(read_header(path))
+        return Checkpoint(path, fmt, d.architecture or None, d.v_prediction)
+    return Checkpoint(path, fmt, None, None)
+
+
+@dataclass
+class LoadedModel:
+    checkpoint: Checkpoint
+    pipe: DiffusionPipeline
+    architecture: str  # sd15 | sd2 | sd2-v | sdxl | unknown
+    v_prediction: bool
+    load_seconds: float
+    is_demo: bool = False
+    scheduler_config: dict[str, Any] = field(default_factory=dict)  # the checkpoint's own, before any sampler
+
+    def __post_init__(self) -> None:
+        if not self.scheduler_config:
+            self.scheduler_config = dict(self.pipe.scheduler.config)
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.architecture == "sdxl"
+
+
+def _pipeline_class(architecture: str) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline
+
+
+def config_dir_for(configs_root: Path, architecture: str) -> Path:
+    folder = configs_root / architecture
+    if not (folder / "model_index.json").is_file():
+        raise ArchitectureConfigMissing(str(folder), arch=architecture)
+    return folder
+
+
+def load_checkpoint(
+    ckpt: Checkpoint,
+    configs_root: Path,
+    *,
+    allow_pickle: bool = False,
+    architecture: str | None = None,
+    dtype: Any = None,
+) -> LoadedModel:
+    """Load ``ckpt`` on the CPU (the caller places it); never touches the network."""
+    arch = architecture or ckpt.architecture or "unknown"
+    if arch.startswith("unknown"):
+        arch = "unknown"
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if dtype is not None:
+        kwargs["torch_dtype"] = dtype
+    try:
+        if ckpt.format == "diffusers":
+            from diffusers import DiffusionPipeline
+
+            pipe = DiffusionPipeline.from_pretrained(
+                str(ckpt.path), safety_checker=None, requires_safety_checker=False, **kwargs
+            )
+            if arch == "unknown":
+                arch = "sdxl" if hasattr(pipe, "text_encoder_2") else "sd15"
+        else:
+            if ckpt.format in PICKLE_FORMATS and not allow_pickle:
+                raise PickleNotAllowed(ckpt.path.name)
+            if arch == "unknown":
+                raise ModelLoadFailed("the architecture could not be recognised from its weights", model=ckpt.path.name)
+            config = config_dir_for(configs_root, arch)
+            extra: dict[str, Any] = {}
+            if arch != "sdxl":
+                extra = {"safety_checker": None, "requires_safety_checker": False}
+            # diffusers reads pickles with torch.load(weights_only=True) itself; allow_pickle only opens the gate.
+            pipe = _pipeline_class(arch).from_single_file(str(ckpt.path), config=str(config), **extra, **kwargs)
+    except (PickleNotAllowed, ArchitectureConfigMissing, ModelLoadFailed):
+        raise
+    except Exception as e:  # diffusers/safetensors raise many types; the user needs one message
+        log.exception("loading %s failed", ckpt.path)
+        raise ModelLoadFailed(f"{type(e).__name__}: {e}", model=ckpt.path.name) from e
+    v_pred = bool(ckpt.v_prediction) or arch == "sd2-v"
+    seconds = time.perf_counter() - started
+    return LoadedModel(ckpt, pipe, arch, v_pred, seconds)
+
+
+def demo_model() -> LoadedModel:
+    from runtime.demo import DEMO_NAME, build_demo_pipeline
+
+    started = time.perf_counter()
+    pipe = build_demo_pipeline()
+    ckpt = Checkpoint(Path(DEMO_NAME), "demo", "sd15", False)
+    return LoadedModel(ckpt, pipe, "sd15", False, time.perf_counter() - started, is_demo=True)

@@ -1,0 +1,85 @@
+"""``python -m runtime``: parse options, make the environment safe, load a model, serve.
+
+Before Gradio is imported: loopback always bypasses proxies (with
+``HTTP_PROXY`` set and no ``NO_PROXY``, Gradio's self-check fails), a SOCKS
+``ALL_PROXY`` is dropped for this process when ``socksio`` is missing
+(``import gradio`` would fail; the runtime never goes online anyway), and
+analytics, telemetry and Hub access are off.  Errors end as one line on
+stderr with the hint, and the exit code of the error tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bootstrap.errors import ExitCode, YijianError
+from bootstrap.layout import Bundle
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+PROXY_VARS = ("ALL_PROXY", "all_proxy")
+
+
+def safe_environ(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Adjust ``environ`` in place for serving on loopback offline; return warnings."""
+    warnings: list[str] = []
+    for key in ("NO_PROXY", "no_proxy"):
+        have = [h.strip() for h in environ.get(key, "").split(",") if h.strip()]
+        environ[key] = ",".join([*have, *(h for h in LOOPBACK if h not in have)])
+    socks = [k for k in PROXY_VARS if environ.get(k, "").lower().startswith("socks")]
+    if socks:
+        try:
+            import socksio  # noqa: F401
+        except ImportError:
+            for k in socks:
+                environ.pop(k, None)
+            warnings.append("ALL_PROXY is a SOCKS proxy and socksio is not installed; the generation UI ignores it "
+                            "(it needs no internet access)")  # fmt: skip
+    environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    environ["HF_HUB_OFFLINE"] = "1"
+    environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    environ["DO_NOT_TRACK"] = "1"
+    environ.setdefault("GRADIO_SSR_MODE", "False")
+    return warnings
+
+
+def _bundle(root: Path | None) -> Bundle:
+    if root is not None:
+        return Bundle(root.resolve(), Path(__file__).resolve().parent.parent)
+    return Bundle.locate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from runtime.options import parse
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    lang = "zh" if os.environ.get("LANG", "").lower().startswith("zh") else "en"
+    try:
+        options = parse(sys.argv[1:] if argv is None else argv)
+        lang = options.lang
+        for w in [*options.warnings, *safe_environ(os.environ)]:
+            logging.warning("%s", w)
+        bundle = _bundle(options.root)
+        from runtime.engine import Engine, EngineSettings
+        from runtime.server import serve
+
+        settings = EngineSettings(vram=options.vram, attention=options.attention, precision=options.precision,
+                                  allow_ckpt=options.allow_ckpt, compile=options.compile,
+                                  extra_model_dirs=options.extra_model_dirs)  # fmt: skip
+        engine = Engine(bundle, settings)
+        if options.demo:
+            engine.load_demo()
+        elif options.model:
+            engine.load(options.model)
+        elif engine.checkpoints:
+            engine.load(engine.checkpoints[0].title)
+        else:
+            logging.warning("No model in models/Stable-diffusion yet: the UI starts, generation needs a model")
+        return serve(engine, options)
+    except YijianError as e:
+        print(f"{e.code}: {e.message(lang)}\n{e.hint(lang)}", file=sys.stderr)
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)

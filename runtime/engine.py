@@ -1,0 +1,298 @@
+"""The generation engine: one model on the device, one request at a time.
+
+:class:`Engine` owns the loaded model and where it runs (:mod:`runtime.device`),
+the LoRA adapters, the progress/interrupt state and the output folder.
+Front ends (the Gradio UI and the A1111 API) only build a
+:class:`~runtime.request.GenerationRequest` and call :meth:`Engine.generate`;
+the sampling passes themselves are in :mod:`runtime.passes`.  A lock makes
+concurrent requests queue instead of fighting over the GPU.
+
+Nothing here imports Gradio or FastAPI.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bootstrap.layout import Bundle
+from runtime import device, passes
+from runtime.checkpoints import (
+    Checkpoint,
+    LibraryView,
+    LoadedModel,
+    demo_model,
+    find_checkpoint,
+    load_checkpoint,
+    read_library,
+)
+from runtime.errors import Interrupted, NoModel, OutOfMemory
+from runtime.lora import LoraSet
+from runtime.outputs import OutputFolder
+from runtime.pnginfo import format_parameters
+from runtime.progress import Progress
+from runtime.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger("yijian.runtime")
+
+VERSION_TAG = "yijian"
+
+
+@dataclass
+class EngineSettings:
+    vram: str = "auto"
+    attention: str = "auto"
+    precision: str = "auto"
+    allow_ckpt: bool = False
+    compile: bool = False
+    extra_model_dirs: tuple[str, ...] = ()
+    configs_root: Path | None = None  # default: <bundle>/cache/configs
+
+
+@dataclass
+class GenerationResult:
+    images: list[Image.Image]
+    paths: list[Path]
+    seeds: list[int]
+    prompts: list[str]
+    negative_prompts: list[str]
+    infotexts: list[str]
+    info: dict[str, Any]
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, settings: EngineSettings | None = None) -> None:
+        self.bundle = bundle
+        self.settings = settings or EngineSettings()
+        self.configs_root = self.settings.configs_root or bundle.cache_dir / "configs"
+        self.progress = Progress()
+        self.outputs = OutputFolder(bundle.outputs_dir)
+        self.model: LoadedModel | None = None
+        self.placement: device.Placement | None = None
+        self.lora: LoraSet | None = None
+        self.vae_name = "Automatic"
+        self._own_vae: Any = None
+        self._lock = threading.Lock()
+        self.view: LibraryView = read_library(bundle, self.settings.extra_model_dirs)
+
+    # --- models ---------------------------------------------------------------------------------------------------
+    def refresh(self) -> LibraryView:
+        self.view = read_library(self.bundle, self.settings.extra_model_dirs)
+        return self.view
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        return self.view.checkpoints
+
+    def load_demo(self) -> LoadedModel:
+        with self._lock:
+            return self._install(demo_model())
+
+    def load(self, wanted: str) -> LoadedModel:
+        """Load the checkpoint named ``wanted`` (title, name, hash or path); a no-op when it is loaded."""
+        ckpt = find_checkpoint(self.view, wanted)
+        with self._lock:
+            if self.model is not None and self.model.checkpoint.path == ckpt.path:
+                return self.model
+            self._release()
+            arch = ckpt.architecture or "sd15"
+            placement = device.resolve(self.settings, arch)
+            loaded = load_checkpoint(
+                ckpt, self.configs_root, allow_pickle=self.settings.allow_ckpt, dtype=placement.dtype
+            )
+            if ckpt.format != "demo" and ckpt.path.is_file() and not ckpt.sha256:
+                from launcher.models.hashes import HashCache
+
+                loaded.checkpoint = Checkpoint(ckpt.path, ckpt.format, ckpt.architecture, ckpt.v_prediction,
+                                               HashCache.for_bundle(self.bundle).sha256(ckpt.path))  # fmt: skip
+                self.refresh()
+            return self._install(loaded, placement)
+
+    def _release(self) -> None:
+        if self.model is None:
+            return
+        self.model = self.lora = None
+        self._own_vae = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover - torch is always there in the runtime env
+            pass
+
+    def _install(self, loaded: LoadedModel, placement: device.Placement | None = None) -> LoadedModel:
+        self._release()
+        placement = placement or device.resolve(self.settings, loaded.architecture)
+        passes.place(loaded.pipe, placement, compile_unet=self.settings.compile)
+        passes.load_embeddings(loaded.pipe, self.view.embeddings, loaded.is_sdxl)
+        self.model, self.placement = loaded, placement
+        self.lora = LoraSet(loaded.pipe)
+        self._own_vae = loaded.pipe.vae
+        self.vae_name = "Automatic"
+        log.info("Model %s loaded in %.1f s (%s)", loaded.checkpoint.title, loaded.load_seconds, placement.reason)
+        return loaded
+
+    def select_vae(self, name: str) -> None:
+        """Use the model's own VAE (``Automatic``/``None``) or a file from models/VAE."""
+        model = self._require_model()
+        if name in ("", "Automatic", "None"):
+            model.pipe.vae = self._own_vae
+        elif name != self.vae_name:
+            from runtime.errors import ModelNotFound
+
+            path = self.view.vaes.get(name)
+            if path is None:
+                raise ModelNotFound(f"VAE {name}")
+            model.pipe.vae = passes.load_vae(path, self.configs_root, model, self._own_vae)
+        self.vae_name = name if name not in ("", "None") else "Automatic"
+
+    def _require_model(self) -> LoadedModel:
+        if self.model is None:
+            raise NoModel()
+        return self.model
+
+    # --- generation -----------------------------------------------------------------------------------------------
+    def interrupt(self) -> None:
+        self.progress.interrupt()
+
+    def generate(self, req: GenerationRequest) -> GenerationResult:
+        req.check()
+        with self._lock:
+            model = self._require_model()
+            assert self.placement is not None and self.lora is not None
+            if req.vae != self.vae_name:
+                self.select_vae(req.vae)
+            started = time.perf_counter()
+            base_seed = req.seed if req.seed >= 0 else secrets.randbelow(2**32)
+            seeds = [(base_seed + i) % 2**32 for i in range(req.total_images)]
+            self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1)
+            result = GenerationResult([], [], [], [], [], [], {})
+            try:
+                for batch_no in range(req.n_iter):
+                    if self.progress.interrupted:
+                        break
+                    batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
+                    done = passes.run_batch(model, self.lora, self.view, self.placement, req, batch_seeds,
+                                            self.progress, batch_no)  # fmt: skip
+                    result.warnings.extend(w for w in done.warnings if w not in result.warnings)
+                    for i, image in enumerate(done.images):
+                        seed = batch_seeds[i]
+                        text = self._parameters(req, model, seed, done, i)
+                        result.images.append(image)
+                        result.seeds.append(seed)
+                        result.prompts.append(done.prompts[i])
+                        result.negative_prompts.append(done.negatives[i])
+                        result.infotexts.append(text)
+                        if req.save_images:
+                            result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+            except Exception as e:
+                if passes.is_oom(e):
+                    passes.free_memory()
+                    zh, en = device.oom_advice(self.placement, req.width, req.height)
+                    raise OutOfMemory(str(e).splitlines()[0][:200], advice_zh=zh, advice_en=en) from e
+                raise
+            finally:
+                self.progress.end()
+            result.interrupted = self.progress.interrupted
+            if not result.images and result.interrupted:
+                raise Interrupted()
+            result.seconds = time.perf_counter() - started
+            result.info = self._info(req, model, result)
+            return result
+
+    def _parameters(
+        self, req: GenerationRequest, model: LoadedModel, seed: int, done: passes.BatchOutput, i: int
+    ) -> str:
+        ckpt = model.checkpoint
+        fields: dict[str, object] = {
+            "Steps": req.steps,
+            "Sampler": req.sampler_name,
+        }
+        if req.scheduler and req.scheduler != "Automatic":
+            fields["Schedule type"] = req.scheduler
+        fields.update({"CFG scale": req.cfg_scale, "Seed": seed, "Size": f"{req.width}x{req.height}"})
+        if ckpt.short_hash:
+            fields["Model hash"] = ckpt.short_hash
+        fields["Model"] = ckpt.model_name
+        if self.vae_name != "Automatic":
+            fields["VAE"] = self.vae_name
+        if req.mode == "img2img":
+            fields["Denoising strength"] = req.denoising_strength
+        if req.clip_skip > 1:
+            fields["Clip skip"] = req.clip_skip
+        if req.tiling:
+            fields["Tiling"] = True
+        if req.enable_hr:
+            w, h = req.hires_size()
+            fields["Denoising strength"] = passes.hires_strength(req)
+            if req.hr_resize_x or req.hr_resize_y:
+                fields["Hires resize"] = f"{w}x{h}"
+            else:
+                fields["Hires upscale"] = req.hr_scale
+            if req.hr_second_pass_steps:
+                fields["Hires steps"] = req.hr_second_pass_steps
+            fields["Hires upscaler"] = req.hr_upscaler
+        if done.lora_hashes:
+            fields["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in done.lora_hashes.items())
+        if done.templates[i] is not None:
+            fields["Template"] = done.templates[i]
+        if model.is_demo:
+            fields["Note"] = "demo model with random weights"
+        fields["Version"] = VERSION_TAG
+        return format_parameters(done.prompts[i], done.negatives[i], fields)
+
+    def _info(self, req: GenerationRequest, model: LoadedModel, r: GenerationResult) -> dict[str, Any]:
+        """A1111's ``info`` object (the API returns it as a JSON string)."""
+        ckpt = model.checkpoint
+        return {
+            "prompt": r.prompts[0] if r.prompts else req.prompt,
+            "all_prompts": r.prompts,
+            "negative_prompt": r.negative_prompts[0] if r.negative_prompts else req.negative_prompt,
+            "all_negative_prompts": r.negative_prompts,
+            "seed": r.seeds[0] if r.seeds else req.seed,
+            "all_seeds": r.seeds,
+            "subseed": -1,
+            "all_subseeds": [-1] * len(r.seeds),
+            "subseed_strength": 0,
+            "width": req.width,
+            "height": req.height,
+            "sampler_name": req.sampler_name,
+            "cfg_scale": req.cfg_scale,
+            "steps": req.steps,
+            "batch_size": req.batch_size,
+            "restore_faces": False,
+            "face_restoration_model": None,
+            "sd_model_name": ckpt.model_name,
+            "sd_model_hash": ckpt.short_hash,
+            "sd_vae_name": None if self.vae_name == "Automatic" else self.vae_name,
+            "sd_vae_hash": None,
+            "seed_resize_from_w": -1,
+            "seed_resize_from_h": -1,
+            "denoising_strength": passes.hires_strength(req) if req.enable_hr else (
+                req.denoising_strength if req.mode == "img2img" else 0),
+            "extra_generation_params": {},
+            "index_of_first_image": 0,
+            "infotexts": r.infotexts,
+            "styles": [],
+            "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
+            "clip_skip": req.clip_skip,
+            "is_using_inpainting_conditioning": False,
+            "version": VERSION_TAG,
+            "interrupted": r.interrupted,
+            "seconds": round(r.seconds, 3),
+        }  # fmt: skip

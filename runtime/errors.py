@@ -1,0 +1,112 @@
+"""The runtime's branch of Yijian's error tree (root in :mod:`bootstrap.errors`).
+
+Each error has a stable code, a zh/en message and a hint.  The API turns
+them into JSON answers, the UI into a message box, and ``python -m runtime``
+into one line on stderr and the exit code; nothing else catches them.
+"""
+
+from __future__ import annotations
+
+from bootstrap.errors import ExitCode, YijianError
+
+
+class RuntimeUsageError(YijianError):
+    code = "RUNTIME_USAGE"
+    exit_code = ExitCode.USAGE
+    zh = "启动参数有误：{detail}"
+    en = "Bad runtime option: {detail}"
+    hint_zh = "运行 python -m runtime --help 查看可用参数。"
+    hint_en = "Run python -m runtime --help for the options."
+
+
+class ListenWithoutAuth(YijianError):
+    code = "LISTEN_WITHOUT_AUTH"
+    exit_code = ExitCode.USAGE
+    zh = "--listen 会让局域网里的任何人都能使用这台电脑生成图片，必须同时设置 --auth 用户名:密码。"
+    en = "--listen lets anyone on the network use this computer; it needs --auth user:password as well."
+    hint_zh = "加上 --auth 用户名:密码；确实要无密码开放时，加 --insecure-no-auth（不推荐）。"
+    hint_en = (
+        "Add --auth user:password; to open it without a password anyway, add --insecure-no-auth (not recommended)."
+    )
+
+
+class InvalidRequest(YijianError):
+    """A generation request that cannot run as given; ``field`` names the input.
+
+    ``detail`` is the English reason and ``detail_zh`` the Chinese one.
+    """
+
+    def __init__(self, detail: str = "", /, *, field: str, detail_zh: str = "") -> None:
+        super().__init__(detail, field=field, detail_zh=detail_zh or detail)
+
+    code = "INVALID_REQUEST"
+    exit_code = ExitCode.USAGE
+    zh = "参数 {field} 无效：{detail_zh}"
+    en = "Invalid {field}: {detail}"
+    hint_zh = "改正这个参数后再试。"
+    hint_en = "Correct it and try again."
+
+
+class ModelNotFound(YijianError):
+    code = "MODEL_NOT_FOUND"
+    exit_code = ExitCode.RUNTIME
+    zh = "找不到模型：{detail}"
+    en = "Model not found: {detail}"
+    hint_zh = "把模型放进 models/Stable-diffusion，或用 ./start.sh models download 下载；在“模型”页点刷新。"
+    hint_en = "Put the model in models/Stable-diffusion or run ./start.sh models download; then refresh the Models tab."
+
+
+class NoModel(YijianError):
+    code = "NO_MODEL"
+    exit_code = ExitCode.RUNTIME
+    zh = "还没有可用的模型。"
+    en = "There is no model to generate with yet."
+    hint_zh = "运行 ./start.sh models download sd15 下载一个，或用 --demo 试运行（只会生成噪点）。"
+    hint_en = "Run ./start.sh models download sd15, or try --demo (it only draws noise)."
+
+
+class PickleNotAllowed(YijianError):
+    code = "UNSAFE_PICKLE_CHECKPOINT"
+    exit_code = ExitCode.RUNTIME
+    zh = "{detail} 是 pickle 格式（.ckpt/.pt），加载时可能运行其中的代码，默认不加载。"
+    en = "{detail} is a pickle (.ckpt/.pt) and can run code when loaded, so it is not loaded by default."
+    hint_zh = (
+        "请换用该模型的 .safetensors 版本；确信来源可靠时，用 --allow-ckpt 启动（仍以 weights_only 安全方式读取）。"
+    )
+    hint_en = (
+        "Use the model's .safetensors version; if you trust it, start with --allow-ckpt (still read with weights_only)."
+    )
+
+
+class ModelLoadFailed(YijianError):
+    code = "MODEL_LOAD_FAILED"
+    exit_code = ExitCode.RUNTIME
+    zh = "模型 {model} 加载失败：{detail}"
+    en = "Could not load the model {model}: {detail}"
+    hint_zh = "运行 ./start.sh models verify 检查文件是否完整；详细信息在 logs/runtime.log。"
+    hint_en = "Run ./start.sh models verify to check the file; the detail is in logs/runtime.log."
+
+
+class ArchitectureConfigMissing(YijianError):
+    code = "ARCH_CONFIG_MISSING"
+    exit_code = ExitCode.RUNTIME
+    zh = "缺少 {arch} 架构的配置文件夹（{detail}），无法离线加载单文件模型。"
+    en = "The {arch} architecture config folder ({detail}) is missing, so single-file models cannot load offline."
+    hint_zh = "通过启动器启动（./start.sh launch）会自动从镜像下载这些小文件。"
+    hint_en = "Start through the launcher (./start.sh launch); it fetches these small files through the mirror."
+
+
+class OutOfMemory(YijianError):
+    code = "CUDA_OOM"
+    exit_code = ExitCode.RUNTIME
+    zh = "显存不足（{detail}）。"
+    en = "Out of GPU memory ({detail})."
+    hint_zh = "{advice_zh}"
+    hint_en = "{advice_en}"
+
+
+class Interrupted(YijianError):
+    code = "INTERRUPTED"
+    exit_code = ExitCode.INTERRUPTED
+    zh = "已中断。"
+    en = "Interrupted."

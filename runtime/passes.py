@@ -1,0 +1,291 @@
+"""The sampling passes of one batch: txt2img or img2img, the hires fix, decoding.
+
+Called by :class:`runtime.engine.Engine` under its lock.  Each pass runs the
+diffusers pipeline with ``output_type="latent"`` and a step callback that
+reports progress, stops at an interrupt and swaps the conditioning when a
+prompt-editing schedule says so; decoding is done here, so a VAE that
+produces NaNs in half precision is retried in fp32 (A1111's automatic
+``--no-half-vae``) instead of returning black images.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime import samplers, upscale
+from runtime.conditioner import Conditioning, encode_batch
+from runtime.prompts import extract_networks, resolve_choices
+from runtime.tiling import seamless
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from runtime.checkpoints import LibraryView, LoadedModel
+    from runtime.device import Placement
+    from runtime.lora import LoraSet
+    from runtime.progress import Progress
+    from runtime.request import GenerationRequest
+
+log = logging.getLogger("yijian.runtime")
+
+UPSCALERS = upscale.ModelCache()  # the last ESRGAN-family model used by the hires fix
+LARGE_IMAGE = 1024 * 1024  # pixels above which the VAE decodes in tiles
+DEFAULT_HIRES_STRENGTH = 0.7
+
+
+@dataclass
+class BatchOutput:
+    images: list[Image.Image] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+    templates: list[str | None] = field(default_factory=list)
+    lora_hashes: dict[str, str] = field(default_factory=dict)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- placing a model --------------------------------------------------------------------------------------------
+
+
+def place(pipe: Any, placement: Placement, *, compile_unet: bool = False) -> None:
+    """Move the pipeline onto its device the way the VRAM preset says."""
+    import torch
+
+    if placement.device == "cpu" or placement.vram == "none":
+        pipe.to(placement.device)
+    elif placement.vram == "medvram":
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.enable_sequential_cpu_offload()
+    if placement.attention == "xformers":
+        try:
+            pipe.enable_xformers_memory_efficient_attention()
+        except Exception as e:  # a broken xformers must not stop generation: SDPA is the default anyway
+            log.warning("xformers could not be enabled (%s); using PyTorch SDPA", e)
+    if placement.device == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+        if compile_unet:
+            pipe.unet = torch.compile(pipe.unet)
+    pipe.vae.enable_slicing()
+    pipe.set_progress_bar_config(disable=True)
+
+
+def load_embeddings(pipe: Any, files: dict[str, Path], is_sdxl: bool) -> list[str]:
+    """Register every textual-inversion embedding that fits this model; return the trigger words."""
+    loaded = []
+    for token, path in sorted(files.items()):
+        try:
+            if is_sdxl:
+                from safetensors.torch import load_file
+
+                state = load_file(str(path))
+                if "clip_l" not in state or "clip_g" not in state:
+                    continue
+                pipe.load_textual_inversion(state["clip_l"], token=token, text_encoder=pipe.text_encoder,
+                                            tokenizer=pipe.tokenizer)  # fmt: skip
+                pipe.load_textual_inversion(state["clip_g"], token=token, text_encoder=pipe.text_encoder_2,
+                                            tokenizer=pipe.tokenizer_2)  # fmt: skip
+            else:
+                pipe.load_textual_inversion(str(path), token=token)
+            loaded.append(token)
+        except Exception as e:  # an embedding for another architecture is skipped, as in A1111
+            log.info("embedding %s skipped: %s", path.name, e)
+    if loaded:
+        log.info("Textual inversion embeddings loaded: %s", ", ".join(loaded))
+    return loaded
+
+
+def load_vae(path: Path, configs_root: Path, model: LoadedModel, own_vae: Any) -> Any:
+    from diffusers import AutoencoderKL
+
+    config = configs_root / model.architecture / "vae"
+    kwargs: dict[str, Any] = {"torch_dtype": own_vae.dtype, "local_files_only": True}
+    if (config / "config.json").is_file():
+        kwargs["config"] = str(config.parent)
+        kwargs["subfolder"] = "vae"
+    vae = AutoencoderKL.from_single_file(str(path), **kwargs)
+    return vae.to(own_vae.device)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.cuda.OutOfMemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
+
+
+def free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def hires_strength(req: GenerationRequest) -> float:
+    return req.hr_denoising_strength if req.hr_denoising_strength is not None else DEFAULT_HIRES_STRENGTH
+
+
+def _generators(placement: Placement, seeds: list[int]) -> list[Any]:
+    import torch
+
+    dev = "cuda" if placement.device == "cuda" else "cpu"
+    return [torch.Generator(dev).manual_seed(s) for s in seeds]
+
+
+def _img2img(model: LoadedModel) -> Any:
+    pipe = getattr(model, "_img2img", None)
+    if pipe is None:
+        from diffusers import AutoPipelineForImage2Image
+
+        pipe = AutoPipelineForImage2Image.from_pipe(model.pipe)
+        pipe.set_progress_bar_config(disable=True)
+        model._img2img = pipe  # type: ignore[attr-defined]
+    pipe.scheduler = model.pipe.scheduler
+    pipe.vae = model.pipe.vae
+    return pipe
+
+
+def _fit(image: Image.Image, width: int, height: int, mode: int) -> Image.Image:
+    """A1111's resize modes: 0 just resize, 1 crop and resize, 2 resize and fill."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    image = image.convert("RGB")
+    if mode == 1:
+        return ImageOps.fit(image, (width, height), PILImage.Resampling.LANCZOS)
+    if mode == 2:
+        inner = ImageOps.contain(image, (width, height), PILImage.Resampling.LANCZOS)
+        canvas = inner.resize((width, height), PILImage.Resampling.LANCZOS)
+        canvas.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))
+        return canvas
+    return image.resize((width, height), PILImage.Resampling.LANCZOS)
+
+
+def decode(model: LoadedModel, latents: Any) -> list[Image.Image]:
+    import torch
+
+    vae = model.pipe.vae
+    scaled = latents / vae.config.scaling_factor
+    shift = getattr(vae.config, "shift_factor", None)
+    if shift:
+        scaled = scaled + shift
+    with torch.inference_mode():
+        pixels = vae.decode(scaled.to(vae.dtype), return_dict=False)[0]
+        if vae.dtype != torch.float32 and torch.isnan(pixels).any():
+            log.warning("The VAE produced NaNs in half precision; decoding in fp32 from now on")
+            vae.to(torch.float32)
+            pixels = vae.decode(scaled.to(torch.float32), return_dict=False)[0]
+    images: list[Image.Image] = model.pipe.image_processor.postprocess(pixels.float(), output_type="pil")
+    return images
+
+
+# --- one batch --------------------------------------------------------------------------------------------------
+
+
+def _prompts(
+    req: GenerationRequest, seeds: list[int], out: BatchOutput
+) -> tuple[list[str], list[str], list[tuple[str, float]]]:
+    refs: list[tuple[str, float]] = []
+    clean_pos: list[str] = []
+    clean_neg: list[str] = []
+    for i, seed in enumerate(seeds):
+        pos, chosen = resolve_choices(req.prompt, seed)
+        neg, chosen_neg = resolve_choices(req.negative_prompt, seed)
+        out.prompts.append(pos)
+        out.negatives.append(neg)
+        out.templates.append(req.prompt if (chosen or chosen_neg) else None)
+        pos_clean, networks = extract_networks(pos)
+        neg_clean, _ = extract_networks(neg)
+        clean_pos.append(pos_clean)
+        clean_neg.append(neg_clean)
+        if i == 0:
+            refs = [(n.name, n.weight) for n in networks if n.kind in ("lora", "lyco")]
+    return clean_pos, clean_neg, refs
+
+
+def _callback(progress: Progress, cond: Conditioning, offset: int = 0) -> Any:
+    def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        order = int(getattr(pipe.scheduler, "order", 1) or 1)  # second-order samplers call back twice a step
+        progress.step((step + 1) // order)
+        if progress.interrupted:
+            pipe._interrupt = True
+        return cond.update_for_step(offset + step + 1, kwargs, order)
+
+    return on_step
+
+
+def run_batch(
+    model: LoadedModel,
+    lora: LoraSet,
+    view: LibraryView,
+    placement: Placement,
+    req: GenerationRequest,
+    seeds: list[int],
+    progress: Progress,
+    batch_no: int,
+) -> BatchOutput:
+    import torch
+
+    out = BatchOutput()
+    pos, neg, refs = _prompts(req, seeds, out)
+    applied = lora.apply(refs, view.loras)
+    out.lora_hashes, out.warnings = applied.hashes, list(applied.warnings)
+    spec = samplers.resolve(req.sampler_name, req.scheduler)
+    model.pipe.scheduler = samplers.make_scheduler(
+        spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
+    )
+    cond = encode_batch(model, pos, neg, req.steps, req.clip_skip, req.cfg_scale > 1)
+    if req.width * req.height > LARGE_IMAGE or req.enable_hr or placement.vram == "lowvram":
+        model.pipe.vae.enable_tiling()
+    else:
+        model.pipe.vae.disable_tiling()
+
+    common: dict[str, Any] = {
+        "guidance_scale": req.cfg_scale,
+        "output_type": "latent",
+        "callback_on_step_end_tensor_inputs": cond.tensor_inputs,
+    }
+    with seamless(model.pipe, req.tiling), torch.inference_mode():
+        if req.init_images:
+            init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
+                    for i in range(len(seeds))]  # fmt: skip
+            progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
+            latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
+                                      generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                      **cond.kwargs(0), **common).images  # fmt: skip
+        else:
+            progress.batch(batch_no, 0, req.steps)
+            latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
+                                 generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                 **cond.kwargs(0), **common).images  # fmt: skip
+        if req.enable_hr and not progress.interrupted:
+            latents = _hires(
+                model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
+            )
+        out.images = decode(model, latents)
+    return out
+
+
+def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, seeds: list[int], progress: Progress,
+           batch_no: int, cond: Conditioning, latents: Any, common: dict[str, Any], esrgan_dir: Path) -> Any:  # fmt: skip
+    width, height = req.hires_size()
+    steps = req.hr_second_pass_steps or req.steps
+    strength = hires_strength(req)
+    if upscale.is_latent(req.hr_upscaler):
+        image: Any = upscale.upscale_latents(latents, req.hr_upscaler, size=(width // 8, height // 8))
+    else:
+        pictures = decode(model, latents)
+        image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
+                                       device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
+    progress.batch(batch_no, 1, max(1, int(steps * strength)))
+    hires_cond = cond.for_steps(steps)
+    return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
+                           generator=_generators(placement, seeds),
+                           callback_on_step_end=_callback(progress, hires_cond),
+                           **hires_cond.kwargs(0), **common).images  # fmt: skip

@@ -1,0 +1,102 @@
+"""What the engine is doing now: for the UI's progress bar and ``GET /sdapi/v1/progress``.
+
+One :class:`Progress` per engine, written by the generating thread and read
+by any other; a lock keeps a reader from seeing half an update.  The
+interrupt flag lives here too, so "stop" works from the UI, the API and
+Ctrl-C alike, between two sampling steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    active: bool
+    job: str
+    job_count: int
+    job_no: int  # 0-based index of the current batch
+    sampling_step: int
+    sampling_steps: int
+    fraction: float
+    eta_seconds: float | None
+    interrupted: bool
+    started: float | None
+
+    def to_a1111(self) -> dict[str, object]:
+        """The body of A1111's ``GET /sdapi/v1/progress``."""
+        return {
+            "progress": round(self.fraction, 4),
+            "eta_relative": round(self.eta_seconds, 2) if self.eta_seconds is not None else 0.0,
+            "state": {
+                "skipped": False,
+                "interrupted": self.interrupted,
+                "stopping_generation": self.interrupted,
+                "job": self.job,
+                "job_count": self.job_count,
+                "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(self.started or time.time())),
+                "job_no": self.job_no,
+                "sampling_step": self.sampling_step,
+                "sampling_steps": self.sampling_steps,
+            },
+            "current_image": None,
+            "textinfo": None,
+        }
+
+
+class Progress:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._active = False
+        self._job = ""
+        self._job_count = 0
+        self._job_no = 0
+        self._step = 0
+        self._steps = 0
+        self._passes = 1  # sampling passes per batch (2 with hires fix)
+        self._pass = 0
+        self._started: float | None = None
+
+    # --- written by the generating thread ---------------------------------------------------------------------
+    def begin(self, job: str, job_count: int, passes: int = 1) -> None:
+        with self._lock:
+            self._stop.clear()
+            self._active, self._job, self._job_count, self._job_no = True, job, job_count, 0
+            self._passes, self._pass, self._step, self._steps = passes, 0, 0, 0
+            self._started = time.monotonic()
+
+    def batch(self, job_no: int, pass_no: int, steps: int) -> None:
+        with self._lock:
+            self._job_no, self._pass, self._step, self._steps = job_no, pass_no, 0, steps
+
+    def step(self, done: int) -> None:
+        with self._lock:
+            self._step = done
+
+    def end(self) -> None:
+        with self._lock:
+            self._active = False
+
+    # --- read and signalled from anywhere ---------------------------------------------------------------------
+    def interrupt(self) -> None:
+        self._stop.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            if not self._active or not self._job_count:
+                return Snapshot(False, self._job, 0, 0, 0, 0, 0.0, None, self._stop.is_set(), self._started)
+            per_batch = 1.0 / self._job_count
+            within = (self._pass + (self._step / self._steps if self._steps else 0.0)) / self._passes
+            fraction = min(1.0, per_batch * (self._job_no + within))
+            elapsed = time.monotonic() - (self._started or time.monotonic())
+            eta = elapsed / fraction - elapsed if fraction > 0.01 else None
+            return Snapshot(True, self._job, self._job_count, self._job_no, self._step, self._steps, fraction, eta,
+                            self._stop.is_set(), self._started)  # fmt: skip

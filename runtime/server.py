@@ -1,0 +1,66 @@
+"""One server, one port: the A1111 API first, the Gradio UI mounted at ``/``.
+
+The API routes are added before Gradio is mounted (routes added after a
+mount at ``/`` would never be reached).  uvicorn runs the app; the ready
+line ``Running on local URL:  http://127.0.0.1:PORT`` is printed only once
+the socket listens, because the launcher waits for exactly that line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import webbrowser
+from typing import Any
+
+from runtime.engine import Engine
+from runtime.options import RuntimeOptions
+
+log = logging.getLogger("yijian.runtime")
+
+
+def build_app(engine: Engine, options: RuntimeOptions) -> Any:
+    from fastapi import FastAPI
+
+    from runtime.api.routes import build_router, install_error_handlers
+
+    app = FastAPI(title="Yijian", docs_url="/docs" if options.api else None, redoc_url=None)
+    install_error_handlers(app, options.lang)
+    if options.api:
+        app.include_router(build_router(engine, options.auth, options.lang))
+    if options.no_ui:
+        return app
+    import gradio as gr
+
+    from runtime.ui.app import I18N, build_ui
+
+    ui = build_ui(engine, options.lang)
+    ui.queue(default_concurrency_limit=1)
+    return gr.mount_gradio_app(app, ui, path="/", auth=options.auth, i18n=I18N, footer_links=["api", "settings"],
+                               show_error=True, ssr_mode=False)  # fmt: skip
+
+
+def local_url(options: RuntimeOptions) -> str:
+    return f"http://127.0.0.1:{options.port}"
+
+
+def serve(engine: Engine, options: RuntimeOptions) -> int:
+    import uvicorn
+
+    app = build_app(engine, options)
+
+    class ReadyServer(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(f"Running on local URL:  {local_url(options)}", flush=True)
+                if options.listen:
+                    print(f"Listening on all interfaces, port {options.port}"
+                          + (" (password required)" if options.auth else " WITHOUT A PASSWORD"), flush=True)  # fmt: skip
+                if options.open_browser:
+                    threading.Thread(target=webbrowser.open, args=(local_url(options),), daemon=True).start()
+
+    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False)
+    server = ReadyServer(config)
+    server.run()
+    return 0 if server.started else 3
