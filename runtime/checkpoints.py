@@ -170,7 +170,7 @@ def load_checkpoint(
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"local_files_only": True}
     if dtype is not None:
-        kwargs["torch_dtype"] = dtype
+        kwargs["dtype"] = dtype
     try:
         if ckpt.format == "diffusers":
             from diffusers import DiffusionPipeline

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime import samplers, upscale
-from runtime.conditioner import Conditioning, encode_batch
 from runtime.prompts import extract_networks, resolve_choices
+from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
 from runtime.tiling import seamless
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def load_vae(path: Path, configs_root: Path, model: LoadedModel, own_vae: Any) -
     from diffusers import AutoencoderKL
 
     config = configs_root / model.architecture / "vae"
-    kwargs: dict[str, Any] = {"torch_dtype": own_vae.dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {"dtype": own_vae.dtype, "local_files_only": True}
     if (config / "config.json").is_file():
         kwargs["config"] = str(config.parent)
         kwargs["subfolder"] = "vae"
@@ -209,13 +209,14 @@ def _prompts(
     return clean_pos, clean_neg, refs
 
 
-def _callback(progress: Progress, cond: Conditioning, offset: int = 0) -> Any:
+def _callback(progress: Progress, cond: ConditioningSchedule) -> Any:
     def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         order = int(getattr(pipe.scheduler, "order", 1) or 1)  # second-order samplers call back twice a step
         progress.step((step + 1) // order)
         if progress.interrupted:
             pipe._interrupt = True
-        return cond.update_for_step(offset + step + 1, kwargs, order)
+        guided = bool(getattr(pipe, "do_classifier_free_guidance", False))
+        return cond.update_for_step((step + 1) // order, kwargs, guided=guided)
 
     return on_step
 
@@ -240,7 +241,7 @@ def run_batch(
     model.pipe.scheduler = samplers.make_scheduler(
         spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
     )
-    cond = encode_batch(model, pos, neg, req.steps, req.clip_skip, req.cfg_scale > 1)
+    cond = ConditioningSchedule(PromptEncoder.from_pipeline(model.pipe), pos, neg, req.steps, req.clip_skip)
     if req.width * req.height > LARGE_IMAGE or req.enable_hr or placement.vram == "lowvram":
         model.pipe.vae.enable_tiling()
     else:
@@ -249,7 +250,7 @@ def run_batch(
     common: dict[str, Any] = {
         "guidance_scale": req.cfg_scale,
         "output_type": "latent",
-        "callback_on_step_end_tensor_inputs": cond.tensor_inputs,
+        "callback_on_step_end_tensor_inputs": cond.callback_tensor_inputs,
     }
     with seamless(model.pipe, req.tiling), torch.inference_mode():
         if req.init_images:
@@ -258,12 +259,12 @@ def run_batch(
             progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
             latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
                                       generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                      **cond.kwargs(0), **common).images  # fmt: skip
+                                      **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
         else:
             progress.batch(batch_no, 0, req.steps)
             latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
                                  generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                 **cond.kwargs(0), **common).images  # fmt: skip
+                                 **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
         if req.enable_hr and not progress.interrupted:
             latents = _hires(
                 model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
@@ -273,7 +274,7 @@ def run_batch(
 
 
 def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, seeds: list[int], progress: Progress,
-           batch_no: int, cond: Conditioning, latents: Any, common: dict[str, Any], esrgan_dir: Path) -> Any:  # fmt: skip
+           batch_no: int, cond: ConditioningSchedule, latents: Any, common: dict[str, Any], esrgan_dir: Path) -> Any:  # fmt: skip
     width, height = req.hires_size()
     steps = req.hr_second_pass_steps or req.steps
     strength = hires_strength(req)
@@ -284,8 +285,8 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
         image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
     progress.batch(batch_no, 1, max(1, int(steps * strength)))
-    hires_cond = cond.for_steps(steps)
+    hires_cond = cond.with_steps(steps)
     return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
                            generator=_generators(placement, seeds),
                            callback_on_step_end=_callback(progress, hires_cond),
-                           **hires_cond.kwargs(0), **common).images  # fmt: skip
+                           **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip

@@ -146,7 +146,7 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
     @router.get("/upscalers", response_model=list[UpscalerItem])
     def upscaler_list() -> list[UpscalerItem]:
         return [UpscalerItem(name=u.name, model_name=u.name if u.path else None,
-                             model_path=str(u.path) if u.path else None, scale=u.scale)
+                             model_path=str(u.path) if u.path else None)
                 for u in upscale.list_upscalers(engine.view.upscalers_dir) if not upscale.is_latent(u.name)]  # fmt: skip
 
     @router.get("/latent-upscale-modes")
