@@ -24,6 +24,9 @@ echo 没有找到 Python 3.10 或更新的版本。请安装 Python 3.10+，或�
 echo No Python 3.10 or newer was found. Install Python 3.10+, or place one in %ROOT%\python\.
 exit /b 6
 :run
+rem Your own PYTHONPATH/PYTHONHOME are replaced below; the doctor reads what they were (PYTHONPATH_SET).
+set "YIJIAN_USER_PYTHONPATH=%PYTHONPATH%"
+set "YIJIAN_USER_PYTHONHOME=%PYTHONHOME%"
 set "PYTHONHOME="
 set "PYTHONSTARTUP="
 set "PYTHONUSERBASE="

@@ -43,6 +43,11 @@ if [ -z "$PY" ]; then
   exit 6
 fi
 
+# Your own PYTHONPATH/PYTHONHOME would steer every Python started from here: ours replace them below, and the
+# doctor reads what they were (PYTHONPATH_SET).
+YIJIAN_USER_PYTHONPATH=${PYTHONPATH-}
+YIJIAN_USER_PYTHONHOME=${PYTHONHOME-}
+export YIJIAN_USER_PYTHONPATH YIJIAN_USER_PYTHONHOME
 unset PYTHONHOME PYTHONSTARTUP PYTHONUSERBASE
 PYTHONPATH=$ROOT
 PYTHONUTF8=1

@@ -282,7 +282,11 @@ class RuntimeStartFailed(YijianError):
 class ListenNeedsAuth(YijianError):
     code = "LISTEN_WITHOUT_AUTH"
     exit_code = ExitCode.USAGE
-    zh = "--listen 会让局域网里的任何人都能使用这台电脑生成图片，必须同时设置登录（--auth 用户名:密码 或 launch.auth）。"
+    zh = (
+        "--listen 会让局域网里的任何人都能使用这台电脑生成图片，必须同时设置登录（--auth 用户名:密码 或 launch.auth）。"
+    )
     en = "--listen lets anyone on the network use this computer; it needs a login too (--auth user:password or launch.auth)."
     hint_zh = "加上 --auth 用户名:密码；确实要无密码开放时，加 --insecure-no-auth（不推荐）。"
-    hint_en = "Add --auth user:password; to open it without a password anyway, add --insecure-no-auth (not recommended)."
+    hint_en = (
+        "Add --auth user:password; to open it without a password anyway, add --insecure-no-auth (not recommended)."
+    )

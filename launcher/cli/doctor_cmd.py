@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from bootstrap.i18n import pick
@@ -20,28 +21,32 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument(
         "--no-env", action="store_true", help=t("不检查生成环境（更快）", "skip the environment probe (faster)")
     )
-    p.add_argument(
-        "--fix", action="store_true", help=t("自动应用安全的修复（尚未完成）", "apply the safe fixes (not built yet)")
-    )
+    p.add_argument("--network", action="store_true",
+                   help=t("现在探测正在使用的 PyPI、torch 和模型下载源（约一个测速超时）；默认只读上次测速的结果",
+                          "probe the PyPI, torch and model endpoints in use now (about one probe timeout); "
+                          "by default only the last measurement is read"))  # fmt: skip
+    p.add_argument("--fix", action="store_true",
+                   help=t("应用安全的修复（修改设置、重新测速镜像、修复或重建环境；从不动模型和图片），然后复查",
+                          "apply the safe fixes (settings, mirror measurements, repairing or rebuilding the "
+                          "environment; models and images are never touched), then check again"))  # fmt: skip
+    p.add_argument("--dry-run", action="store_true",
+                   help=t("与 --fix 一起用：只列出会做的修复", "with --fix: only list the fixes it would apply"))  # fmt: skip
     add_json_flag(p, lang)
     p.set_defaults(handler=doctor)
 
 
-def doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from launcher.doctor.report import examine
-    from launcher.doctor.scanner import exit_code
-    from launcher.errors import NotBuiltYet
+def _print_findings(ctx: Context, findings: list[Any]) -> None:
+    marks = {"error": ctx.t("错误", "error"), "warning": ctx.t("警告", "warning"), "info": ctx.t("提示", "info")}
+    for f in findings:
+        print(f"[{marks[f.severity]}] {f.code}: {f.title}")
+        print("    " + f.detail)
+        print("    " + ctx.t("修复：", "Fix: ") + f.fix)
+    if not findings:
+        print(ctx.t("一切正常。", "Everything looks fine."))
 
-    if args.fix:
-        plan = ctx.t(
-            "每条发现已给出修复命令，现在请手动运行", "each finding names its fix command; run it by hand for now"
-        )
-        raise NotBuiltYet(feature="doctor --fix", plan=plan)
-    result = examine(ctx.bundle, ctx.lang, probe_env=not args.no_env)
+
+def _print_report(ctx: Context, result: Any) -> None:
     hardware, env, pack, findings = result.hardware, result.env, result.pack, result.findings
-    if args.json:
-        emit_json(result.to_json())
-        return exit_code(findings)
     nv = hardware.nvidia
     gpus = ", ".join(f"{g.name} ({g.sm}, {g.memory_total_mib or '?'} MiB)" for g in nv.gpus) or ctx.t("无", "none")
     print(ctx.t(f"显卡：{gpus}", f"GPU: {gpus}"))
@@ -61,15 +66,91 @@ def doctor(ctx: Context, args: argparse.Namespace) -> int:
     print(ctx.t("环境：", "Environment: ") + state.get(env.state, env.state)
           + (f" · torch {t.get('version')} (CUDA {t.get('cuda')})" if t else "")
           + (f" · {ctx.t('环境包', 'pack')} {pack.id}" if pack else ""))  # fmt: skip
+    net = result.network
+    if net is not None:
+        how = {"live": ctx.t("刚刚探测", "probed now"), "cache": ctx.t("上次测速的结果", "from the last measurement"),
+               "none": ctx.t("未测速（加 --network 现在探测）", "not measured (add --network to probe now)"),
+               "offline": ctx.t("离线模式", "offline mode")}  # fmt: skip
+        used = ", ".join(f"{e.channel} {e.id}" for e in net.endpoints if e.chosen)
+        print(ctx.t("网络：", "Network: ") + how.get(net.source, net.source) + (f" · {used}" if used else ""))
     print()
-    marks = {"error": ctx.t("错误", "error"), "warning": ctx.t("警告", "warning"), "info": ctx.t("提示", "info")}
-    for f in findings:
-        print(f"[{marks[f.severity]}] {f.code}: {f.title}")
-        print("    " + f.detail)
-        print("    " + ctx.t("修复：", "Fix: ") + f.fix)
-    if not findings:
-        print(ctx.t("一切正常。", "Everything looks fine."))
-    return exit_code(findings)
+    _print_findings(ctx, findings)
+
+
+def doctor(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher.doctor.report import examine
+    from launcher.doctor.scanner import exit_code
+    from launcher.errors import UsageError
+
+    if args.dry_run and not args.fix:
+        raise UsageError(ctx.t("--dry-run 只能与 --fix 一起使用", "--dry-run goes with --fix"))
+    if args.fix:
+        return _fix(ctx, args)
+    result = examine(ctx.bundle, ctx.lang, probe_env=not args.no_env, network=args.network)
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        _print_report(ctx, result)
+    return exit_code(result.findings)
+
+
+def _confirm(ctx: Context) -> Any:
+    """Ask on a terminal before an action not marked safe; elsewhere the answer is no."""
+    import sys
+
+    def ask(step: Any) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        answer = input(ctx.t(f"要{step.what('zh')}吗？[y/N] ", f"{step.what('en')}? [y/N] "))
+        return answer.strip().lower() in ("y", "yes", "是")
+
+    return ask
+
+
+def _fix(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher.cli.output import say
+    from launcher.doctor.fixes import fix
+    from launcher.doctor.scanner import exit_code
+
+    report = fix(ctx.bundle, lang=ctx.lang, dry_run=args.dry_run, probe_env=not args.no_env, network=args.network,
+                 confirm=_confirm(ctx), say=say)  # fmt: skip
+    if args.json:
+        emit_json(report.to_json(ctx.lang))
+    else:
+        _print_fixes(ctx, report)
+    if report.failed:
+        error = report.failed[0].error
+        return int(error.exit_code) if error is not None else 1
+    return exit_code((report.after or report.before).findings)
+
+
+def _print_fixes(ctx: Context, report: Any) -> None:
+    label = {"planned": ctx.t("将执行", "would run"), "done": ctx.t("已完成", "done"),
+             "unchanged": ctx.t("无需改动", "nothing to change"), "failed": ctx.t("失败", "failed"),
+             "declined": ctx.t("未确认，跳过", "not confirmed, skipped"), "optional": ctx.t("可选", "optional"),
+             "manual": ctx.t("需手动", "manual")}  # fmt: skip
+    if report.after is None:
+        _print_report(ctx, report.before)
+        print()
+    print(ctx.t("修复：", "Fixes:") if report.outcomes else ctx.t("没有需要修复的问题。", "Nothing to fix."))
+    for o in report.outcomes:
+        codes = ", ".join(o.step.codes)
+        head = f"{o.step.action.id} ({codes})" if o.step.action else codes
+        print(f"  [{label[o.status]}] {head}: {o.step.what(ctx.lang)}")
+        for change in o.changes:
+            print(f"      {change}")
+        if o.error is not None:
+            print(textwrap.indent(f"[{o.error.code}] {o.error.message(ctx.lang)}\n{o.error.hint(ctx.lang)}", " " * 6))
+    if report.after is None:
+        return
+    fixed, _, new = report.codes()
+    print()
+    if fixed:
+        print(ctx.t(f"已解决：{', '.join(fixed)}", f"Fixed: {', '.join(fixed)}"))
+    if new:
+        print(ctx.t(f"新出现：{', '.join(new)}", f"New: {', '.join(new)}"))
+    print(ctx.t("复查结果：", "Checked again:"))
+    _print_findings(ctx, report.after.findings)
 
 
 def register_sysinfo(sub: Any, lang: str) -> None:

@@ -25,7 +25,8 @@ def version(name):
         return md.version(name)
     except md.PackageNotFoundError:
         return None
-for name in ("torch", "torchvision", "xformers", "triton", "diffusers", "transformers", "gradio", "safetensors"):
+for name in ("torch", "torchvision", "xformers", "triton", "triton-windows", "hf-xet", "diffusers", "transformers",
+             "gradio", "safetensors"):
     out.setdefault("packages", {})[name] = version(name)
 try:
     import torch

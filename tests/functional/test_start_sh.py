@@ -224,3 +224,16 @@ def test_a_broken_python_on_path_is_skipped(tmp_path: Path) -> None:
 def test_the_repository_start_script_is_the_one_copied() -> None:
     assert os.access(REPO / "start.sh", os.X_OK)
     assert (REPO / "start.bat").read_bytes().count(b"\r\n") > 10  # CRLF, or cmd.exe misreads it
+
+
+def test_the_doctor_sees_the_users_own_pythonpath_that_start_sh_replaced(
+    first_start: FirstStart, tmp_path: Path
+) -> None:
+    bundle = new_bundle(tmp_path / "b", first_start.official)
+    give_env(first_start.bundle, bundle)
+    env = {**os.environ, "PYTHONPATH": "/opt/my-sd-scripts", "PYTHONHOME": "/opt/py"}
+    r = run_start(bundle, "doctor", "--no-env", "--json", env=env)
+    found = {f["code"]: f for f in json.loads(r.stdout)["findings"]}
+    assert found["PYTHONPATH_SET"]["values"] == {"vars": "PYTHONPATH=/opt/my-sd-scripts; PYTHONHOME=/opt/py"}
+    r = run_start(bundle, "doctor", "--no-env", "--json")
+    assert "PYTHONPATH_SET" not in {f["code"] for f in json.loads(r.stdout)["findings"]}

@@ -66,6 +66,21 @@ def set_mirror_urls(mirrors_toml: Path, channel: str, urls: dict[str, str]) -> N
     mirrors_toml.write_text("".join(out), encoding="utf-8")
 
 
+def isolate_mirrors(bundle: Path) -> str:
+    """Point every catalog mirror of ``bundle`` at a local port nobody listens on; returns that base URL.
+
+    Whatever a test leaves on ``auto`` (or falls back to) is refused at once, never fetched from the internet;
+    a test then points the channels it uses at its stand-ins.
+    """
+    from tests.support.httpbase import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    catalog = bundle / "mirrors.toml"
+    text = catalog.read_text(encoding="utf-8")
+    catalog.write_text(re.sub(r"https://([\w.-]+)", rf"{dead}/\1", text), encoding="utf-8")
+    return dead
+
+
 def pypi_ids(mirrors_toml: Path) -> list[str]:
     return re.findall(r'(?m)^\[\[pypi\]\]\s*\nid = "([^"]+)"', mirrors_toml.read_text(encoding="utf-8"))
 
@@ -99,9 +114,12 @@ def run_start(bundle: Path, *args: str, env: dict[str, str] | None = None, timeo
     )  # fmt: skip
 
 
-def run_cli(bundle: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``python -m launcher ARGS`` from a bundle copy, in the dev environment (no stage 0)."""
+def run_cli(bundle: Path, *args: str, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``python -m launcher ARGS`` from a bundle copy, in the dev environment (no stage 0); ``env`` adds variables."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}  # the bundle is its own root
     env["PYTHONPATH"] = str(bundle)
+    env.update(extra)
     return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
                           cwd=bundle, timeout=timeout)  # fmt: skip
