@@ -126,7 +126,7 @@ class RuntimeProcess:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        with open(self.log_path, "a", encoding="utf-8") as log:
+        with open(self.log_path, "w", encoding="utf-8") as log:
             log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self.proc.args)}\n")  # type: ignore[arg-type]
             for raw in iter(self.proc.stdout.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -182,6 +182,8 @@ def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
     argv = argv_for(bundle, options)
     bundle.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = bundle.logs_dir / "runtime.log"
+    if log_path.exists():  # one run per file, so the doctor never reads an old run's error as today's
+        os.replace(log_path, bundle.logs_dir / "runtime.previous.log")
     popen_kw: dict[str, object] = {"start_new_session": True} if sys.platform != "win32" else {
         "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}  # fmt: skip
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.layout import Bundle
-from runtime import device, passes
+from runtime import device, passes, samplers
 from runtime.checkpoints import (
     Checkpoint,
     LibraryView,
@@ -219,12 +219,8 @@ class Engine:
         self, req: GenerationRequest, model: LoadedModel, seed: int, done: passes.BatchOutput, i: int
     ) -> str:
         ckpt = model.checkpoint
-        fields: dict[str, object] = {
-            "Steps": req.steps,
-            "Sampler": req.sampler_name,
-        }
-        if req.scheduler and req.scheduler != "Automatic":
-            fields["Schedule type"] = req.scheduler
+        # A1111 >= 1.9 writes the sampler and its schedule apart: "DPM++ 2M Karras" -> DPM++ 2M, Karras
+        fields: dict[str, object] = {"Steps": req.steps, **samplers.resolve(req.sampler_name, req.scheduler).infotext()}
         fields.update({"CFG scale": req.cfg_scale, "Seed": seed, "Size": f"{req.width}x{req.height}"})
         if ckpt.short_hash:
             fields["Model hash"] = ckpt.short_hash

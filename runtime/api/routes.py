@@ -20,9 +20,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from bootstrap.errors import YijianError
+from bootstrap.errors import ExitCode, YijianError
 from runtime import samplers, upscale
 from runtime.api.schemas import (
     GenerationResponse,
@@ -42,7 +41,9 @@ STATUS = {InvalidRequest: 422, ModelNotFound: 404, NoModel: 503, OutOfMemory: 50
 
 
 def error_response(err: YijianError, lang: str = "en") -> JSONResponse:
-    status = next((code for cls, code in STATUS.items() if isinstance(err, cls)), 500)
+    status = next((code for cls, code in STATUS.items() if isinstance(err, cls)), None)
+    if status is None:
+        status = 422 if err.exit_code == ExitCode.USAGE else 500  # e.g. an unknown sampler name
     body: dict[str, Any] = {"error": err.code, "detail": err.message(lang), "hint": err.hint(lang), "code": err.code}
     if isinstance(err, InvalidRequest):
         field = err.params.get("field", "")
@@ -51,19 +52,26 @@ def error_response(err: YijianError, lang: str = "en") -> JSONResponse:
 
 
 class BasicAuth:
-    """A dependency that checks HTTP Basic credentials (none configured: everyone may call)."""
+    """A dependency that checks HTTP Basic credentials (none configured: everyone may call).
+
+    The header is decoded as UTF-8 (FastAPI's ``HTTPBasic`` takes ASCII only),
+    so Chinese passwords work.
+    """
 
     def __init__(self, credentials: tuple[str, str] | None) -> None:
         self.credentials = credentials
-        self.scheme = HTTPBasic(auto_error=False)
 
     async def __call__(self, request: Request) -> None:
         if self.credentials is None:
             return
-        given: HTTPBasicCredentials | None = await self.scheme(request)
-        user, password = self.credentials
-        ok = given is not None and secrets.compare_digest(given.username.encode(), user.encode()) and \
-            secrets.compare_digest(given.password.encode(), password.encode())  # fmt: skip
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        ok = scheme.lower() == "basic" and bool(sep) and \
+            secrets.compare_digest(user.encode(), self.credentials[0].encode()) and \
+            secrets.compare_digest(password.encode(), self.credentials[1].encode())  # fmt: skip
         if not ok:
             raise HTTPException(401, "Incorrect credentials", headers={"WWW-Authenticate": "Basic"})
 

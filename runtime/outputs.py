@@ -1,0 +1,118 @@
+"""Where generated images go, and how they get there safely.
+
+The layout is A1111's, so people who come from it (and the tools they use)
+find images where they expect them, and a folder shared with A1111 keeps one
+numbering::
+
+    outputs/txt2img-images/2024-05-01/00042-1234.png    # number-seed.png
+
+The number is one more than the highest number any file in that day's folder
+starts with (A1111's ``get_next_sequence_number`` rule, so its files count).
+
+Each PNG is encoded into a hidden temporary file beside its final name, flushed
+to disk, then given its name in one step: a crash leaves at most a stray
+``.*.tmp`` file, never half a PNG under a real name.  The name is taken with a
+hard link, which fails instead of replacing an existing file, so a number is
+never reused even when another program writes to the same folder; where the
+file system has no hard links (FAT/exFAT USB drives) the name is checked and
+``os.replace``\\ d under the lock.  Saves in one process are serialised by a
+lock around choosing the number and naming the file; encoding runs outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from runtime.pnginfo import pnginfo_for
+
+Kind = Literal["txt2img", "img2img"]
+KINDS: tuple[Kind, ...] = ("txt2img", "img2img")
+
+_NUMBERED = re.compile(r"(\d+)(?:-|$)")  # the stem starts with a number, then "-" or nothing
+_LOCK = threading.Lock()  # one for every folder: saves are rare, and two folders may be one on disk
+_ATTEMPTS = 1000
+
+
+def next_number(folder: Path) -> int:
+    """One more than the highest number a file name in ``folder`` starts with; 0 for an empty or missing folder."""
+    highest = -1
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        found = _NUMBERED.match(os.path.splitext(name)[0])
+        if found:
+            highest = max(highest, int(found.group(1)))
+    return highest + 1
+
+
+class OutputFolder:
+    """The bundle's ``outputs/`` folder (``BundleLayout.outputs_dir``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, kind: Kind, when: date | None = None) -> Path:
+        """``<root>/<kind>-images/YYYY-MM-DD`` (today, local time, when ``when`` is not given)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        return self.root / f"{kind}-images" / (when or date.today()).isoformat()
+
+    def save(
+        self,
+        image: Image.Image,
+        *,
+        kind: Kind,
+        seed: int,
+        parameters: str,
+        when: date | None = None,
+    ) -> Path:
+        """Write ``image`` as ``NNNNN-SEED.png`` with its parameters text; returns the final path."""
+        folder = self.folder(kind, when)
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temp, "xb") as handle:
+                image.save(handle, format="PNG", pnginfo=pnginfo_for(parameters))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with _LOCK:
+                number = next_number(folder)
+                for _ in range(_ATTEMPTS):
+                    final = folder / f"{number:05d}-{seed}.png"
+                    if _claim(temp, final):
+                        return final
+                    number += 1
+            raise FileExistsError(f"no free file name in {folder} after {_ATTEMPTS} tries")
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def _claim(temp: Path, final: Path) -> bool:
+    """Give ``temp``'s content the name ``final`` unless that name exists; True when it was given."""
+    try:
+        os.link(temp, final)  # atomic, and never replaces: another writer's file stays whole
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system
+        pass
+    if os.name == "nt":
+        try:
+            os.rename(temp, final)  # on Windows a rename never replaces an existing file
+            return True
+        except FileExistsError:
+            return False
+    if final.exists():
+        return False
+    os.replace(temp, final)
+    return True

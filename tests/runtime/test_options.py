@@ -1,0 +1,82 @@
+"""``python -m runtime`` options: A1111 habits, safety of --listen, proxies."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from runtime.cli import safe_environ
+from runtime.errors import ListenWithoutAuth, RuntimeUsageError
+from runtime.options import parse
+
+
+def test_defaults_are_local_with_the_api_on() -> None:
+    o = parse([], {})
+    assert (o.host, o.port, o.api, o.auth, o.vram, o.attention) == ("127.0.0.1", 7860, True, None, "auto", "auto")
+
+
+def test_a1111_flags_mean_what_they_meant() -> None:
+    o = parse(["--xformers", "--medvram", "--no-half", "--port", "7999", "--api", "--autolaunch"], {})
+    assert (o.attention, o.vram, o.precision, o.port, o.api, o.open_browser) == (
+        "xformers",
+        "medvram",
+        "full",
+        7999,
+        True,
+        True,
+    )
+    assert parse(["--lowvram", "--no-browser", "--autolaunch"], {}).open_browser is False
+
+
+def test_commandline_args_from_the_environment_are_read() -> None:
+    o = parse([], {"COMMANDLINE_ARGS": "--lowvram --opt-sdp-attention"})
+    assert (o.vram, o.attention) == ("lowvram", "sdpa")
+
+
+def test_a1111_flags_without_effect_are_named_not_ignored() -> None:
+    o = parse(["--no-half-vae", "--theme", "dark", "--share"], {})
+    text = " ".join(o.warnings)
+    assert "--no-half-vae" in text and "--theme" in text and "--share is refused" in text
+
+
+def test_unknown_flags_are_an_error_naming_them() -> None:
+    with pytest.raises(RuntimeUsageError) as err:
+        parse(["--make-it-fast"], {})
+    assert "--make-it-fast" in err.value.message("en")
+
+
+def test_listen_needs_auth_or_a_loud_override() -> None:
+    with pytest.raises(ListenWithoutAuth):
+        parse(["--listen"], {})
+    o = parse(["--listen", "--auth", "me:pw"], {})
+    assert o.host == "0.0.0.0" and o.auth == ("me", "pw")
+    assert parse(["--listen", "--insecure-no-auth"], {}).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("bad", ["nopassword", ":pw", "me:"])
+def test_auth_must_be_user_colon_password(bad: str) -> None:
+    with pytest.raises(RuntimeUsageError):
+        parse(["--auth", bad], {})
+
+
+def test_loopback_always_bypasses_the_proxy() -> None:
+    env = {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "intranet.example"}
+    safe_environ(env)
+    for key in ("NO_PROXY", "no_proxy"):
+        assert {"localhost", "127.0.0.1", "::1"} <= set(env[key].split(","))
+    assert "intranet.example" in env["NO_PROXY"]
+    assert env["GRADIO_ANALYTICS_ENABLED"] == "False" and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_socks_proxy_without_socksio_is_dropped_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "socksio", None)  # import socksio now fails
+    env = {"ALL_PROXY": "socks5://127.0.0.1:1080", "all_proxy": "socks5h://127.0.0.1:1080"}
+    warnings = safe_environ(env)
+    assert "ALL_PROXY" not in env and "all_proxy" not in env
+    assert warnings and "socksio" in warnings[0]
+
+
+def test_an_http_all_proxy_is_left_alone() -> None:
+    env = {"ALL_PROXY": "http://proxy:3128"}
+    assert safe_environ(env) == [] and env["ALL_PROXY"] == "http://proxy:3128"
