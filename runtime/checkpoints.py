@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bootstrap.layout import Bundle
 from launcher.models.architecture import Detection, detect_diffusers, detect_header
@@ -28,9 +28,6 @@ from launcher.models.hashes import HashCache, short_hash
 from launcher.models.library import ModelFile, scan
 from launcher.models.safetensors_header import read_header
 from runtime.errors import ArchitectureConfigMissing, ModelLoadFailed, ModelNotFound, PickleNotAllowed
-
-if TYPE_CHECKING:
-    from diffusers import DiffusionPipeline
 
 log = logging.getLogger("yijian.runtime")
 
@@ -126,7 +123,7 @@ def describe_path(path: Path) -> Checkpoint:
 @dataclass
 class LoadedModel:
     checkpoint: Checkpoint
-    pipe: DiffusionPipeline
+    pipe: Any  # a StableDiffusion(XL)Pipeline; diffusers types its components dynamically
     architecture: str  # sd15 | sd2 | sd2-v | sdxl | unknown
     v_prediction: bool
     load_seconds: float

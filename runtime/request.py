@@ -9,7 +9,7 @@ relies on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.errors import InvalidRequest
 
@@ -52,7 +52,7 @@ class GenerationRequest:
     save_images: bool = True
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Literal["txt2img", "img2img"]:
         return "img2img" if self.init_images else "txt2img"
 
     @property

@@ -87,7 +87,8 @@ def build_ui(engine: Engine, lang: str = "zh") -> gr.Blocks:
                 _models_tab(engine, lang)
             with gr.Tab(_t("settings"), id="settings"):
                 _settings_tab(engine)
-    return ui
+    blocks: gr.Blocks = ui
+    return blocks
 
 
 def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedule_names: list[str],
