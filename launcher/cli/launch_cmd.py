@@ -75,6 +75,8 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 
     options = options_from(ctx, args)
     options.check()
+    if not options.demo:
+        _ensure_architecture_configs(ctx, args)
 
     def echo(line: str) -> None:
         print(line, flush=True)
@@ -100,6 +102,27 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
                     f"The generation UI exited (code {rc}); log: {rp.log_path}"), file=sys.stderr)  # fmt: skip
         return 7
     return 0
+
+
+def _ensure_architecture_configs(ctx: Context, args: argparse.Namespace) -> None:
+    """Fetch, once, the config folders single-file checkpoints need to load offline."""
+    from pathlib import Path
+
+    from launcher import config
+    from launcher.mirrors.plan import plan_for
+    from launcher.models.architecture import ARCHITECTURES
+    from launcher.models.configs import architectures_in_library, ensure_configs, missing_architectures
+
+    cfg = config.load(ctx.bundle)
+    archs = architectures_in_library(ctx.bundle, list(cfg["models.extra_dirs"]))
+    if args.model and Path(args.model).is_file():
+        from launcher.models.library import describe
+
+        arch = describe(Path(args.model)).architecture
+        if arch in ARCHITECTURES:
+            archs.add(arch)
+    if missing_architectures(ctx.bundle, sorted(archs)):
+        ensure_configs(ctx.bundle, sorted(archs), plan=plan_for(ctx.bundle, cfg), lang=ctx.lang, say=say)
 
 
 def _explain(ctx: Context, output: str) -> None:

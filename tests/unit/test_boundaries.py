@@ -108,3 +108,29 @@ BUILDER = modules_in("bootstrap/builder")
 def test_the_builder_has_no_ui_or_torch_imports(module: str) -> None:
     heavy = imported_by(module) & UI_AND_HEAVY
     assert not heavy, f"{module} imports {sorted(heavy)}"
+
+
+def _launcher_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("launcher"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("launcher"):
+            found.add(node.module)
+    return found
+
+
+def test_the_runtime_uses_only_the_standard_library_part_of_the_launcher() -> None:
+    # The runtime's environment does not have the launcher's dependencies: it may share the model library
+    # (launcher.models, standard library only) and nothing else.
+    used = {m for p in (REPO / "runtime").rglob("*.py") for m in _launcher_imports(p)}
+    assert used and all(m.startswith("launcher.models") for m in used), sorted(used)
+    extra = imported_by(*sorted(used)) - set(sys.stdlib_module_names) - {"bootstrap", "launcher"}
+    assert not extra, f"{sorted(used)} pull in {sorted(extra)}"
+
+
+def test_the_runtime_core_has_no_gradio() -> None:
+    core = [p for p in (REPO / "runtime").rglob("*.py") if p.parent.name not in ("ui",) and p.name != "server.py"]
+    offenders = [str(p.relative_to(REPO)) for p in core if "gradio" in _imports(p)]
+    assert offenders == []
