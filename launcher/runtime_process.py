@@ -19,12 +19,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bootstrap.layout import Bundle, bundle_environ, env_python
 from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
@@ -53,6 +54,20 @@ class LaunchOptions:
     def check(self) -> None:
         if self.listen and not self.auth and not self.insecure_no_auth:
             raise ListenNeedsAuth()
+
+
+def options_from_config(cfg: Any, lang: str, **overrides: Any) -> LaunchOptions:
+    """Launch options from the settings (``launch.*``, ``models.extra_dirs``); ``overrides`` win when not None."""
+    options = LaunchOptions(
+        port=cfg.get_int("launch.port"), listen=cfg.get_bool("launch.listen"), auth=cfg.get_str("launch.auth"),
+        vram=cfg.get_str("launch.vram"), attention=cfg.get_str("launch.attention"),
+        precision=cfg.get_str("launch.precision"), api=cfg.get_bool("launch.api"),
+        open_browser=cfg.get_bool("launch.open_browser"), lang=lang, extra_model_dirs=list(cfg["models.extra_dirs"]),
+    )  # fmt: skip
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(options, key, value)
+    return options
 
 
 def runtime_python(bundle: Bundle) -> Path:
@@ -155,25 +170,31 @@ class RuntimeProcess:
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
-            _signal_group(self.proc, signal.SIGTERM)
+            self.proc.terminate()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                _signal_group(self.proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+                self.proc.kill()
         return self.wait()
 
     def output(self) -> str:
         return "\n".join(self.lines)
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt while a runtime runs, so the caller stops it cleanly."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    before = {sig: signal.signal(sig, interrupt) for sig in wanted}
     try:
-        if sys.platform == "win32":
-            proc.terminate()
-        else:
-            os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
@@ -184,10 +205,10 @@ def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
     log_path = bundle.logs_dir / "runtime.log"
     if log_path.exists():  # one run per file, so the doctor never reads an old run's error as today's
         os.replace(log_path, bundle.logs_dir / "runtime.previous.log")
-    popen_kw: dict[str, object] = {"start_new_session": True} if sys.platform != "win32" else {
-        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}  # fmt: skip
+    # The child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP) or a
+    # signal to the group reach both, so a runtime never outlives the launcher that started it.
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=child_env(bundle, environ), cwd=str(bundle.root), **popen_kw)  # type: ignore[call-overload]  # fmt: skip
+                            env=child_env(bundle, environ), cwd=str(bundle.root))  # fmt: skip
     rp = RuntimeProcess(proc, log_path, on_line)
     rp._reader = threading.Thread(target=rp._read, name="runtime-output", daemon=True)
     rp._reader.start()

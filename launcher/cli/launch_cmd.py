@@ -47,7 +47,7 @@ def register(sub: Any, lang: str) -> None:
 
 def options_from(ctx: Context, args: argparse.Namespace) -> Any:
     from launcher import config
-    from launcher.runtime_process import LaunchOptions, next_free_port
+    from launcher.runtime_process import next_free_port, options_from_config
 
     cfg = config.load(ctx.bundle)
     port = args.port or cfg.get_int("launch.port")
@@ -56,18 +56,22 @@ def options_from(ctx: Context, args: argparse.Namespace) -> Any:
         if free is not None and free != port:
             say(ctx.t(f"端口 {port} 已被占用，改用 {free}。", f"Port {port} is in use; using {free}."))
             port = free
-    passthrough = [a for a in (args.runtime_args or []) if a != "--"]
-    return LaunchOptions(
-        port=port, listen=bool(args.listen) or cfg.get_bool("launch.listen"), auth=args.auth or cfg.get_str("launch.auth"),
-        insecure_no_auth=args.insecure_no_auth, vram=args.vram or cfg.get_str("launch.vram"),
-        attention=args.attention or cfg.get_str("launch.attention"), precision=args.precision or cfg.get_str("launch.precision"),
-        api=cfg.get_bool("launch.api"), open_browser=cfg.get_bool("launch.open_browser") and not args.no_browser,
-        demo=args.demo, model=args.model, lang=ctx.lang, extra_model_dirs=list(cfg["models.extra_dirs"]),
-        passthrough=passthrough,
+    return options_from_config(
+        cfg, ctx.lang, port=port, listen=True if args.listen else None, auth=args.auth,
+        insecure_no_auth=args.insecure_no_auth, vram=args.vram, attention=args.attention, precision=args.precision,
+        open_browser=False if args.no_browser else None, demo=args.demo, model=args.model,
+        passthrough=[a for a in (args.runtime_args or []) if a != "--"],
     )  # fmt: skip
 
 
 def launch(ctx: Context, args: argparse.Namespace) -> int:
+    from launcher.runtime_process import stop_on_signals
+
+    with stop_on_signals():  # a SIGTERM/SIGHUP to the launcher stops the runtime too
+        return _launch(ctx, args)
+
+
+def _launch(ctx: Context, args: argparse.Namespace) -> int:
     import sys
 
     from launcher.errors import RuntimeStartFailed

@@ -10,7 +10,7 @@ from bootstrap.i18n import pick
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say, table
 from launcher.cli.parser import add_json_flag
-from launcher.errors import ExitCode, OfflineMode, UsageError
+from launcher.errors import ExitCode
 
 KINDS = ("checkpoint", "lora", "vae", "embedding", "upscaler")
 
@@ -92,53 +92,17 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
     # Importing requests takes a noticeable part of a second: let it overlap reading the settings.
     warm = threading.Thread(target=__import__, args=("launcher.downloads.engine",), daemon=True)
     warm.start()
-    from launcher.errors import DownloadFailed
-    from launcher.mirrors.plan import plan_for
+    from launcher.models.fetch import ModelRequest, fetch_model
 
     cfg = config.load(ctx.bundle)
-    if cfg.get_bool("network.offline"):
-        raise OfflineMode(action_zh="下载模型", action_en="download models")
-    from launcher.mirrors.measure import ensure_measured
-
-    if not args.target.strip().startswith(("http://", "https://")):  # a name or a Hugging Face file
-        ensure_measured(ctx.bundle, cfg, ("huggingface",), lang=ctx.lang, say=say)
-    mirrors = plan_for(ctx.bundle, cfg)
     warm.join()
-    from launcher.downloads import download as fetch
     from launcher.downloads.progress import Progress
-    from launcher.downloads.sources import resolve_target, valid_sha256
-    from launcher.mirrors.fallback import MirrorProblem
-    from launcher.models.catalog import FOLDER_BY_TYPE, catalog_path, load_model_catalog
 
-    try:
-        wanted = valid_sha256(args.sha256)
-    except ValueError:
-        raise UsageError(ctx.t(f"--sha256 应是 64 位十六进制数字，而不是 {args.sha256!r}",
-                               f"--sha256 must be 64 hex digits, not {args.sha256!r}")) from None  # fmt: skip
-    if args.connections is not None and not 1 <= args.connections <= 32:
-        raise UsageError(ctx.t("--connections 应在 1 到 32 之间", "--connections must be between 1 and 32"))
-    endpoints = [s for s in mirrors.sources["huggingface"] if s.kind == "hf"]
-    target = args.target.strip()
-    catalog = None if target.startswith(("http://", "https://")) else load_model_catalog(catalog_path(ctx.bundle))
-    token = cfg.get_str("downloads.civitai_token") or _env_token()
-    try:
-        plan, carried = resolve_target(target, catalog=catalog, endpoints=endpoints, civitai_token=token)
-    except MirrorProblem as exc:
-        raise DownloadFailed(url=target, reason=exc.reason) from exc
-    if carried and wanted and carried != wanted:
-        raise UsageError(ctx.t("网址中的 #sha256= 与 --sha256 不一致", "the URL's #sha256= differs from --sha256"))
-    wanted = wanted or carried
-    if wanted and plan.sha256 and wanted != plan.sha256:
-        raise UsageError(
-            ctx.t(
-                f"--sha256 与来源公布的不一致（{plan.sha256}）",
-                f"--sha256 differs from the one the source publishes ({plan.sha256})",
-            )
-        )
-    sha = wanted or plan.sha256
-    folder = args.to or ctx.bundle.models_dir / FOLDER_BY_TYPE[args.type or plan.kind or "checkpoint"]
-    dest = folder / (args.name or plan.filename)
-    bar = _progress_bar(dest.name, plan.size, not args.json)
+    bar: Any = None
+
+    def on_plan(plan: Any) -> None:
+        nonlocal bar
+        bar = _progress_bar(args.name or plan.filename, plan.size, not args.json)
 
     def on_progress(p: Progress) -> None:
         if bar is None:
@@ -150,12 +114,10 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
         bar.n = p.done
         bar.refresh()
 
-    for note in plan.notes:
-        say(note)
+    request = ModelRequest(args.target, sha256=args.sha256, folder=args.to, name=args.name, kind=args.type,
+                           connections=args.connections)  # fmt: skip
     try:
-        result = fetch(plan.sources, dest, sha256=sha, size=plan.size,
-                       connections=args.connections or cfg.get_int("downloads.connections"),
-                       on_progress=on_progress, say=say, lang=ctx.lang, bundle=ctx.bundle)  # fmt: skip
+        result = fetch_model(ctx.bundle, cfg, request, lang=ctx.lang, say=say, on_progress=on_progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.close()
@@ -174,12 +136,6 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     return 0
-
-
-def _env_token() -> str:
-    import os
-
-    return os.environ.get("CIVITAI_TOKEN") or os.environ.get("CIVITAI_API_TOKEN") or ""
 
 
 _FOLDER = {

@@ -90,8 +90,8 @@ def build_parser(lang: str) -> Parser:
         mirrors_cmd,
         models_cmd,
         packs_cmd,
-        pending,
         setup_cmd,
+        start_cmd,
     )
 
     parser = Parser(prog="yijian", lang=lang, description=pick(lang, *DESCRIPTION), epilog=pick(lang, *EPILOG))
@@ -106,8 +106,8 @@ def build_parser(lang: str) -> Parser:
         dest="command", metavar=pick(lang, "命令", "COMMAND"), title=pick(lang, "命令", "commands"),
         parser_class=Parser,
     )  # fmt: skip
-    pending.register(sub, lang)
     launch_cmd.register(sub, lang)
+    start_cmd.register(sub, lang)
     setup_cmd.register(sub, lang)
     doctor_cmd.register(sub, lang)
     doctor_cmd.register_sysinfo(sub, lang)

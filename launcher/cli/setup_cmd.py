@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from bootstrap.i18n import pick
@@ -38,53 +37,21 @@ def register(sub: Any, lang: str) -> None:
     p.set_defaults(handler=setup)
 
 
-def _choose_pack(ctx: Context, wanted: str, quiet: bool) -> Any:
-    from launcher.packs.catalog import load_packs
-
-    packs = load_packs(ctx.bundle.packs_dir)
-    if wanted != "auto":
-        return packs, packs.require(wanted)
-    from launcher.hardware.nvidia import probe
-    from launcher.packs.resolver import choose
-
-    choice = choose(probe(), packs)  # raises NoPackFits (with its reasons) when nothing fits this machine
-    if not quiet:
-        for line in choice.reasons_zh if ctx.lang == "zh" else choice.reasons_en:
-            say(line)
-    return packs, choice.chosen
-
-
 def setup(ctx: Context, args: argparse.Namespace) -> int:
-    from bootstrap.builder.build import Event, build, make_plan
-    from bootstrap.layout import bundle_environ
-    from launcher import config
-    from launcher.hardware.nvidia import host_os
-    from launcher.mirrors.environ import child_environ
-    from launcher.mirrors.plan import plan_for
+    from bootstrap.builder.build import Event, build
+    from launcher.environment import EnvironmentBuilder
 
-    cfg = config.load(ctx.bundle)
-    packs, pack = _choose_pack(ctx, args.pack or cfg.get_str("setup.pack"), args.json)
-    from launcher.mirrors.measure import ensure_measured
-
-    if not args.dry_run:
-        ensure_measured(ctx.bundle, cfg, ("pypi", "torch", "python"), cuda=pack.cuda, lang=ctx.lang, say=say)
-    mirrors = plan_for(ctx.bundle, cfg, cuda=pack.cuda)
-    pypi, torch = mirrors.first("pypi"), mirrors.first("torch")
-    assert pypi is not None and torch is not None
-    os_name = host_os()
-    alternates = {"pypi": mirrors.sources["pypi"][1:], "torch": mirrors.sources["torch"][1:]}
-    plan = make_plan(ctx.bundle, pack, pack.pins(os_name), packs.runtime_requirements(pack), pypi, torch,
-                     args.installer or cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"),
-                     alternates=alternates)  # fmt: skip
+    builder = EnvironmentBuilder(ctx.bundle, ctx.lang, say)
+    cfg, plan, env = builder.prepare(args.pack or "setting", measure=not args.dry_run, installer=args.installer)
+    if builder.choice is not None and not args.json:
+        for line in builder.choice.reasons_zh if ctx.lang == "zh" else builder.choice.reasons_en:
+            say(line)
     if args.dry_run:
         if args.json:
             emit_json(plan.to_json())
         else:
             _print_plan(ctx, plan)
         return 0
-    env, notices = child_environ(mirrors, bundle_environ(ctx.bundle, dict(os.environ)))
-    for n in notices:
-        say(n.text(ctx.lang))
     bar: Any = None
 
     def on_event(e: Event) -> None:

@@ -19,7 +19,6 @@ an action as ``manual`` (its fix text says what to do).  An action marked ``safe
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from bootstrap.layout import Bundle
 from launcher.doctor.checks import load_actions
 from launcher.doctor.report import Examination
 from launcher.doctor.scanner import Finding
+from launcher.environment import EnvironmentBuilder
 
 KINDS = ("config", "port", "mirrors", "environment")  # the order steps run in: quick and local first
 CHANNELS = ("pypi", "torch", "huggingface")
@@ -211,7 +211,7 @@ def run(bundle: Bundle, steps: list[Step], *, lang: str = "en", builder: Builder
             elif a.kind == "mirrors":
                 changes = _remeasure(bundle, lang)
             else:
-                changes = _environment(step, builder or BundleBuilder(bundle, lang, say))
+                changes = _environment(step, builder or EnvironmentBuilder(bundle, lang, say))
         except YijianError as exc:
             outcomes.append(Outcome(step, "failed", error=exc))
             continue
@@ -263,73 +263,3 @@ def fix(bundle: Bundle, *, lang: str = "en", dry_run: bool = False, probe_env: b
     acted = any(o.status in ("done", "failed") for o in outcomes)
     after = examine(bundle, lang, probe_env=probe_env, network=network) if acted else before
     return FixReport(before, outcomes, after)
-
-
-# --- the real builder ----------------------------------------------------------------------------------------
-
-
-class BundleBuilder:
-    """:class:`Builder` over :mod:`bootstrap.builder.build`, with the pack and mirrors chosen as ``setup`` does."""
-
-    def __init__(self, bundle: Bundle, lang: str = "en", say: Say = lambda _: None) -> None:
-        self.bundle, self.lang, self.say = bundle, lang, say
-
-    def _prepare(self, wanted: str) -> tuple[Any, Any, dict[str, str]]:
-        from bootstrap.builder.build import make_plan
-        from bootstrap.layout import bundle_environ
-        from launcher import config
-        from launcher.hardware.nvidia import host_os
-        from launcher.mirrors.environ import child_environ
-        from launcher.mirrors.measure import ensure_measured
-        from launcher.mirrors.plan import plan_for
-        from launcher.packs.catalog import load_packs
-
-        cfg = config.load(self.bundle)
-        packs = load_packs(self.bundle.packs_dir)
-        choice = cfg.get_str("setup.pack") if wanted == "setting" else wanted
-        if choice == "auto":
-            from launcher.hardware.system import probe_hardware
-            from launcher.packs.resolver import choose
-
-            pack = choose(probe_hardware(self.bundle.root).nvidia, packs).chosen  # NoPackFits when none does
-        else:
-            pack = packs.require(choice)
-        ensure_measured(self.bundle, cfg, ("pypi", "torch", "python"), cuda=pack.cuda, lang=self.lang, say=self.say)
-        mirrors = plan_for(self.bundle, cfg, cuda=pack.cuda)
-        pypi, torch = mirrors.first("pypi"), mirrors.first("torch")
-        assert pypi is not None and torch is not None  # the catalog always has both channels
-        alternates = {"pypi": mirrors.sources["pypi"][1:], "torch": mirrors.sources["torch"][1:]}
-        build_plan = make_plan(self.bundle, pack, pack.pins(host_os()), packs.runtime_requirements(pack), pypi, torch,
-                               cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"),
-                               alternates=alternates)  # fmt: skip
-        env, notices = child_environ(mirrors, bundle_environ(self.bundle, dict(os.environ)))
-        for n in notices:
-            self.say(n.text(self.lang))
-        return cfg, build_plan, env
-
-    def _on_event(self, e: Any) -> None:
-        if e.step == "prefetch" and e.total and e.done not in (0, e.total):
-            return  # progress bars belong to the UIs; here only the start and the end of the download
-        self.say(e.text(self.lang))
-
-    def build(self, pack: str, force: bool) -> str | None:
-        from bootstrap.builder.build import build
-
-        cfg, plan, env = self._prepare(pack)
-        if plan.noop and not force:
-            return None
-        stamp = build(self.bundle, plan, base_env=env, on_event=self._on_event, lang=self.lang, force=force,
-                      prefer_bundled_python=cfg.get_str("setup.python") == "bundled")  # fmt: skip
-        return f"{plan.env.name}: built for pack {stamp.get('pack')} (torch {plan.pins[0].split('==')[1]})"
-
-    def repair(self, what: str) -> str | None:
-        from bootstrap.builder.build import repair
-        from bootstrap.builder.state import read_stamp
-
-        _, plan, env = self._prepare("setting")
-        before = read_stamp(plan.env)
-        stamp = repair(self.bundle, plan, what, base_env=env, on_event=self._on_event, lang=self.lang)
-        if stamp == before:
-            return None  # the pack has no such part
-        return f"{plan.env.name}: " + (f"reinstalled {what}" if stamp.get("repaired") == what
-                                       else f"built for pack {stamp.get('pack')}")  # fmt: skip

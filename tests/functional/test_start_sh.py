@@ -102,7 +102,8 @@ def test_later_starts_need_no_network_and_work_after_a_move(first_start: FirstSt
 def test_arguments_and_exit_codes_pass_through(first_start: FirstStart, tmp_path: Path) -> None:
     bundle = new_bundle(tmp_path / "b", first_start.official)
     give_env(first_start.bundle, bundle)
-    assert run_start(bundle, "launch").returncode == 8  # not built yet: it says so and exits 8
+    r = run_start(bundle, "launch", "--demo", "--no-browser")
+    assert r.returncode == 6 and "RUNTIME_ENV_MISSING" in r.stderr  # no generation environment yet: run setup
     r = run_start(bundle, "mirrors", "use", "pypi", "nonsense")
     assert r.returncode == 2 and "MIRROR_CHOICE_INVALID" in r.stderr
     r = run_start(bundle, "config", "set", "launch.port", "7861")

@@ -1,0 +1,94 @@
+"""Downloading one model into the library: what ``models download`` and one-click start share.
+
+The target is a catalog name, a Hugging Face file, or a URL
+(:func:`launcher.downloads.sources.resolve_target`); sources come from the
+mirror plan, so hf-mirror and the official hub (and ModelScope for catalog
+entries that list it) are tried in the measured order.  The file lands in
+the A1111 folder for its type, verified against the sha256 the catalog, the
+target or the source gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bootstrap.errors import UsageError
+from bootstrap.layout import Bundle
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    target: str
+    sha256: str | None = None
+    folder: Path | None = None
+    name: str | None = None
+    kind: str | None = None
+    connections: int | None = None
+
+
+def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = "en", say: Say = lambda _: None,
+                on_progress: Callable[[Any], None] | None = None, on_plan: Callable[[Any], None] | None = None) -> Any:  # fmt: skip
+    """Download ``request.target`` into the library; returns the engine's ``Result``.
+
+    ``on_plan`` sees the resolved plan (file name, size) before the transfer starts.
+    Raises OfflineMode, DownloadFailed, ChecksumMismatch … from the error tree.
+    """
+    from launcher.downloads.sources import valid_sha256
+    from launcher.errors import DownloadFailed, OfflineMode
+    from launcher.mirrors.measure import ensure_measured
+    from launcher.mirrors.plan import plan_for
+
+    def t(zh: str, en: str) -> str:
+        return zh if lang == "zh" else en
+
+    if cfg.get_bool("network.offline"):
+        raise OfflineMode(action_zh="下载模型", action_en="download models")
+    target = request.target.strip()
+    try:
+        wanted = valid_sha256(request.sha256)
+    except ValueError:
+        raise UsageError(t(f"--sha256 应是 64 位十六进制数字，而不是 {request.sha256!r}",
+                           f"--sha256 must be 64 hex digits, not {request.sha256!r}")) from None  # fmt: skip
+    if request.connections is not None and not 1 <= request.connections <= 32:
+        raise UsageError(t("--connections 应在 1 到 32 之间", "--connections must be between 1 and 32"))
+    if not target.startswith(("http://", "https://")):  # a name or a Hugging Face file
+        ensure_measured(bundle, cfg, ("huggingface",), lang=lang, say=say)
+    mirrors = plan_for(bundle, cfg)
+    from launcher.downloads import download
+    from launcher.downloads.sources import resolve_target
+    from launcher.mirrors.fallback import MirrorProblem
+    from launcher.models.catalog import FOLDER_BY_TYPE, catalog_path, load_model_catalog
+
+    endpoints = [s for s in mirrors.sources["huggingface"] if s.kind == "hf"]
+    catalog = None if target.startswith(("http://", "https://")) else load_model_catalog(catalog_path(bundle))
+    token = cfg.get_str("downloads.civitai_token") or civitai_token_from_env()
+    try:
+        plan, carried = resolve_target(target, catalog=catalog, endpoints=endpoints, civitai_token=token)
+    except MirrorProblem as exc:
+        raise DownloadFailed(url=target, reason=exc.reason) from exc
+    if carried and wanted and carried != wanted:
+        raise UsageError(t("网址中的 #sha256= 与 --sha256 不一致", "the URL's #sha256= differs from --sha256"))
+    wanted = wanted or carried
+    if wanted and plan.sha256 and wanted != plan.sha256:
+        raise UsageError(t(f"--sha256 与来源公布的不一致（{plan.sha256}）",
+                           f"--sha256 differs from the one the source publishes ({plan.sha256})"))  # fmt: skip
+    folder = request.folder or bundle.models_dir / FOLDER_BY_TYPE[request.kind or plan.kind or "checkpoint"]
+    dest = folder / (request.name or plan.filename)
+    if on_plan is not None:
+        on_plan(plan)
+    for note in plan.notes:
+        say(note)
+    return download(plan.sources, dest, sha256=wanted or plan.sha256, size=plan.size,
+                    connections=request.connections or cfg.get_int("downloads.connections"),
+                    on_progress=on_progress, say=say, lang=lang, bundle=bundle)  # fmt: skip
+
+
+def civitai_token_from_env() -> str:
+    import os
+
+    return os.environ.get("CIVITAI_API_TOKEN", "") or os.environ.get("CIVITAI_TOKEN", "")
