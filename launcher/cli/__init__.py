@@ -69,11 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_in)
     try:
         if args.command is None:
-            raise NotBuiltYet(
-                feature=pick(lang, "启动器界面", "the launcher TUI"),
-                plan=pick(lang, "绘世风格的终端界面；现在请用命令行，运行 ./start.sh --help 查看命令",
-                          "a 绘世-style terminal UI; meanwhile use the commands, see ./start.sh --help"),
-            )  # fmt: skip
+            from launcher.tui import run
+
+            return run(bundle, lang)
         log.info("yijian %s", " ".join(args_in))
         code = args.handler(ctx, args)
         return int(code or 0)

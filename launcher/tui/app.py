@@ -1,0 +1,217 @@
+"""The Textual app: a sidebar of pages, the language switch, and the one running generation UI.
+
+The app owns what pages share: the one-click flow and the runtime it
+started (the home page starts it, the console page shows, stops and
+restarts it).  Work runs in thread workers; they talk to the UI only by
+posting messages, so the screen never freezes.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import webbrowser
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import ContentSwitcher, Footer, Label, ListItem, ListView
+
+from bootstrap.errors import YijianError
+from bootstrap.layout import Bundle
+from launcher.oneclick import OneClick, OneClickOptions, StepUpdate
+from launcher.runtime_process import RuntimeProcess
+from launcher.tui.pages.advanced import AdvancedPage
+from launcher.tui.pages.console import ConsolePage
+from launcher.tui.pages.environment import EnvironmentPage
+from launcher.tui.pages.home import HomePage
+from launcher.tui.pages.models import ModelsPage
+from launcher.tui.pages.network import NetworkPage
+from launcher.tui.pages.trouble import TroublePage
+from launcher.tui.strings import PAGES, t
+
+CONSOLE_LINES = 5000
+
+
+class StepMsg(Message):
+    def __init__(self, update: StepUpdate) -> None:
+        super().__init__()
+        self.update = update
+
+
+class RuntimeLine(Message):
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+
+
+class RuntimeExited(Message):
+    def __init__(self, code: int | None, output: str) -> None:
+        super().__init__()
+        self.code, self.output = code, output
+
+
+class FlowFailed(Message):
+    def __init__(self, error: YijianError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class YijianApp(App[int]):
+    TITLE = "Yijian"
+    CSS = """
+    #nav { width: 18; border-right: solid $primary-background; }
+    #nav > ListItem { padding: 0 1; }
+    #pages { width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "退出 Quit", priority=True),
+        Binding("f2", "toggle_language", "中文/English", priority=True),
+        Binding("f5", "start", "一键启动 Start", priority=True),
+    ]
+
+    lang: reactive[str] = reactive("zh", init=False)
+
+    def __init__(self, bundle: Bundle, lang: str = "zh", *, options: OneClickOptions | None = None,
+                 opener: Any = webbrowser.open) -> None:  # fmt: skip
+        super().__init__()
+        self.bundle = bundle
+        self.set_reactive(YijianApp.lang, lang)
+        self.options = options or OneClickOptions()
+        self.opener = opener
+        self.flow: OneClick | None = None
+        self.runtime: RuntimeProcess | None = None
+        self.url: str | None = None
+        self.console_lines: collections.deque[str] = collections.deque(maxlen=CONSOLE_LINES)
+        self.last_error: YijianError | None = None
+        self._flow_lock = threading.Lock()
+
+    # --- layout ---------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield ListView(*[ListItem(Label(title.text(self.lang), id=f"nav-label-{pid}"), id=f"nav-{pid}")
+                             for pid, title in PAGES], id="nav")  # fmt: skip
+            with ContentSwitcher(initial="home", id="pages"):
+                yield HomePage(id="home")
+                yield AdvancedPage(id="advanced")
+                yield TroublePage(id="trouble")
+                yield ModelsPage(id="models")
+                yield NetworkPage(id="network")
+                yield EnvironmentPage(id="environment")
+                yield ConsolePage(id="console")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = t("title", self.lang)
+        self.sub_title = t("subtitle", self.lang)
+        self.query_one("#nav", ListView).index = 0
+
+    @on(ListView.Highlighted, "#nav")
+    @on(ListView.Selected, "#nav")
+    def _switch(self, event: ListView.Highlighted | ListView.Selected) -> None:
+        if event.item is not None and event.item.id:
+            self.show(event.item.id.removeprefix("nav-"))
+
+    def show(self, page: str) -> None:
+        self.query_one("#pages", ContentSwitcher).current = page
+
+    # --- language -------------------------------------------------------------------------------------------
+    def action_toggle_language(self) -> None:
+        self.lang = "en" if self.lang == "zh" else "zh"
+
+    def watch_lang(self, lang: str) -> None:
+        self.title = t("title", lang)
+        self.sub_title = t("subtitle", lang)
+        for pid, title in PAGES:
+            self.query_one(f"#nav-label-{pid}", Label).update(title.text(lang))
+        for page in self.query("#pages > *"):
+            relabel = getattr(page, "relabel", None)
+            if relabel is not None:
+                relabel()
+
+    # --- the generation UI ----------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.runtime is not None and self.runtime.proc.poll() is None
+
+    def action_start(self) -> None:
+        if self.running or self.flow is not None:
+            return
+        self.console_lines.clear()
+        self.query_one(HomePage).reset_steps()
+        self.run_flow()
+
+    @work(thread=True, exclusive=True, group="flow")
+    def run_flow(self) -> None:
+        def on_update(u: StepUpdate) -> None:
+            self.post_message(StepMsg(u))
+
+        def on_line(line: str) -> None:
+            self.post_message(RuntimeLine(line))
+
+        flow = OneClick(self.bundle, self.lang, on_update, self.options, on_line=on_line, opener=self.opener)
+        self.flow = flow
+        try:
+            process = flow.run()
+        except YijianError as e:
+            self.post_message(FlowFailed(e))
+            return
+        finally:
+            self.flow = None
+        if process is None:
+            return
+        self.runtime, self.url = process, flow.url
+        code = process.wait()
+        self.post_message(RuntimeExited(code, process.output()))
+
+    def stop_runtime(self) -> None:
+        flow, runtime = self.flow, self.runtime
+        if flow is not None:
+            flow.stop()
+        if runtime is not None:
+            runtime.stop()
+
+    @work(thread=True, exclusive=True, group="stop")
+    def stop_in_background(self, then_start: bool = False) -> None:
+        """Stop (and optionally start again) without blocking the screen."""
+        import time
+
+        self.stop_runtime()
+        deadline = time.monotonic() + 30
+        while self.flow is not None and time.monotonic() < deadline:  # the flow worker winds down
+            time.sleep(0.05)
+        if then_start:
+            self.call_from_thread(self.action_start)
+
+    def open_browser(self) -> None:
+        if self.url:
+            self.opener(self.url)
+
+    def on_step_msg(self, message: StepMsg) -> None:
+        self.query_one(HomePage).show_step(message.update)
+
+    def on_runtime_line(self, message: RuntimeLine) -> None:
+        self.console_lines.append(message.line)
+        self.query_one(ConsolePage).add_line(message.line)
+
+    def on_flow_failed(self, message: FlowFailed) -> None:
+        self.last_error = message.error
+        self.query_one(HomePage).show_failure(message.error)
+
+    def on_runtime_exited(self, message: RuntimeExited) -> None:
+        self.runtime = None
+        self.query_one(ConsolePage).runtime_exited(message.code, message.output)
+        self.query_one(HomePage).runtime_exited(message.code, message.output)
+
+    async def on_unmount(self) -> None:
+        # every exit path stops the generation UI this app started
+        await self.run_in_thread_safe(self.stop_runtime)
+
+    async def run_in_thread_safe(self, fn: Any) -> None:
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, fn)

@@ -1,0 +1,9 @@
+"""(being written)"""
+
+from __future__ import annotations
+
+from launcher.tui.pages.base import Page
+
+
+class EnvironmentPage(Page):
+    pass

@@ -1,0 +1,57 @@
+"""Fixtures for the TUI tests.
+
+``tui_bundle``: a fresh bundle (code and data from the repository) at a fixed
+path, so that SVG snapshots, which may show paths, are the same on every
+machine.  ``fixed_status`` replaces the home page's probe with fixed facts
+(an RTX 4090 on a 552 driver, a built cu128 environment), so snapshots do
+not depend on the machine; pilot tests that want the real probe leave it out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bootstrap.i18n import Text
+from bootstrap.layout import Bundle
+
+SNAPSHOT_SIZE = (100, 30)
+
+
+@pytest.fixture
+def tui_bundle(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bundle]:
+    root = Path(tempfile.gettempdir()) / "yijian-tui-bundle"
+    shutil.rmtree(root, ignore_errors=True)
+    bundle = Bundle(root)
+    bundle.ensure_dirs()
+    for folder in ("Stable-diffusion", "Lora", "VAE", "embeddings", "ESRGAN"):
+        (bundle.models_dir / folder).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("YIJIAN_HOME", str(root))
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    yield bundle
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fixed_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    from launcher.tui import status
+    from launcher.tui.pages import home
+
+    fixed = status.Status(
+        gpu=Text("RTX 4090（sm_89）", "RTX 4090 (sm_89)"), driver="552.22 (CUDA 12.4)", vram="24 GB", python="3.12.8",
+        torch="2.10.0+cu128", xformers="0.0.34", pack=Text("cu128（torch 2.10.0+cu128）", "cu128 (torch 2.10.0+cu128)"),
+        env_state=Text("已构建（环境包 cu128）", "built (pack cu128)"), mirrors="tuna · nju · hf-mirror", models=3,
+    )  # fmt: skip
+    monkeypatch.setattr(home, "gather", lambda bundle: fixed)
+    monkeypatch.setattr(status, "gather", lambda bundle: fixed)
+
+
+def screen_text(app: object) -> str:
+    """The screen as plain text, for asserts (Textual's compositor; private but stable enough for tests)."""
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
