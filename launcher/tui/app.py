@@ -68,11 +68,16 @@ class YijianApp(App[int]):
     #nav > ListItem { padding: 0 1; }
     #pages { width: 1fr; }
     """
+    # Each key is bound twice, once per language; check_action shows the one for the current language.
     BINDINGS = [
-        Binding("ctrl+q", "quit", "退出 Quit", priority=True),
-        Binding("f2", "toggle_language", "中文/English", priority=True),
-        Binding("f5", "start", "一键启动 Start", priority=True),
+        Binding("ctrl+q", "quit", "退出", priority=True),
+        Binding("ctrl+q", "quit_en", "Quit", priority=True),
+        Binding("f2", "toggle_language", "English", priority=True),
+        Binding("f2", "toggle_language_en", "中文", priority=True),
+        Binding("f5", "start", "一键启动", priority=True),
+        Binding("f5", "start_en", "Start", priority=True),
     ]
+    EN_ACTIONS = {"quit_en": "quit", "toggle_language_en": "toggle_language", "start_en": "start"}
 
     lang: reactive[str] = reactive("zh", init=False)
 
@@ -120,10 +125,27 @@ class YijianApp(App[int]):
         self.query_one("#pages", ContentSwitcher).current = page
 
     # --- language -------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.EN_ACTIONS:
+            return self.lang == "en"
+        if action in self.EN_ACTIONS.values():
+            return self.lang == "zh"
+        return True
+
+    async def action_quit_en(self) -> None:
+        await self.action_quit()
+
+    def action_toggle_language_en(self) -> None:
+        self.action_toggle_language()
+
+    def action_start_en(self) -> None:
+        self.action_start()
+
     def action_toggle_language(self) -> None:
         self.lang = "en" if self.lang == "zh" else "zh"
 
     def watch_lang(self, lang: str) -> None:
+        self.refresh_bindings()
         self.title = t("title", lang)
         self.sub_title = t("subtitle", lang)
         for pid, title in PAGES:
@@ -145,7 +167,7 @@ class YijianApp(App[int]):
         self.query_one(HomePage).reset_steps()
         self.run_flow()
 
-    @work(thread=True, exclusive=True, group="flow")
+    @work(thread=True, exclusive=True, group="flow", exit_on_error=False)
     def run_flow(self) -> None:
         def on_update(u: StepUpdate) -> None:
             self.post_message(StepMsg(u))
@@ -159,6 +181,12 @@ class YijianApp(App[int]):
             process = flow.run()
         except YijianError as e:
             self.post_message(FlowFailed(e))
+            return
+        except Exception as e:  # an unexpected failure is shown, logged, and leaves the launcher usable
+            import logging
+
+            logging.getLogger("yijian").exception("one-click start failed")
+            self.post_message(FlowFailed(YijianError(f"{type(e).__name__}: {e}")))
             return
         finally:
             self.flow = None
@@ -175,7 +203,7 @@ class YijianApp(App[int]):
         if runtime is not None:
             runtime.stop()
 
-    @work(thread=True, exclusive=True, group="stop")
+    @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
     def stop_in_background(self, then_start: bool = False) -> None:
         """Stop (and optionally start again) without blocking the screen."""
         import time

@@ -58,7 +58,13 @@ def gather(bundle: Bundle) -> Status:
         status.env_state = Text(f"已构建（环境包 {stamp.get('pack', '?')}）", f"built (pack {stamp.get('pack', '?')})")
     else:
         status.env_state = Text("未构建：点 一键启动 会自动构建", "not built: Start builds it")
-    cfg = config.load(bundle)
+    from bootstrap.errors import YijianError
+
+    try:
+        cfg = config.load(bundle)
+    except YijianError as e:  # an invalid config.toml is shown, and the defaults are used for the cards
+        cfg = config.defaults(bundle.config_file)
+        status.last_error = Text(f"{e.code}：{e.message('zh')}", f"{e.code}: {e.message('en')}")
     try:
         from launcher.packs.catalog import load_packs
         from launcher.packs.resolver import choose
@@ -78,7 +84,7 @@ def gather(bundle: Bundle) -> Status:
 
     status.models = len([m for m in scan(bundle, list(cfg["models.extra_dirs"]), with_hashes=False)
                          if m.type == "checkpoint"])  # fmt: skip
-    status.last_error = last_error(bundle)
+    status.last_error = status.last_error or last_error(bundle)
     return status
 
 

@@ -24,7 +24,7 @@ class ConsolePage(Page):
             yield Button("", id="console-stop", variant="error")
             yield Button("", id="console-restart")
             yield Button("", id="console-browser")
-        yield Static("", id="console-state")
+        yield Static("", id="console-state", markup=False)
         yield RichLog(id="console-log", markup=False, wrap=True, max_lines=5000)
 
     def relabel(self) -> None:

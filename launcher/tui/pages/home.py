@@ -14,8 +14,9 @@ from launcher.tui.status import Status, gather
 from launcher.tui.strings import T, t
 
 ICONS = {"waiting": "○", "running": "◐", "progress": "◐", "done": "●", "skipped": "–", "failed": "✗"}
-CARDS = ("gpu", "driver", "vram", "python", "torch", "xformers", "pack", "env_state", "mirrors", "model_count",
+CARDS = ("gpu", "driver", "vram", "python", "torch", "xformers", "model_count", "pack", "env_state", "mirrors",
          "last_error")  # fmt: skip
+WIDE = {"gpu", "model_count", "pack", "env_state", "mirrors", "last_error"}  # long values: the whole row
 
 
 class HomePage(Page):
@@ -25,6 +26,7 @@ class HomePage(Page):
     HomePage #start { min-width: 20; }
     HomePage #cards { grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0 0 0; }
     HomePage .card { height: 1; }
+    HomePage .card.wide { column-span: 2; }
     HomePage .card-key { color: $text-muted; width: 12; }
     HomePage #steps { height: auto; margin: 1 0 0 0; }
     HomePage .step { height: 1; }
@@ -44,14 +46,14 @@ class HomePage(Page):
             yield Button("", id="browser", disabled=True)
         with Grid(id="cards"):
             for key in CARDS:
-                with Horizontal(classes="card"):
+                with Horizontal(classes="card wide" if key in WIDE else "card"):
                     yield Label("", id=f"key-{key}", classes="card-key")
                     yield Label("", id=f"card-{key}")
         with Vertical(id="steps"):
             for step, _ in STEPS:
-                yield Static("", id=f"step-{step}", classes="step")
+                yield Static("", id=f"step-{step}", classes="step", markup=False)
             yield ProgressBar(id="step-bar", show_eta=False)
-        yield Static("", id="failure")
+        yield Static("", id="failure", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -59,7 +61,7 @@ class HomePage(Page):
         self.query_one("#start", Button).focus()
         self.refresh_status()
 
-    @work(thread=True, exclusive=True, group="status")
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def refresh_status(self) -> None:
         status = gather(self.yijian.bundle)
         self.app.call_from_thread(self._show_status, status)
