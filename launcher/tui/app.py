@@ -25,16 +25,20 @@ from bootstrap.errors import YijianError
 from bootstrap.layout import Bundle
 from launcher.oneclick import OneClick, OneClickOptions, StepUpdate
 from launcher.runtime_process import RuntimeProcess
-from launcher.tui.pages.advanced import AdvancedPage
-from launcher.tui.pages.console import ConsolePage
-from launcher.tui.pages.environment import EnvironmentPage
 from launcher.tui.pages.home import HomePage
-from launcher.tui.pages.models import ModelsPage
-from launcher.tui.pages.network import NetworkPage
-from launcher.tui.pages.trouble import TroublePage
 from launcher.tui.strings import PAGES, t
 
 CONSOLE_LINES = 5000
+# The home page is built at start; the others (and what they import) on their first visit, so the
+# first paint comes quickly.
+LAZY_PAGES = {
+    "advanced": ("launcher.tui.pages.advanced", "AdvancedPage"),
+    "trouble": ("launcher.tui.pages.trouble", "TroublePage"),
+    "models": ("launcher.tui.pages.models", "ModelsPage"),
+    "network": ("launcher.tui.pages.network", "NetworkPage"),
+    "environment": ("launcher.tui.pages.environment", "EnvironmentPage"),
+    "console": ("launcher.tui.pages.console", "ConsolePage"),
+}
 
 
 class StepMsg(Message):
@@ -102,12 +106,6 @@ class YijianApp(App[int]):
                              for pid, title in PAGES], id="nav")  # fmt: skip
             with ContentSwitcher(initial="home", id="pages"):
                 yield HomePage(id="home")
-                yield AdvancedPage(id="advanced")
-                yield TroublePage(id="trouble")
-                yield ModelsPage(id="models")
-                yield NetworkPage(id="network")
-                yield EnvironmentPage(id="environment")
-                yield ConsolePage(id="console")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -122,7 +120,18 @@ class YijianApp(App[int]):
             self.show(event.item.id.removeprefix("nav-"))
 
     def show(self, page: str) -> None:
-        self.query_one("#pages", ContentSwitcher).current = page
+        switcher = self.query_one("#pages", ContentSwitcher)
+        if page in LAZY_PAGES and not switcher.query(f"#{page}"):
+            import importlib
+
+            module, name = LAZY_PAGES[page]
+            switcher.mount(getattr(importlib.import_module(module), name)(id=page))
+        switcher.current = page
+
+    def page(self, page: str) -> Any | None:
+        """The page widget if it has been built (pages are built on their first visit)."""
+        found = self.query(f"#pages > #{page}")
+        return found.first() if found else None
 
     # --- language -------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -224,7 +233,9 @@ class YijianApp(App[int]):
 
     def on_runtime_line(self, message: RuntimeLine) -> None:
         self.console_lines.append(message.line)
-        self.query_one(ConsolePage).add_line(message.line)
+        console = self.page("console")
+        if console is not None:  # otherwise it shows console_lines when first built
+            console.add_line(message.line)
 
     def on_flow_failed(self, message: FlowFailed) -> None:
         self.last_error = message.error
@@ -232,7 +243,9 @@ class YijianApp(App[int]):
 
     def on_runtime_exited(self, message: RuntimeExited) -> None:
         self.runtime = None
-        self.query_one(ConsolePage).runtime_exited(message.code, message.output)
+        console = self.page("console")
+        if console is not None:
+            console.runtime_exited(message.code, message.output)
         self.query_one(HomePage).runtime_exited(message.code, message.output)
 
     async def on_unmount(self) -> None:

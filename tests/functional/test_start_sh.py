@@ -238,3 +238,44 @@ def test_the_doctor_sees_the_users_own_pythonpath_that_start_sh_replaced(
     assert found["PYTHONPATH_SET"]["values"] == {"vars": "PYTHONPATH=/opt/my-sd-scripts; PYTHONHOME=/opt/py"}
     r = run_start(bundle, "doctor", "--no-env", "--json")
     assert "PYTHONPATH_SET" not in {f["code"] for f in json.loads(r.stdout)["findings"]}
+
+
+@pytest.mark.tmux
+def test_the_tui_in_a_real_terminal(first_start: FirstStart, tmp_path: Path) -> None:
+    """``./start.sh`` in tmux: the home page with this machine's state, keys move through pages, F2, ctrl+q."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (tests/run.sh installs it)")
+    bundle = new_bundle(tmp_path / "终端 bundle", first_start.official)
+    give_env(first_start.bundle, bundle)
+    sock, session = f"yijian-test-{os.getpid()}", "t"
+    env = {k: v for k, v in first_start.env.items() if k != "YIJIAN_HOME"}
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, env=env).stdout
+
+    def screen_with(text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while time.monotonic() < deadline:
+            shown = tmux("capture-pane", "-t", session, "-p")
+            if text in shown:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not on screen:\n{shown}")
+
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"cd '{bundle}' && ./start.sh --lang zh; sleep 5")
+    try:
+        shown = screen_with("未检测到 NVIDIA 显卡")  # the real probe: no GPU here
+        for page in ("高级选项", "疑难解答", "模型管理", "网络/镜像", "环境", "控制台"):
+            assert page in shown
+        assert "1. 预检" in shown
+        tmux("send-keys", "-t", session, "F2")
+        screen_with("Troubleshoot")
+        tmux("send-keys", "-t", session, "C-q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "Troubleshoot" in tmux("capture-pane", "-t", session, "-p"):
+            time.sleep(0.2)
+        assert "Troubleshoot" not in tmux("capture-pane", "-t", session, "-p")
+    finally:
+        tmux("kill-server")
+    assert home_is_empty(first_start.env)
