@@ -122,7 +122,9 @@ def test_snapshot_console(snap_compare: object, tui_bundle: Bundle, fixed_status
     async def to_console(pilot: object) -> None:
         app = pilot.app  # type: ignore[attr-defined]
         await app.workers.wait_for_complete()
-        app.show("console")
+        app.query_one("#nav").index = 6  # the sidebar's 控制台
+        await pilot.pause()  # type: ignore[attr-defined]
+        app.set_focus(None)
         await pilot.pause()  # type: ignore[attr-defined]
 
     assert snap_compare(YijianApp(tui_bundle, lang), terminal_size=SNAPSHOT_SIZE, run_before=to_console)  # type: ignore[operator]
