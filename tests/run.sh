@@ -2,7 +2,8 @@
 # The one test command.  On a fresh clone it sets up everything the suite
 # needs, then runs all of it:
 #   1. system tools: Chromium (browser tests), tmux (terminal tests) and
-#      aria2 (the download benchmark), through apt-get when run as root;
+#      aria2 (the download benchmark) and a CJK font (screenshots), through
+#      apt-get when run as root;
 #   2. the dev environment .venv: torch (CPU) first, then requirements/dev.txt,
 #      installed with uv; skipped when the requirement files are unchanged;
 #   3. ruff, mypy, and pytest over tests/.
@@ -18,6 +19,8 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v aria2c >/dev/null 2>&1 || missing+=(aria2)
+# A CJK font, so Chromium's screenshots of the Chinese UI show characters, not boxes.
+fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || missing+=(fonts-wqy-microhei)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]}"
@@ -50,6 +53,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.yijian-dev-stamp 2>/dev/null)" !
   tv=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("torch"))')
   printf 'torch==%s\n' "$tv" > .venv/torch-pin.txt
   .venv/bin/uv pip install -q --no-config -p .venv -c .venv/torch-pin.txt -r requirements/dev.txt
+  # Byte-compile once: every runtime child the tests start then loads gradio/diffusers from .pyc, even where
+  # PYTHONDONTWRITEBYTECODE is set (about 10 s saved per start here).
+  .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null 2>&1 || true
   echo "$want" > .venv/.yijian-dev-stamp
 fi
 

@@ -76,13 +76,13 @@ def build_ui(engine: Engine, lang: str = "zh") -> gr.Blocks:
     with gr.Blocks(title=text("title", lang), analytics_enabled=False) as ui:
         if demo_model:
             gr.Markdown(_t("demo_banner"), elem_id="demo_banner")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(_t("txt2img"), id="txt2img"):
                 t2i = _generation_tab(engine, "txt2img", sampler_names, schedule_names, upscalers, lang)
             with gr.Tab(_t("img2img"), id="img2img"):
                 _generation_tab(engine, "img2img", sampler_names, schedule_names, upscalers, lang)
             with gr.Tab(_t("pnginfo"), id="pnginfo"):
-                _pnginfo_tab(t2i)
+                _pnginfo_tab(t2i, tabs)
             with gr.Tab(_t("models"), id="models"):
                 _models_tab(engine, lang)
             with gr.Tab(_t("settings"), id="settings"):
@@ -176,7 +176,7 @@ def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedul
     return w
 
 
-def _pnginfo_tab(t2i: dict[str, Any]) -> None:
+def _pnginfo_tab(t2i: dict[str, Any], tabs: gr.Tabs) -> None:
     with gr.Row():
         with gr.Column():
             image = gr.Image(label=_t("png_image"), type="filepath", elem_id="pnginfo_image", height=360)
@@ -196,14 +196,22 @@ def _pnginfo_tab(t2i: dict[str, Any]) -> None:
 
     image.change(read, image, [raw, fields], api_name="pnginfo")
 
-    targets = ["prompt", "negative", "steps", "sampler", "cfg", "seed", "width", "height"]
+    # infotext key -> (txt2img widget, converter): parsed values are strings; Number/Slider need numbers
+    sent = {"Prompt": ("prompt", str), "Negative prompt": ("negative", str), "Steps": ("steps", int),
+            "Sampler": ("sampler", str), "Schedule type": ("schedule", str), "CFG scale": ("cfg", float),
+            "Seed": ("seed", int), "Size-1": ("width", int), "Size-2": ("height", int)}  # fmt: skip
 
     def send_to_txt2img(parsed: dict[str, Any] | None) -> list[Any]:
         p = parsed or {}
-        keys = ("Prompt", "Negative prompt", "Steps", "Sampler", "CFG scale", "Seed", "Size-1", "Size-2")
-        return [gr.update(value=p[k]) if k in p else gr.update() for k in keys]
+        updates: list[Any] = [gr.Tabs(selected="txt2img")]  # A1111 shows the txt2img tab after sending
+        for key, (_, convert) in sent.items():
+            try:
+                updates.append(gr.update(value=convert(p[key])) if key in p else gr.update())
+            except ValueError:  # a damaged field is left as it was
+                updates.append(gr.update())
+        return updates
 
-    send.click(send_to_txt2img, fields, [t2i[k] for k in targets])
+    send.click(send_to_txt2img, fields, [tabs, *[t2i[w] for w, _ in sent.values()]])
 
 
 def _models_tab(engine: Engine, lang: str) -> None:
