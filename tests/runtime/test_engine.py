@@ -251,3 +251,24 @@ def test_the_demo_model_is_labelled(tmp_path: Path) -> None:
     r = e.generate(GenerationRequest(prompt="x", seed=1, save_images=False, **SMALL))
     assert "demo" in parse_parameters(r.infotexts[0])["Model"]
     assert "random weights" in r.infotexts[0]
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("touch evil-ran",))
+
+
+def test_an_allowed_ckpt_still_cannot_run_code(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from runtime.checkpoints import describe_path, load_checkpoint
+    from runtime.errors import ModelLoadFailed
+
+    monkeypatch.chdir(tmp_path)
+    ckpt = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"x": _Evil()}}, ckpt)
+    with pytest.raises(ModelLoadFailed):
+        load_checkpoint(describe_path(ckpt), engine.configs_root, architecture="sd15", allow_pickle=True)
+    assert not (tmp_path / "evil-ran").exists()  # weights_only refused the pickled call
