@@ -10,6 +10,7 @@ target or the source gives.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,14 @@ class ModelRequest:
 
 
 def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = "en", say: Say = lambda _: None,
-                on_progress: Callable[[Any], None] | None = None, on_plan: Callable[[Any], None] | None = None) -> Any:  # fmt: skip
+                on_progress: Callable[[Any], None] | None = None, on_plan: Callable[[Any], None] | None = None,
+                stop: threading.Event | None = None) -> Any:  # fmt: skip
     """Download ``request.target`` into the library; returns the engine's ``Result``.
 
     ``on_plan`` sees the resolved plan (file name, size) before the transfer starts.
+    Setting ``stop`` (from another thread) pauses: the transfer ends with
+    DownloadInterrupted, keeping ``NAME.part`` and its journal, and the next
+    call for the same target resumes from them.
     Raises OfflineMode, DownloadFailed, ChecksumMismatch … from the error tree.
     """
     from launcher.downloads.sources import valid_sha256
@@ -85,7 +90,7 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
         say(note)
     return download(plan.sources, dest, sha256=wanted or plan.sha256, size=plan.size,
                     connections=request.connections or cfg.get_int("downloads.connections"),
-                    on_progress=on_progress, say=say, lang=lang, bundle=bundle)  # fmt: skip
+                    on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop)  # fmt: skip
 
 
 def civitai_token_from_env() -> str:

@@ -111,7 +111,9 @@ class YijianApp(App[int]):
     def on_mount(self) -> None:
         self.title = t("title", self.lang)
         self.sub_title = t("subtitle", self.lang)
-        self.query_one("#nav", ListView).index = 0
+        nav = self.query_one("#nav", ListView)
+        nav.index = 0
+        nav.focus()  # arrow keys move between pages; Tab enters the page; F5 starts from anywhere
 
     @on(ListView.Highlighted, "#nav")
     @on(ListView.Selected, "#nav")
@@ -127,6 +129,10 @@ class YijianApp(App[int]):
             module, name = LAZY_PAGES[page]
             switcher.mount(getattr(importlib.import_module(module), name)(id=page))
         switcher.current = page
+        nav = self.query_one("#nav", ListView)
+        index = [pid for pid, _ in PAGES].index(page)
+        if nav.index != index:
+            nav.index = index
 
     def page(self, page: str) -> Any | None:
         """The page widget if it has been built (pages are built on their first visit)."""

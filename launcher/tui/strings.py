@@ -48,7 +48,7 @@ T: dict[str, Text] = {
     "state_waiting": Text("等待", "waiting"),
     "fix": Text("修复", "Fix"),
     "diagnosis": Text("诊断", "Diagnosis"),
-    "console_empty": Text("生成界面尚未启动。在“一键启动”页点 一键启动。", "The generation UI is not running. Press Start on the Start page."),
+    "console_empty": Text("生成界面尚未启动。在「一键启动」页点 一键启动。", "The generation UI is not running. Press Start on the Start page."),
 }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ not depend on the machine; pilot tests that want the real probe leave it out.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ SNAPSHOT_SIZE = (100, 30)
 @pytest.fixture
 def tui_bundle(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bundle]:
     root = Path(tempfile.gettempdir()) / "yijian-tui-bundle"
+    # One fixed path keeps snapshots identical everywhere; a lock keeps two test runs from sharing it.
+    lock = open(root.with_suffix(".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     shutil.rmtree(root, ignore_errors=True)
     bundle = Bundle(root)
     bundle.ensure_dirs()
@@ -35,6 +39,8 @@ def tui_bundle(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bundle]:
     monkeypatch.delenv("NO_COLOR", raising=False)
     yield bundle
     shutil.rmtree(root, ignore_errors=True)
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
 
 
 @pytest.fixture

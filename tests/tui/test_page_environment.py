@@ -114,8 +114,13 @@ def builder(monkeypatch: pytest.MonkeyPatch, fake_gpu: Callable[[str], Any]) -> 
 
 
 async def settle(app: YijianApp, pilot: Any) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
+    """Let the messages that start workers arrive, the workers end, and what they post be handled.
+
+    A loaded machine can delay a Pressed/Changed message past one pause: wait a few rounds.
+    """
+    for _ in range(3):
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
     await pilot.pause()
 
 

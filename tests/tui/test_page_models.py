@@ -49,8 +49,16 @@ def lora_bytes(tmp_path: Path) -> bytes:
 
 
 async def settle(app: YijianApp, pilot: Pilot[Any]) -> None:
+    """Pending messages handled (a click's worker started), every worker done, its messages handled."""
+    await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def download_ended(app: YijianApp, pilot: Pilot[Any]) -> None:
+    models = app.query_one(ModelsPage)
+    await until(pilot, lambda: models.download is not None and not models.download.busy)
+    await settle(app, pilot)
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -166,7 +174,7 @@ async def test_a_shared_folder_and_refresh(tui_bundle: Bundle, tmp_path: Path) -
         assert rows(app, "#models-table") == [["shared-style.safetensors", "LoRA", "SD 1.5", "41.9 KB", "共享"]]
         write_safetensors(tui_bundle.models_dir / "VAE" / "new.safetensors", VAE)
         assert await pilot.click("#models-refresh")
-        await settle(app, pilot)
+        await until(pilot, lambda: len(rows(app, "#models-table")) == 2)
         assert [r[0] for r in rows(app, "#models-table")] == ["shared-style.safetensors", "new.safetensors"]
 
 
@@ -182,13 +190,16 @@ async def test_verify_shows_sha256_and_the_a1111_hashes(tui_bundle: Bundle) -> N
         await open_models(app, pilot)
         select_row(app, "#models-table", "anything-v5.safetensors")
         assert await pilot.click("#models-verify")
+        await until(pilot, lambda: "✓" in static(app, "#models-verify-result"))
         await settle(app, pilot)
         out = static(app, "#models-verify-result")
         assert "✓ 校验通过  anything-v5.safetensors" in out
         assert f"sha256 {sha}" in out and f"A1111 模型哈希 {sha[:10]}" in out
 
         select_row(app, "#models-table", "broken.safetensors")
+        await pilot.pause()
         assert await pilot.click("#models-verify")
+        await until(pilot, lambda: "✗" in static(app, "#models-verify-result"))
         await settle(app, pilot)
         out = static(app, "#models-verify-result")
         assert "✗ 有问题  broken.safetensors" in out and "这是一个网页（HTML）" in out
@@ -213,7 +224,7 @@ async def test_open_folder_without_a_file_manager_shows_the_path(
         await open_models(app, pilot)
         select_row(app, "#models-table", "vae-ft-mse.safetensors")
         assert await pilot.click("#models-open")
-        await settle(app, pilot)
+        await until(pilot, lambda: "文件管理器" in static(app, "#models-verify-result"))
         out = static(app, "#models-verify-result")
         assert "没有可用的文件管理器" in out and str(tui_bundle.models_dir / "VAE") in out
 
@@ -240,7 +251,7 @@ async def test_open_folder_runs_the_file_manager_with_an_argv_list(
         await open_models(app, pilot)
         select_row(app, "#models-table", "broken.safetensors")
         assert await pilot.click("#models-open")
-        await settle(app, pilot)
+        await until(pilot, lambda: "文件管理器" in static(app, "#models-verify-result"))
         assert calls == [(["/usr/bin/xdg-open", str(tui_bundle.models_dir / "Lora")], calls[0][1])]
         assert "shell" not in calls[0][1]
         assert "已在文件管理器中打开" in static(app, "#models-verify-result")
@@ -280,7 +291,7 @@ async def test_download_shows_progress_pause_keeps_the_part_and_resume_finishes(
         assert app.query_one("#models-download").disabled and not app.query_one("#models-pause").disabled
 
         assert await pilot.click("#models-pause")
-        await settle(app, pilot)
+        await download_ended(app, pilot)
         assert models.download is not None and models.download.phase == "paused"
         status = static(app, "#models-dl-status")
         assert "已暂停" in status and "已下载的部分已保留" in status
@@ -296,14 +307,13 @@ async def test_download_shows_progress_pause_keeps_the_part_and_resume_finishes(
         hf_endpoint.wait_idle()
         hf_endpoint.reset_counts()
         assert await pilot.click("#models-resume")
-        await until(pilot, lambda: models.download is not None and not models.download.busy)
-        await settle(app, pilot)
+        await download_ended(app, pilot)
         sha = hashlib.sha256(served).hexdigest()
         assert models.download.phase == "done", static(app, "#models-dl-status")
         assert dest.read_bytes() == served and models.download.result.reused == kept
         assert hf_endpoint.bytes_served(f"/cdn/repos/{REPO}") <= len(served) - kept + 1 + 2 * 64 * 1024
         status = static(app, "#models-dl-status")
-        assert f"✓ 已保存：{dest}" in status and f"sha256 {sha}（已校验）" in status
+        assert f"✓ 已保存，sha256 已校验：{dest}" in status and f"  sha256 {sha}" in status
         assert not part.part.exists()
         assert state_of(app, "细节调整 LoRA（add_detail）") == "已下载"
         assert FILE in [r[0] for r in rows(app, "#models-table")]  # the library knows it now
@@ -360,7 +370,7 @@ async def test_the_verify_step_is_shown(tui_bundle: Bundle, monkeypatch: pytest.
         gate.set()
         await settle(app, pilot)
         status = static(app, "#models-dl-status")
-        assert f"✓ Saved: {dest}" in status and f"sha256 {'ab' * 32} (verified)" in status
+        assert f"✓ Saved, sha256 verified: {dest}" in status and f"sha256 {'ab' * 32}" in status
 
 
 async def test_errors_are_shown_in_plain_words_and_the_page_keeps_working(tui_bundle: Bundle) -> None:
@@ -369,7 +379,7 @@ async def test_errors_are_shown_in_plain_words_and_the_page_keeps_working(tui_bu
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await open_catalog(app, pilot)
         assert await pilot.click("#models-download")
-        await settle(app, pilot)
+        await download_ended(app, pilot)
         status = static(app, "#models-dl-status")
         assert "✗ [OFFLINE_MODE]" in status and "离线" in status
         await pilot.press("f2")
@@ -392,7 +402,7 @@ async def test_an_unexpected_error_is_shown_not_raised(tui_bundle: Bundle, monke
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await open_catalog(app, pilot)
         assert await pilot.click("#models-download")
-        await settle(app, pilot)
+        await download_ended(app, pilot)
         assert "✗ Unexpected error: RuntimeError: disk on fire" in static(app, "#models-dl-status")
         assert app.is_running
 

@@ -15,7 +15,7 @@ from launcher.tui.strings import t
 class ConsolePage(Page):
     DEFAULT_CSS = """
     ConsolePage #console-actions { height: 3; }
-    ConsolePage #console-actions Button { margin-right: 2; }
+    ConsolePage #console-actions Button { margin-right: 2; width: 18; }
     ConsolePage #console-log { height: 1fr; min-height: 10; border: round $primary-background; }
     """
 
@@ -25,7 +25,7 @@ class ConsolePage(Page):
             yield Button("", id="console-restart")
             yield Button("", id="console-browser")
         yield Static("", id="console-state", markup=False)
-        yield RichLog(id="console-log", markup=False, wrap=True, max_lines=5000)
+        yield RichLog(id="console-log", markup=False, wrap=True, max_lines=5000, min_width=20)
 
     def relabel(self) -> None:
         self.query_one("#console-stop", Button).label = t("stop", self.lang)

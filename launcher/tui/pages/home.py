@@ -22,8 +22,7 @@ WIDE = {"gpu", "model_count", "pack", "env_state", "mirrors", "last_error"}  # l
 class HomePage(Page):
     DEFAULT_CSS = """
     HomePage #actions { height: 3; margin: 1 0 0 0; }
-    HomePage #actions Button { margin-right: 2; }
-    HomePage #start { min-width: 20; }
+    HomePage #actions Button { margin-right: 2; width: 18; }
     HomePage #cards { grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0 0 0; }
     HomePage .card { height: 1; }
     HomePage .card.wide { column-span: 2; }
@@ -58,7 +57,6 @@ class HomePage(Page):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#step-bar", ProgressBar).display = False
-        self.query_one("#start", Button).focus()
         self.refresh_status()
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
