@@ -116,10 +116,27 @@ class YijianApp(App[int]):
         nav.focus()  # arrow keys move between pages; Tab enters the page; F5 starts from anywhere
 
     @on(ListView.Highlighted, "#nav")
-    @on(ListView.Selected, "#nav")
-    def _switch(self, event: ListView.Highlighted | ListView.Selected) -> None:
+    def _switch(self, event: ListView.Highlighted) -> None:
         if event.item is not None and event.item.id:
             self.show(event.item.id.removeprefix("nav-"))
+
+    @on(ListView.Selected, "#nav")
+    def _enter(self, event: ListView.Selected) -> None:
+        """Enter (or a click) on a page: show it and move the keyboard into it; Up/Down stay in the sidebar."""
+        if event.item is None or not event.item.id:
+            return
+        page = event.item.id.removeprefix("nav-")
+        self.show(page)
+        self.call_after_refresh(self._focus_page, page)
+
+    def _focus_page(self, page: str) -> None:
+        widget = self.page(page)
+        if widget is None:
+            return
+        for child in widget.query("*"):
+            if child.focusable and child.display and not getattr(child, "disabled", False):
+                child.focus()
+                return
 
     def show(self, page: str) -> None:
         switcher = self.query_one("#pages", ContentSwitcher)

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("fixed_status")
 
 @pytest.fixture
 def bundle(tui_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bundle:
-    """A bundle of this test's own (tui_bundle's fixed path is shared by every TUI test run on the machine)."""
+    """A bundle of this test's own: tui_bundle's fixed path is shared by every TUI test run on the machine, and
+    these pages show no paths, so even the snapshots need no fixed one."""
     own = Bundle(tmp_path / "bundle")
     own.ensure_dirs()
     monkeypatch.setenv("YIJIAN_HOME", str(own.root))
@@ -100,6 +101,24 @@ async def test_a_changed_port_is_saved_to_config_toml(bundle: Bundle, hardware: 
     assert config.load(bundle).get_int("launch.port") == 7861
 
 
+async def test_the_save_key_in_the_footer_follows_the_language(bundle: Bundle, hardware: Any) -> None:
+    app = YijianApp(bundle, "zh")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await open_page(app, pilot)
+        await type_into(pilot, app, "#w-launch-port", "7870")
+        footer = screen_text(app).splitlines()[-1]
+        assert "保存" in footer and "Save" not in footer
+        await pilot.press("f2")
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Save" in footer and "保存" not in footer
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Saved to config.toml" in status(app)
+    assert "port = 7870" in saved(bundle)
+
+
 async def test_bad_input_shows_an_error_beside_the_field_and_saves_nothing(bundle: Bundle, hardware: Any) -> None:
     app = YijianApp(bundle, "zh")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
@@ -119,6 +138,29 @@ async def test_bad_input_shows_an_error_beside_the_field_and_saves_nothing(bundl
         assert "must be between 1024 and 65535" in error_of(app, "launch.port")  # errors follow the language
         assert "2 problem(s) to fix" in status(app)
     assert not bundle.config_file.exists()
+
+
+async def test_a_save_that_cannot_be_written_says_why_and_keeps_the_file(bundle: Bundle, hardware: Any) -> None:
+    app = YijianApp(bundle, "zh")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await open_page(app, pilot)
+        bundle.config_file.write_text("[launch\nport = 1\n", encoding="utf-8")  # broken by hand meanwhile
+        await type_into(pilot, app, "#w-launch-port", "7862")
+        await save(app, pilot)
+        assert status(app).startswith("✗ 无法读取配置文件")
+        await pilot.press("f2")
+        await pilot.pause()
+        assert status(app).startswith("✗ Cannot read the config file")
+    assert bundle.config_file.read_text(encoding="utf-8") == "[launch\nport = 1\n"  # never overwritten blindly
+
+
+async def test_a_broken_config_still_opens_the_page(bundle: Bundle, hardware: Any) -> None:
+    bundle.config_file.write_text('[launch]\nport = "high"\n', encoding="utf-8")
+    app = YijianApp(bundle, "en")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await open_page(app, pilot)
+        assert "CONFIG" in status(app) or "config file" in status(app)
+        assert app.query_one("#w-launch-port", Input).value == "7860"  # the defaults are shown
 
 
 async def test_listen_needs_a_login_before_it_is_saved(bundle: Bundle, hardware: Any) -> None:
@@ -274,12 +316,12 @@ async def _to_page(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-def test_snapshot_zh(snap_compare: Any, tui_bundle: Bundle, hardware: Any) -> None:
+def test_snapshot_zh(snap_compare: Any, bundle: Bundle, hardware: Any) -> None:
     hardware("NVIDIA GeForce RTX 3060", 12288)
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=_to_page)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=_to_page)
 
 
-def test_snapshot_en(snap_compare: Any, tui_bundle: Bundle, hardware: Any) -> None:
+def test_snapshot_en(snap_compare: Any, bundle: Bundle, hardware: Any) -> None:
     hardware("NVIDIA GeForce RTX 3060", 12288)
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -287,16 +329,16 @@ def test_snapshot_en(snap_compare: Any, tui_bundle: Bundle, hardware: Any) -> No
         await pilot.press("f2")
         await pilot.pause()
 
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
 
 
-def test_snapshot_zh_errors(snap_compare: Any, tui_bundle: Bundle, hardware: Any) -> None:
+def test_snapshot_zh_errors(snap_compare: Any, bundle: Bundle, hardware: Any) -> None:
     """The lower half, with the listen rule tripped: what a user sees when saving is refused."""
-    tui_bundle.config_file.write_text('[launch]\nlisten = true\nvram = "medvram"\n', encoding="utf-8")
+    bundle.config_file.write_text('[launch]\nlisten = true\nvram = "medvram"\n', encoding="utf-8")
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
         pilot.app.query_one("#field-launch-listen").scroll_visible(top=True, animate=False)
         await pilot.pause()
 
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)

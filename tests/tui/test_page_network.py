@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("fixed_status")
 
 @pytest.fixture
 def bundle(tui_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bundle:
-    """A bundle of this test's own (tui_bundle's fixed path is shared by every TUI test run on the machine)."""
+    """A bundle of this test's own: tui_bundle's fixed path is shared by every TUI test run on the machine, and
+    these pages show no paths, so even the snapshots need no fixed one."""
     own = Bundle(tmp_path / "bundle")
     own.ensure_dirs()
     monkeypatch.setenv("YIJIAN_HOME", str(own.root))
@@ -189,6 +190,12 @@ async def test_bad_choices_show_errors_and_save_nothing(bundle: Bundle, mirror_f
         await press(app, pilot, "#net-save")
         assert "wrong content" in text_of(app, "#err-pypi")
         assert "nothing was saved" in text_of(app, "#net-status")
+        await pilot.press("f2")
+        await pilot.pause()
+        assert "现在不能用作 pypi" in text_of(app, "#err-pypi")
+        assert "什么都没有保存" in text_of(app, "#net-status")  # the failed check stays until the field is edited
+        await type_into(app, pilot, "#custom-pypi", "tuna")
+        assert text_of(app, "#err-pypi") == ""
     assert not bundle.config_file.exists()
 
 
@@ -203,14 +210,16 @@ async def test_your_own_url_and_folder_are_checked_then_saved(
         await open_page(app, pilot)
         await custom(app, pilot, "pypi", folder.as_uri())
         await custom(app, pilot, "torch", flat_index.flat_url("cu128"))
-        await custom(app, pilot, "huggingface", mirror_farm.dead_url)  # unchecked: offline below
+        await press(app, pilot, "#net-save")
+        status = text_of(app, "#net-status")
+        assert "Saved" in status and "flat file listing" in status
+        assert app.query_one("#custom-torch", Input).value == "flat+" + flat_index.flat_url("cu128")
+        assert flat_index.flat_url("cu128") in text_of(app, "#now-torch")
+        await custom(app, pilot, "huggingface", mirror_farm.dead_url)  # nobody answers there, but offline:
         app.query_one("#offline", Switch).value = True
         await pilot.pause()
         await press(app, pilot, "#net-save")
-        status = text_of(app, "#net-status")
-        assert "Saved" in status and "flat file listing" in status and "was not checked" in status
-        assert app.query_one("#custom-torch", Input).value == "flat+" + flat_index.flat_url("cu128")
-        assert flat_index.flat_url("cu128") in text_of(app, "#now-torch")
+        assert "was not checked" in text_of(app, "#net-status")
     cfg = config.load(bundle)
     assert cfg.get_str("mirrors.pypi") == folder.as_uri()
     assert cfg.get_str("mirrors.torch") == "flat+" + flat_index.flat_url("cu128")
@@ -338,33 +347,33 @@ async def _to_page(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-def test_snapshot_zh(snap_compare: Any, tui_bundle: Bundle) -> None:
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=_to_page)
+def test_snapshot_zh(snap_compare: Any, bundle: Bundle) -> None:
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=_to_page)
 
 
-def test_snapshot_en(snap_compare: Any, tui_bundle: Bundle) -> None:
+def test_snapshot_en(snap_compare: Any, bundle: Bundle) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
         await pilot.press("f2")
         await pilot.pause()
 
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
 
 
-def test_snapshot_zh_speed_table(snap_compare: Any, tui_bundle: Bundle) -> None:
+def test_snapshot_zh_speed_table(snap_compare: Any, bundle: Bundle) -> None:
     """The 测速 table, from a saved ranking with fixed numbers."""
-    save_ranking(tui_bundle)
+    save_ranking(bundle)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
         pilot.app.query_one(NetworkPage).scroll_end(animate=False)
         await pilot.pause()
 
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
 
 
-def test_snapshot_en_speed_table(snap_compare: Any, tui_bundle: Bundle) -> None:
-    save_ranking(tui_bundle)
+def test_snapshot_en_speed_table(snap_compare: Any, bundle: Bundle) -> None:
+    save_ranking(bundle)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
@@ -372,4 +381,4 @@ def test_snapshot_en_speed_table(snap_compare: Any, tui_bundle: Bundle) -> None:
         pilot.app.query_one(NetworkPage).scroll_end(animate=False)
         await pilot.pause()
 
-    assert snap_compare(YijianApp(tui_bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
+    assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
