@@ -117,7 +117,8 @@ class YijianApp(App[int]):
 
     @on(ListView.Highlighted, "#nav")
     def _switch(self, event: ListView.Highlighted) -> None:
-        if event.item is not None and event.item.id:
+        # A highlight that arrives after the index moved on (show() called meanwhile) is stale: ignore it.
+        if event.item is not None and event.item.id and event.item is event.list_view.highlighted_child:
             self.show(event.item.id.removeprefix("nav-"))
 
     @on(ListView.Selected, "#nav")

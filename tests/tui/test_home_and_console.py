@@ -122,8 +122,12 @@ def test_snapshot_console(snap_compare: object, tui_bundle: Bundle, fixed_status
     async def to_console(pilot: object) -> None:
         app = pilot.app  # type: ignore[attr-defined]
         await app.workers.wait_for_complete()
-        app.query_one("#nav").index = 6  # the sidebar's 控制台
         await pilot.pause()  # type: ignore[attr-defined]
+        for _ in range(50):  # the sidebar's first highlight may still be on its way: go until it stays
+            app.query_one("#nav").index = 6  # the sidebar's 控制台
+            await pilot.pause()  # type: ignore[attr-defined]
+            if app.query_one("#pages").current == "console":
+                break
         app.set_focus(None)
         await pilot.pause()  # type: ignore[attr-defined]
 

@@ -418,6 +418,8 @@ def _run_before(lang_switch: bool, tab: str = "models-library") -> Callable[[Pil
         if lang_switch:
             await pilot.press("f2")
         await pilot.pause()
+        app.set_focus(None)  # where focus lands after the click depends on timing; the picture should not
+        await pilot.pause()
 
     return run_before
 
