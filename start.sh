@@ -2,9 +2,10 @@
 # Yijian (一键) start script for Linux and macOS.
 #   ./start.sh            open the launcher (TUI)
 #   ./start.sh COMMAND    run a launcher command, e.g. ./start.sh doctor
-# It finds a Python 3.10+ (the bundled python/ first), then runs stage 0
-# (python -m bootstrap), which prepares the launcher environment on the
-# first start and hands over to `yijian`.
+# It finds a Python 3.10+ (the bundled python/ first; with none anywhere it
+# downloads the pinned build into python/ through the mirrors, see
+# bootstrap/fetch-python.sh), then runs stage 0 (python -m bootstrap), which
+# prepares the launcher environment on the first start and hands over to `yijian`.
 set -u
 
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P) || exit 9
@@ -22,6 +23,31 @@ usable() {
   [ -n "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1
 }
 
+# A bundle that was moved (or unpacked from a release archive) after its environments were made from its
+# own python/: their pyvenv.cfg still names the old python/bin, so point them at this one.  Shell builtins
+# only on the usual path: this runs on every start.
+heal_env() {
+  cfg="$1/pyvenv.cfg"
+  [ -f "$cfg" ] || return 0
+  home=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      home*=*) home=${line#*=} ;;
+    esac
+  done <"$cfg"
+  while :; do case "$home" in " "*) home=${home# } ;; *" ") home=${home% } ;; *) break ;; esac; done
+  [ -n "$home" ] && [ ! -d "$home" ] && [ -x "$ROOT/python/bin/python3" ] || return 0
+  case "$home" in */python/bin) ;; *) return 0 ;; esac
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      home*=*) printf 'home = %s\n' "$ROOT/python/bin" ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done <"$cfg" >"$cfg.new" && mv -f "$cfg.new" "$cfg"
+}
+heal_env "$DATA/env/launcher"
+heal_env "$DATA/env/runtime"
+
 PY=""
 # The launcher environment's own interpreter: the fast path on every later start.
 # (Stage 0 checks it is intact before using it, so no trial run is needed here.)
@@ -38,9 +64,17 @@ else
 fi
 
 if [ -z "$PY" ]; then
+  # No Python anywhere: fetch the pinned build into python/ (curl or wget, checked before unpacking).
+  /bin/sh "$ROOT/bootstrap/fetch-python.sh" "$ROOT" "$DATA"
+  rc=$?
+  [ $rc -eq 0 ] && usable "$ROOT/python/bin/python3" && PY="$ROOT/python/bin/python3"
+  [ $rc -eq 0 ] && rc=6
+fi
+
+if [ -z "$PY" ]; then
   echo "没有找到 Python 3.10 或更新的版本。请安装 Python 3.10+，或把 Python 放到 $ROOT/python/ 下。" >&2
   echo "No Python 3.10 or newer was found. Install Python 3.10+, or place one in $ROOT/python/." >&2
-  exit 6
+  exit "${rc:-6}"
 fi
 
 # Your own PYTHONPATH/PYTHONHOME would steer every Python started from here: ours replace them below, and the

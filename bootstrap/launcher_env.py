@@ -29,6 +29,14 @@ from bootstrap.index_choice import (
     rank,
 )
 from bootstrap.layout import Bundle, bundle_environ, env_python
+from bootstrap.portable import (
+    embedded_code_path,
+    is_embeddable,
+    make_embedded_env,
+    move_scripts,
+    pip_wheel,
+    relink_venv,
+)
 from bootstrap.stage0 import STAMP, launcher_env_ready, requirements_digest
 
 MAX_ATTEMPTS = 3
@@ -113,9 +121,11 @@ def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index
     return ok
 
 
-def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str) -> list[str]:
+def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str, *, runner: list[str] | None = None,
+             target: Path | None = None) -> list[str]:  # fmt: skip
+    """pip's command line; ``runner``/``target`` install with another pip into a folder (the embeddable Python)."""
     argv = [
-        str(python), "-m", "pip", "install",
+        *(runner or [str(python), "-m", "pip"]), "install",
         "--isolated", "--disable-pip-version-check", "--no-input",
         "--cache-dir", str(bundle.cache_dir / "pip"),
         "--timeout", "20", "--retries", "2",
@@ -130,7 +140,28 @@ def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str) -> list[str
             argv += ["--trusted-host", host]
     if proxy:
         argv += ["--proxy", proxy]
+    if target is not None:
+        # pip itself too: the embeddable Python has none, and the environment's pip is the builder's fallback.
+        return argv + ["--target", str(target), "-r", str(bundle.launcher_requirements), "pip"]
     return argv + ["-r", str(bundle.launcher_requirements)]
+
+
+def embeddable_base(bundle: Bundle) -> Path | None:
+    """The Windows embeddable Python to copy into env/launcher, when that is what runs stage 0."""
+    for folder in (bundle.python_dir, Path(sys.executable).parent):
+        if is_embeddable(folder) and (folder / "python.exe").exists():
+            return folder
+    return None
+
+
+def _embedded_pip(index: Index, bundle: Bundle, proxy: str) -> list[str]:
+    """How to run pip from the embeddable Python: its own pip, else one fetched from the index as a wheel."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    wheel = pip_wheel(index.url, index.local, bundle.cache_dir / "pip-bootstrap", proxy)
+    return [sys.executable, str(wheel / "pip")]
 
 
 def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: bool) -> int:
@@ -182,7 +213,19 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
               "First start (or the launcher was updated): preparing the launcher environment env/launcher ..."))  # fmt: skip
     shutil.rmtree(staging, ignore_errors=True)
     env = _child_env(bundle)
-    code = _run_logged([sys.executable, "-m", "venv", str(staging)], log, env, False)
+    base = embeddable_base(bundle)
+    if base is not None:  # Windows embeddable Python: no venv module; a self-contained copy instead
+        try:
+            make_embedded_env(base, staging, embedded_code_path(target, bundle.code))
+            code = 0
+        except OSError as exc:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"\ncopying the embeddable Python {base} failed: {exc}\n")
+            code = 1
+    else:
+        code = _run_logged([sys.executable, "-m", "venv", str(staging)], log, env, False)
+        if code == 0 and os.name != "nt":
+            relink_venv(staging, bundle.root)  # made from the bundle's own python/: keep working after a move
     if code != 0 or not env_python(staging).exists():
         shutil.rmtree(staging, ignore_errors=True)
         raise LauncherEnvError(
@@ -200,8 +243,21 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
                     lang, f"改用 {index.name('zh')} 重试：{index.url}", f"Retrying with {index.name('en')}: {index.url}"
                 )
             )
-        code = _run_logged(pip_argv(env_python(staging), index, bundle, cfg.proxy), log, env, show)
+        if base is None:
+            argv = pip_argv(env_python(staging), index, bundle, cfg.proxy)
+        else:
+            try:
+                runner = _embedded_pip(index, bundle, cfg.proxy)
+            except (OSError, ValueError) as exc:
+                with open(log, "a", encoding="utf-8") as fh:
+                    fh.write(f"\nno pip from {index.url}: {exc}\n")
+                continue
+            site = staging / "Lib" / "site-packages"
+            argv = pip_argv(env_python(staging), index, bundle, cfg.proxy, runner=runner, target=site)
+        code = _run_logged(argv, log, env, show)
         if code == 0:
+            if base is not None:
+                move_scripts(staging / "Lib" / "site-packages", staging / "Scripts")
             break
     else:
         shutil.rmtree(staging, ignore_errors=True)

@@ -27,7 +27,13 @@ def requirements_digest(bundle: Bundle) -> str:
 
 
 def _venv_home_ok(env: Path) -> bool:
-    """False when the interpreter the venv was made from is gone (moved bundle)."""
+    """False when the interpreter the venv was made from is gone (moved bundle).
+
+    An environment without pyvenv.cfg is a copy of the Windows embeddable
+    Python (:mod:`bootstrap.portable`): it names no path outside itself.
+    """
+    if not (env / "pyvenv.cfg").exists():
+        return any(env_python(env).parent.glob("python*._pth"))
     try:
         for line in (env / "pyvenv.cfg").read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition("=")

@@ -49,6 +49,10 @@ def version_of(python: Path, timeout: float = 10.0) -> tuple[str, Path] | None:
 def _bundled(bundle: Bundle) -> list[Path]:
     base = bundle.python_dir
     names = [base / "python.exe"] if os.name == "nt" else [base / "bin" / "python3"]
+    if any(base.glob("python*._pth")):
+        # The Windows embeddable Python (start.bat's): its ._pth fixes sys.path, so a venv made from it would
+        # not see its own site-packages.  The environment gets a full CPython (uv, below) instead.
+        names = []
     uv_dir = base / "uv"
     if uv_dir.is_dir():
         pattern = "*/python.exe" if os.name == "nt" else "*/bin/python3"

@@ -90,6 +90,7 @@ def build_parser(lang: str) -> Parser:
         mirrors_cmd,
         models_cmd,
         packs_cmd,
+        release_cmd,
         setup_cmd,
         start_cmd,
     )
@@ -116,6 +117,7 @@ def build_parser(lang: str) -> Parser:
     mirrors_cmd.register(sub, lang)
     models_cmd.register(sub, lang)
     config_cmd.register(sub, lang)
+    release_cmd.register(sub, lang)
     # Keep the listing in the order users meet the commands.
     order = ["start", "setup", "packs", "mirrors", "models", "doctor", "diagnose", "sysinfo", "launch", "config"]
     sub._choices_actions.sort(key=lambda a: order.index(a.dest) if a.dest in order else len(order))

@@ -116,7 +116,9 @@ def _launcher_imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("launcher"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("launcher"):
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("launcher")
+        ):
             found.add(node.module)
     return found
 
