@@ -20,6 +20,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from launcher.models.vram import auto_preset
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,10 +30,6 @@ log = logging.getLogger("yijian.runtime")
 VRAM_PRESETS = ("auto", "none", "medvram", "lowvram")
 ATTENTION = ("auto", "sdpa", "xformers")
 PRECISIONS = ("auto", "fp16", "bf16", "fp32", "full")  # fp32 and full (A1111's --no-half) are the same
-
-# Below these many MiB of VRAM, "auto" picks the preset (SDXL needs about twice SD 1.5's memory).
-AUTO_LOWVRAM_MIB = {"sd15": 3000, "sd2": 3500, "sdxl": 5000}
-AUTO_MEDVRAM_MIB = {"sd15": 5000, "sd2": 6000, "sdxl": 10000}
 
 
 @dataclass(frozen=True)
@@ -67,16 +65,7 @@ def total_vram_mib() -> int | None:
 
 
 def pick_vram_preset(requested: str, vram_mib: int | None, architecture: str) -> str:
-    if requested != "auto":
-        return requested
-    if vram_mib is None:
-        return "none"
-    arch = architecture if architecture in AUTO_MEDVRAM_MIB else "sd15"
-    if vram_mib < AUTO_LOWVRAM_MIB[arch]:
-        return "lowvram"
-    if vram_mib < AUTO_MEDVRAM_MIB[arch]:
-        return "medvram"
-    return "none"
+    return auto_preset(vram_mib, architecture) if requested == "auto" else requested
 
 
 def pick_precision(requested: str, device: str, bf16_supported: bool) -> str:

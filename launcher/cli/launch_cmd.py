@@ -72,7 +72,6 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _launch(ctx: Context, args: argparse.Namespace) -> int:
-    import sys
 
     from launcher.errors import RuntimeStartFailed
     from launcher.runtime_process import start
@@ -100,12 +99,19 @@ def _launch(ctx: Context, args: argparse.Namespace) -> int:
         rp.stop()
         say(ctx.t("已停止生成界面。", "The generation UI has stopped."))
         return 0
-    if rc != 0:
-        _explain(ctx, rp.output())
-        print(ctx.t(f"生成界面已退出（退出码 {rc}），日志：{rp.log_path}",
-                    f"The generation UI exited (code {rc}); log: {rp.log_path}"), file=sys.stderr)  # fmt: skip
-        return 7
-    return 0
+    return report_exit(ctx, rp, rc)
+
+
+def report_exit(ctx: Context, rp: Any, rc: int) -> int:
+    """After the runtime ended by itself: 0 for a clean exit, else its diagnosis and exit code 7."""
+    import sys
+
+    if rc == 0:
+        return 0
+    _explain(ctx, rp.output())
+    print(ctx.t(f"生成界面已退出（退出码 {rc}），日志：{rp.log_path}",
+                f"The generation UI exited (code {rc}); log: {rp.log_path}"), file=sys.stderr)  # fmt: skip
+    return 7
 
 
 def _ensure_architecture_configs(ctx: Context, args: argparse.Namespace) -> None:

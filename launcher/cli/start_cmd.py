@@ -83,7 +83,7 @@ def start(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _start(ctx: Context, args: argparse.Namespace) -> int:
-    from launcher.cli.launch_cmd import _explain
+    from launcher.cli.launch_cmd import report_exit
     from launcher.oneclick import OneClick, OneClickOptions
 
     printer = _Printer(ctx)
@@ -100,9 +100,4 @@ def _start(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     finally:
         printer.close_bar()
-    if rc != 0:
-        _explain(ctx, process.output())
-        print(ctx.t(f"生成界面已退出（退出码 {rc}），日志：{process.log_path}",
-                    f"The generation UI exited (code {rc}); log: {process.log_path}"), file=sys.stderr)  # fmt: skip
-        return 7
-    return 0
+    return report_exit(ctx, process, rc)

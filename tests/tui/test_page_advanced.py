@@ -273,16 +273,6 @@ async def test_the_real_probe_with_a_recorded_card(
         assert "GTX 1060" in line and "SDXL → medvram" in line
 
 
-def test_the_thresholds_are_the_runtimes() -> None:
-    from runtime import device  # the test may import the runtime; the launcher may not
-
-    assert advanced.AUTO_LOWVRAM_MIB == device.AUTO_LOWVRAM_MIB
-    assert advanced.AUTO_MEDVRAM_MIB == device.AUTO_MEDVRAM_MIB
-    for mib in (None, 2048, 3000, 4096, 5000, 6000, 8192, 10000, 12288, 24576):
-        for arch in ("sd15", "sd2", "sdxl", "other"):
-            assert advanced.auto_vram(mib, arch) == device.pick_vram_preset("auto", mib, arch), (mib, arch)
-
-
 def test_the_form_is_drawn_from_the_settings_table() -> None:
     for key, _ in advanced.FIELDS:
         setting = config.BY_KEY[key]

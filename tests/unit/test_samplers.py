@@ -9,6 +9,7 @@ import pytest
 
 from bootstrap.errors import ExitCode
 from runtime import samplers
+from runtime.demo import SCHEDULER_CONFIG as DEMO_SCHEDULER_CONFIG
 from runtime.samplers import SamplerOptionUnsupported, UnknownSampler, make_scheduler, resolve
 from tests.support.tiny_sd import TinySD
 
@@ -16,17 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 # SD 1.5's scheduler_config.json (PNDM), as checkpoints carry it.
-SCHEDULER_CONFIG: dict[str, Any] = {
-    "_class_name": "PNDMScheduler",
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "skip_prk_steps": True,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-}
+SCHEDULER_CONFIG: dict[str, Any] = {"_class_name": "PNDMScheduler", **DEMO_SCHEDULER_CONFIG}
 REQUIRED = ["Euler a", "Euler", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC", "LMS", "Heun"]
 EXTRA = ["DPM++ 2M SDE", "DPM++ 2M SDE Karras", "DPM2", "DPM2 a", "DPM++ 2S a", "LMS Karras", "PLMS", "DPM++ 3M SDE"]
 

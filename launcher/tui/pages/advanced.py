@@ -14,13 +14,11 @@ runs in a worker the first time the page is shown.
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, Switch
@@ -30,7 +28,8 @@ from bootstrap.i18n import Text
 from launcher import config
 from launcher.errors import UsageError
 from launcher.mirrors.catalog import load_catalog
-from launcher.tui.pages.base import Page
+from launcher.models.vram import auto_preset
+from launcher.tui.pages.form import FormPage, KeyedPage, failure, relabel_select
 
 if TYPE_CHECKING:
     from launcher.hardware.system import HardwareReport
@@ -101,27 +100,10 @@ LISTEN_RULE = Text(
     "Set a login (auth, as user:password) before listening on the network.",
 )
 
-# What ``auto`` picks, as the runtime decides it (runtime/device.py, AUTO_LOWVRAM_MIB / AUTO_MEDVRAM_MIB):
-# below these many MiB of VRAM it takes the preset.  The launcher never imports the runtime, so the
-# thresholds are repeated here as data; a test keeps them equal to the runtime's.
-AUTO_LOWVRAM_MIB = {"sd15": 3000, "sd2": 3500, "sdxl": 5000}
-AUTO_MEDVRAM_MIB = {"sd15": 5000, "sd2": 6000, "sdxl": 10000}
 ARCHITECTURES = (("sd15", "SD 1.5"), ("sd2", "SD 2.x"), ("sdxl", "SDXL"))
 
 HELP_WIDTH = 74  # cells a help line has at 100 columns
 ON_OFF = {True: Text("开", "on"), False: Text("关", "off")}
-
-
-def auto_vram(vram_mib: int | None, architecture: str) -> str:
-    """The preset ``launch.vram = auto`` resolves to (the runtime's rule)."""
-    if vram_mib is None:
-        return "none"
-    arch = architecture if architecture in AUTO_MEDVRAM_MIB else "sd15"
-    if vram_mib < AUTO_LOWVRAM_MIB[arch]:
-        return "lowvram"
-    if vram_mib < AUTO_MEDVRAM_MIB[arch]:
-        return "medvram"
-    return "none"
 
 
 def describe_auto_vram(report: HardwareReport) -> Text:
@@ -134,7 +116,7 @@ def describe_auto_vram(report: HardwareReport) -> Text:
         return Text(f"本机 {gpu.short_name}：显存大小未知，启动时按实际显存选择。",
                     f"This {gpu.short_name}: its VRAM is unknown; the preset is chosen at start.")  # fmt: skip
     mib = gpu.memory_total_mib
-    picks = [(name, auto_vram(mib, arch)) for arch, name in ARCHITECTURES]
+    picks = [(name, auto_preset(mib, arch)) for arch, name in ARCHITECTURES]
     where = f"{gpu.short_name}，{mib / 1024:.0f} GB"
     where_en = f"{gpu.short_name}, {mib / 1024:.0f} GB"
     if len({p for _, p in picks}) == 1:
@@ -144,48 +126,6 @@ def describe_auto_vram(report: HardwareReport) -> Text:
     listing = "，".join(f"{name} → {p}" for name, p in picks)
     listing_en = ", ".join(f"{name} → {p}" for name, p in picks)
     return Text(f"本机（{where}）auto 会选：{listing}", f"On this machine ({where_en}) auto picks: {listing_en}")
-
-
-def relabel_select(select: Select[str], options: list[tuple[str, str]]) -> None:
-    """New option labels, the same value, and the shown label redrawn (it would stay in the old language)."""
-    value = select.value
-    select.set_options(options)
-    select.value = value
-    select.mutate_reactive(Select.value)  # type: ignore[misc]  # Textual's own idiom for a var
-
-
-class KeyedPage(Page):
-    """A page whose keys show in the footer in the app's language: each is bound twice and
-    ``check_action`` enables the one of the current language.  ``KEYS``: (key, action, zh, en);
-    the English twin of ``action`` is ``<action>_en``.
-    """
-
-    KEYS: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
-
-    @staticmethod
-    def bindings(keys: tuple[tuple[str, str, str, str], ...]) -> list[BindingType]:
-        out: list[BindingType] = []
-        for key, action, zh, en in keys:
-            out += [Binding(key, action, zh), Binding(key, f"{action}_en", en)]
-        return out
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        names = {a for _, a, _, _ in self.KEYS}
-        if action.endswith("_en") and action[:-3] in names:
-            return self.lang == "en"
-        if action in names:
-            return self.lang == "zh"
-        return True
-
-
-def failure(e: BaseException) -> Text:
-    """An error for the screen: Yijian's own in its words; anything else named, and logged with its traceback."""
-    if isinstance(e, YijianError):
-        return Text(e.message("zh"), e.message("en"))
-    logging.getLogger("yijian").error("TUI worker failed", exc_info=e)
-    return Text(
-        f"出错了：{type(e).__name__}: {e}（详情见 logs/）", f"Something went wrong: {type(e).__name__}: {e} (see logs/)"
-    )
 
 
 def field_id(key: str) -> str:
@@ -202,7 +142,7 @@ def as_text(value: Any) -> str:
     return "-" if value == "" else str(value)
 
 
-class AdvancedPage(KeyedPage):
+class AdvancedPage(FormPage):
     DEFAULT_CSS = """
     AdvancedPage #adv-intro { margin: 1 0 0 0; }
     AdvancedPage #adv-actions { height: 1; margin: 1 0 0 0; }
@@ -446,24 +386,6 @@ class AdvancedPage(KeyedPage):
 
     def action_save_en(self) -> None:
         self.action_save()
-
-    def action_save(self) -> None:
-        if self.saving:
-            return
-        values, errors = self.values()
-        self._check()
-        if errors:
-            self.note = None
-            self._show_state()
-            return
-        changes = self.changes(values)
-        if not changes:
-            self.note = Text("没有需要保存的修改。", "Nothing to save.")
-            self._show_state()
-            return
-        self.saving = True
-        self._show_state()
-        self.save(changes, values)
 
     @work(thread=True, exclusive=True, group="advanced-save", exit_on_error=False)
     def save(self, changes: list[tuple[str, Any | None]], values: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from launcher.mirrors import ranking
 from launcher.mirrors.catalog import CHANNELS, Catalog, Channel, load_catalog
 from launcher.mirrors.plan import MirrorPlan, plan_for
 from launcher.mirrors.sources import from_value
-from launcher.tui.pages.advanced import KeyedPage, failure, relabel_select
+from launcher.tui.pages.form import FormPage, KeyedPage, failure, relabel_select
 
 CUSTOM = "custom"  # the Select's value for "a URL or folder of my own" (never a mirror id: see the catalog)
 
@@ -78,7 +78,7 @@ def speed(value: Any) -> str:
     return f"{v / 1e6:.1f} MB/s" if v >= 1e6 else f"{v / 1e3:.0f} kB/s"
 
 
-class NetworkPage(KeyedPage):
+class NetworkPage(FormPage):
     DEFAULT_CSS = """
     NetworkPage #net-intro { margin: 1 0 0 0; }
     NetworkPage #net-actions { height: 1; margin: 1 0 0 0; }
@@ -437,24 +437,6 @@ class NetworkPage(KeyedPage):
             self._fill(self.cfg)
 
     # --- saving ---------------------------------------------------------------------------------------------
-    def action_save(self) -> None:
-        if self.saving:
-            return
-        values, errors = self.values()
-        self._check()
-        if errors:
-            self.note = None
-            self._show_state()
-            return
-        changes = self.changes(values)
-        if not changes:
-            self.note = Text("没有需要保存的修改。", "Nothing to save.")
-            self._show_state()
-            return
-        self.saving = True
-        self._show_state()
-        self.save(changes, values)
-
     @work(thread=True, exclusive=True, group="network-save", exit_on_error=False)
     def save(self, changes: list[tuple[str, Any | None]], values: dict[str, Any]) -> None:
         """Check a URL or folder of the user's own (as ``mirrors use`` does), then write everything at once."""
