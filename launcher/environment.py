@@ -78,12 +78,23 @@ class EnvironmentBuilder:
             return  # progress bars belong to the UIs; here only the start and the end of the download
         self.say(e.text(self.lang))
 
+    @staticmethod
+    def require_sources(cfg: Any, plan: Any) -> None:
+        """In offline mode, building needs local sources (a wheel folder for PyPI and torch); say so up front."""
+        if cfg.get_bool("network.offline") and not (plan.pypi.local and plan.torch.local):
+            from launcher.errors import OfflineMode
+
+            raise OfflineMode(action_zh="下载并安装生成环境（可用 mirrors use 指向本地轮子文件夹）",
+                              action_en="download and install the generation environment "
+                                        "(mirrors use can point at a local wheel folder)")  # fmt: skip
+
     def build(self, pack: str, force: bool) -> str | None:
         from bootstrap.builder.build import build
 
         cfg, plan, env = self.prepare(pack)
         if plan.noop and not force:
             return None
+        self.require_sources(cfg, plan)
         stamp = build(self.bundle, plan, base_env=env, on_event=self._on_event, lang=self.lang, force=force,
                       prefer_bundled_python=cfg.get_str("setup.python") == "bundled")  # fmt: skip
         return f"{plan.env.name}: built for pack {stamp.get('pack')} (torch {plan.pins[0].split('==')[1]})"
@@ -92,7 +103,8 @@ class EnvironmentBuilder:
         from bootstrap.builder.build import repair
         from bootstrap.builder.state import read_stamp
 
-        _, plan, env = self.prepare("setting")
+        cfg, plan, env = self.prepare("setting")
+        self.require_sources(cfg, plan)
         before = read_stamp(plan.env)
         stamp = repair(self.bundle, plan, what, base_env=env, on_event=self._on_event, lang=self.lang)
         if stamp == before:

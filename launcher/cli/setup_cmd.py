@@ -52,6 +52,8 @@ def setup(ctx: Context, args: argparse.Namespace) -> int:
         else:
             _print_plan(ctx, plan)
         return 0
+    if not plan.noop or args.rebuild or args.repair:
+        builder.require_sources(cfg, plan)
     bar: Any = None
 
     def on_event(e: Event) -> None:
