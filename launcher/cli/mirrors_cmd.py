@@ -13,7 +13,7 @@ from launcher.cli.parser import add_json_flag
 from launcher.mirrors.catalog import CHANNELS
 
 if TYPE_CHECKING:
-    from launcher.mirrors.sources import Source
+    pass
 
 # The handlers import what they use, so that building the parser (on every start) stays cheap.
 
@@ -159,36 +159,11 @@ def test(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-EXPECT = {
-    "pypi": ("PyPI 索引（simple 页面）", "a PyPI simple index"),
-    "torch": ("PyTorch 轮子索引或文件列表", "a PyTorch wheel index or flat listing"),
-    "huggingface": ("Hugging Face 兼容的 API", "a Hugging Face compatible API"),
-    "python": ("Python 安装包的下载地址", "a download location for Python builds"),
-    "github": ("GitHub 加速前缀", "a GitHub proxy prefix"),
-}
-
-
-def _check_source(ctx: Context, source: Source, timeout: float, proxy: str) -> Source:
-    """Probe a user-given source; for torch URLs, tell an index from a flat listing."""
-    from launcher.errors import MirrorUnusable
-    from launcher.mirrors.probe import Target, probe
-    from launcher.mirrors.sources import Source
-
-    result = probe(Target(source.channel, source.id, source.url, source.probe_url, source.kind), timeout, proxy)
-    if result.ok:
-        return source
-    if source.channel == "torch" and source.id == "custom":
-        flat = Target("torch", "custom", source.url, source.url, "flat")
-        if probe(flat, timeout, proxy).ok:
-            return Source("torch", "custom", source.url, "flat", source.url, source.url, probe_url=source.url)
-    zh, en = EXPECT[source.channel]
-    raise MirrorUnusable(value=source.url, channel=source.channel, reason=result.error, expect_zh=zh, expect_en=en)
-
-
 def use(ctx: Context, args: argparse.Namespace) -> int:
     from launcher import config
     from launcher.errors import MirrorChoiceInvalid, OfflineMode
     from launcher.mirrors.catalog import load_catalog
+    from launcher.mirrors.check import check_source
     from launcher.mirrors.sources import from_value, is_path, is_url
 
     cfg = config.load(ctx.bundle)
@@ -214,7 +189,7 @@ def use(ctx: Context, args: argparse.Namespace) -> int:
     if source is not None and source.id in ("custom", "local") and not args.force:
         if cfg.get_bool("network.offline") and source.id == "custom":
             raise OfflineMode(action_zh="检查这个镜像", action_en="check this mirror")
-        checked = _check_source(ctx, source, float(cfg["network.probe_timeout"]), cfg.get_str("network.proxy"))
+        checked = check_source(source, float(cfg["network.probe_timeout"]), cfg.get_str("network.proxy"))
         if checked.kind == "flat" and source.kind != "flat":
             saved = "flat+" + value
             say(ctx.t("这是一个文件列表（类似阿里云 pytorch-wheels），已按 find-links 方式保存。",

@@ -440,10 +440,9 @@ class NetworkPage(FormPage):
     @work(thread=True, exclusive=True, group="network-save", exit_on_error=False)
     def save(self, changes: list[tuple[str, Any | None]], values: dict[str, Any]) -> None:
         """Check a URL or folder of the user's own (as ``mirrors use`` does), then write everything at once."""
-        from launcher.cli.context import Context
-        from launcher.cli.mirrors_cmd import _check_source
+        from launcher.mirrors.check import check_source
 
-        bundle, lang = self.yijian.bundle, self.lang
+        bundle = self.yijian.bundle
         catalog = load_catalog(bundle.mirrors_file)
         timeout = float(self.cfg["network.probe_timeout"]) if self.cfg is not None else 3.0
         final: list[tuple[str, Any | None]] = []
@@ -457,7 +456,7 @@ class NetworkPage(FormPage):
                     notes.append(Text(f"离线模式：没有检查 {value} 能否连接。", f"Offline: {value} was not checked."))
                 else:
                     try:
-                        checked = _check_source(Context(bundle, lang), source, timeout, values["network.proxy"])
+                        checked = check_source(source, timeout, values["network.proxy"])
                     except Exception as e:  # MirrorUnusable, or anything the probe did not expect
                         failed[key] = failure(e)
                         continue
