@@ -61,3 +61,15 @@ def screen_text(app: object) -> str:
     """The screen as plain text, for asserts (Textual's compositor; private but stable enough for tests)."""
     strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+async def home_settled(app: object, pilot: object) -> None:
+    """Wait until the home page's status cards are filled (their probe starts after the first paint)."""
+    from launcher.tui.pages.home import HomePage
+
+    for _ in range(200):
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+        if app.query_one(HomePage).status is not None:  # type: ignore[attr-defined]
+            break
+    await app.workers.wait_for_complete()  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]

@@ -13,14 +13,13 @@ import pytest
 from bootstrap.layout import Bundle
 from launcher.oneclick import OneClickOptions
 from launcher.tui.app import YijianApp
-from tests.tui.conftest import SNAPSHOT_SIZE, screen_text
+from tests.tui.conftest import SNAPSHOT_SIZE, home_settled, screen_text
 
 
 async def test_home_shows_this_machines_real_state(tui_bundle: Bundle) -> None:
     app = YijianApp(tui_bundle, "zh")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await home_settled(app, pilot)
         text = screen_text(app)
         for page in ("一键启动", "高级选项", "疑难解答", "模型管理", "网络/镜像", "环境", "控制台"):
             assert page in text
@@ -32,7 +31,7 @@ async def test_home_shows_this_machines_real_state(tui_bundle: Bundle) -> None:
 async def test_f2_switches_every_label_and_the_footer(tui_bundle: Bundle, fixed_status: None) -> None:
     app = YijianApp(tui_bundle, "zh")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        await app.workers.wait_for_complete()
+        await home_settled(app, pilot)
         await pilot.press("f2")
         await pilot.pause()
         text = screen_text(app)
@@ -111,8 +110,7 @@ async def test_one_click_in_the_tui_ends_with_a_served_image(tmp_path: Path, tin
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_snapshot_home(snap_compare: object, tui_bundle: Bundle, fixed_status: None, lang: str) -> None:
     async def settle(pilot: object) -> None:
-        await pilot.app.workers.wait_for_complete()  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
+        await home_settled(pilot.app, pilot)  # type: ignore[attr-defined]
 
     assert snap_compare(YijianApp(tui_bundle, lang), terminal_size=SNAPSHOT_SIZE, run_before=settle)  # type: ignore[operator]
 
@@ -121,8 +119,7 @@ def test_snapshot_home(snap_compare: object, tui_bundle: Bundle, fixed_status: N
 def test_snapshot_console(snap_compare: object, tui_bundle: Bundle, fixed_status: None, lang: str) -> None:
     async def to_console(pilot: object) -> None:
         app = pilot.app  # type: ignore[attr-defined]
-        await app.workers.wait_for_complete()
-        await pilot.pause()  # type: ignore[attr-defined]
+        await home_settled(app, pilot)
         for _ in range(50):  # the sidebar's first highlight may still be on its way: go until it stays
             app.query_one("#nav").index = 6  # the sidebar's 控制台
             await pilot.pause()  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ class HomePage(Page):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#step-bar", ProgressBar).display = False
-        self.refresh_status()
+        self.call_after_refresh(self.refresh_status)  # probe after the first paint, not before it
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def refresh_status(self) -> None:
