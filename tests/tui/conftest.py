@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,14 @@ async def home_settled(app: object, pilot: object) -> None:
             break
     await app.workers.wait_for_complete()  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def settle(app: Any, pilot: Any) -> None:
+    """Let the messages that start workers arrive, the workers end, and what they post be handled.
+
+    A loaded machine can delay a Pressed/Changed message past one pause: wait a few rounds.
+    """
+    for _ in range(3):
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
+    await pilot.pause()

@@ -23,7 +23,7 @@ from launcher.errors import EnvironmentBuildFailed
 from launcher.tui.app import YijianApp
 from launcher.tui.confirm import ConfirmScreen
 from launcher.tui.pages.environment import EnvironmentPage
-from tests.tui.conftest import SNAPSHOT_SIZE, screen_text
+from tests.tui.conftest import SNAPSHOT_SIZE, screen_text, settle
 
 GPU = "rtx4090-552"
 
@@ -111,17 +111,6 @@ def builder(monkeypatch: pytest.MonkeyPatch, fake_gpu: Callable[[str], Any]) -> 
     FakeBuilder.instances, FakeBuilder.fail, FakeBuilder.gate, FakeBuilder.reached = [], None, None, None
     monkeypatch.setattr(environment, "EnvironmentBuilder", FakeBuilder)
     return FakeBuilder
-
-
-async def settle(app: YijianApp, pilot: Any) -> None:
-    """Let the messages that start workers arrive, the workers end, and what they post be handled.
-
-    A loaded machine can delay a Pressed/Changed message past one pause: wait a few rounds.
-    """
-    for _ in range(3):
-        await pilot.pause(0.02)
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def open_page(app: YijianApp, pilot: Any) -> EnvironmentPage:

@@ -23,7 +23,7 @@ from launcher.errors import ConfigInvalid, ConfigProblem, EnvironmentBuildFailed
 from launcher.tui.app import YijianApp
 from launcher.tui.confirm import ConfirmScreen
 from launcher.tui.pages.trouble import FixButton, TroublePage
-from tests.tui.conftest import SNAPSHOT_SIZE, screen_text
+from tests.tui.conftest import SNAPSHOT_SIZE, screen_text, settle
 
 LOGS = Path(__file__).resolve().parents[1] / "support" / "data" / "logs"
 
@@ -129,17 +129,6 @@ def doctor(monkeypatch: pytest.MonkeyPatch) -> FakeDoctor:
     FakeBuilder.instances, FakeBuilder.doctor, FakeBuilder.fail = [], fake, False
     monkeypatch.setattr(trouble, "EnvironmentBuilder", FakeBuilder)
     return fake
-
-
-async def settle(app: YijianApp, pilot: Any) -> None:
-    """Let the messages that start workers arrive, the workers end, and what they post be handled.
-
-    A loaded machine can delay a Pressed/Changed message past one pause: wait a few rounds.
-    """
-    for _ in range(3):
-        await pilot.pause(0.02)
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def open_page(app: YijianApp, pilot: Any) -> TroublePage:
