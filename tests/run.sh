@@ -39,20 +39,24 @@ for cand in python3.11 python3.12 python3.13 python3.10 python3; do
 done
 [ -n "$PY" ] || { echo "No Python 3.10+ found." >&2; exit 6; }
 
-want=$(cat requirements/dev.txt requirements/launcher.txt tests/run.sh | sha256sum | cut -c1-16)
+want=$(cat requirements/dev.txt requirements/launcher.txt packs/cpu.toml packs/runtime.txt tests/run.sh | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.yijian-dev-stamp 2>/dev/null)" != "$want" ]; then
   say "preparing .venv with $PY"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --isolated --disable-pip-version-check "uv==0.13.9"
-  # torch first (CPU): a local wheel folder named by PIP_FIND_LINKS if it has one, else PyTorch's CPU index.
-  torch_src=(--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
-  if ls "${PIP_FIND_LINKS:-/nonexistent}"/torch-*+cpu-*.whl >/dev/null 2>&1; then
-    torch_src=(--find-links "$PIP_FIND_LINKS")
+  # The dev environment is the CPU pack's: the same torch (packs/cpu.toml) and runtime pins (packs/runtime.txt),
+  # so tests can stand it in for env/runtime.  torch from a local wheel folder named by PIP_FIND_LINKS when it
+  # holds that build, else from PyTorch's CPU index.
+  torch_pin=$(sed -n 's/^torch *= *"\([^"]*\)".*/\1/p' packs/cpu.toml | head -n 1)
+  wheel=$(ls "${PIP_FIND_LINKS:-/nonexistent}"/torch-"$torch_pin"-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -n "$wheel" ]; then
+    .venv/bin/uv pip install -q --no-config -p .venv "$wheel"
+  else
+    .venv/bin/uv pip install -q --no-config -p .venv --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple "torch==$torch_pin"
   fi
-  .venv/bin/uv pip install -q --no-config -p .venv "${torch_src[@]}" "torch>=2.7"
-  tv=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("torch"))')
-  printf 'torch==%s\n' "$tv" > .venv/torch-pin.txt
-  .venv/bin/uv pip install -q --no-config -p .venv -c .venv/torch-pin.txt -r requirements/dev.txt
+  printf 'torch==%s\n' "$torch_pin" > .venv/torch-pin.txt
+  .venv/bin/uv pip install -q --no-config -p .venv -c .venv/torch-pin.txt -c packs/runtime.txt -r requirements/dev.txt
   # Byte-compile once: every runtime child the tests start then loads gradio/diffusers from .pyc, even where
   # PYTHONDONTWRITEBYTECODE is set (about 10 s saved per start here).
   .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null 2>&1 || true
