@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.functional.test_setup_cli import TEST_PACK
 from tests.support.bundle_copy import copy_bundle, isolate_mirrors, run_cli
 from tests.support.hf_endpoint import HfEndpoint
+from tests.support.packs import TEST_PACK
 from tests.support.plugin_index import Wheelhouse
 from tests.support.plugin_mirrors import MirrorFarm
 from tests.support.pypi_index import PackageIndex

@@ -31,6 +31,7 @@ from tests.support.bundle_copy import CACHE, copy_bundle, isolate_mirrors, pypi_
 from tests.support.fileserver import FileServer, refused_url
 from tests.support.hermetic import REPO
 from tests.support.httpbase import free_port
+from tests.support.packs import TEST_PACK
 from tests.support.plugin_index import Wheelhouse
 from tests.support.pypi_index import PackageIndex
 from tests.unit.test_python_fetch import URL_PATH, fake_build
@@ -160,29 +161,6 @@ def test_a_linux_archive_runs_from_a_new_folder_with_no_system_python(tmp_path: 
     for path in json.loads(probe.stdout):
         assert not path or Path(path).resolve().is_relative_to(root.resolve()), path
     assert not any((tmp_path / "home").iterdir())
-
-
-TEST_PACK = """
-id = "test-cpu"
-title_zh = "测试用 CPU 环境包"
-title_en = "CPU pack for tests"
-python = "{py}"
-torch = "2.7.1+cpu"
-torchvision = ""
-xformers = ""
-cuda = "cpu"
-torch_arch = []
-torch_ptx = []
-xformers_arch = []
-xformers_ptx = []
-min_driver_linux = ""
-min_driver_windows = ""
-os = ["linux", "windows"]
-priority = 0
-runtime = "test-runtime.txt"
-notes_zh = "测试"
-notes_en = "tests"
-"""
 
 
 def test_with_pack_the_generation_environment_travels_too(

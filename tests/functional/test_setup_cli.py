@@ -20,32 +20,11 @@ import pytest
 
 from tests.support.bundle_copy import CACHE, copy_bundle, run_cli, run_start
 from tests.support.hermetic import MACHINE_WHEELS
+from tests.support.packs import TEST_PACK
 from tests.support.plugin_index import Wheelhouse
 from tests.support.pypi_index import PackageIndex
 
 pytestmark = pytest.mark.slow
-
-TEST_PACK = """
-id = "test-cpu"
-title_zh = "测试用 CPU 环境包"
-title_en = "CPU pack for tests"
-python = "{py}"
-torch = "2.7.1+cpu"
-torchvision = ""
-xformers = ""
-cuda = "cpu"
-torch_arch = []
-torch_ptx = []
-xformers_arch = []
-xformers_ptx = []
-min_driver_linux = ""
-min_driver_windows = ""
-os = ["linux", "windows"]
-priority = 0
-runtime = "test-runtime.txt"
-notes_zh = "测试"
-notes_en = "tests"
-"""
 
 
 @pytest.fixture
