@@ -80,7 +80,7 @@ function Get-ConfigValue([string]$Section, [string]$Key) {
 
 $Lang = 'en'
 $langSetting = Get-ConfigValue 'general' 'language'
-if ($langSetting -like 'zh*' -or (-not $langSetting -and (Get-UICulture).Name -like 'zh*')) { $Lang = 'zh' }
+if ($langSetting -like 'zh*' -or ((-not $langSetting -or $langSetting -eq 'auto') -and (Get-UICulture).Name -like 'zh*')) { $Lang = 'zh' }
 function Say([string]$Zh, [string]$En) { if ($Lang -eq 'zh') { Write-Err $Zh } else { Write-Err $En } }
 function Both([string]$Zh, [string]$En) { Write-Err $Zh; Write-Err $En }
 
@@ -166,7 +166,7 @@ function Invoke-Fetch([string]$Url) {
             if (([DateTime]::Now - $shown).TotalSeconds -ge 1) {
                 $shown = [DateTime]::Now
                 $pct = if ($total -gt 0) { "{0,3}%" -f [int](100 * $done / $total) } else { "" }
-                [Console]::Error.Write(("`r  {0} {1:N1} MiB" -f $pct, ($done / 1MB)))
+                [Console]::Error.Write(("`r  {0} {1:N1} MiB" -f $pct, ($done / 1048576)))
             }
         }
     } catch {

@@ -50,6 +50,7 @@ cfg_get() {
 }
 
 LANG_PICK=$(cfg_get general language)
+[ "$LANG_PICK" = auto ] && LANG_PICK=""  # auto: the locale decides
 case "${LANG_PICK:-${YIJIAN_LANG:-${LC_ALL:-${LC_MESSAGES:-${LANG:-}}}}}" in
   zh*) L=zh ;;
   *) L=en ;;

@@ -67,8 +67,8 @@ class Bundle:
     def config(self, text: str) -> None:
         (self.root / "config.toml").write_text(text, encoding="utf-8")
 
-    def run(self, tools: Path, fetcher: str = "curl") -> subprocess.CompletedProcess[str]:
-        env = {"PATH": str(tools), "HOME": str(self.root / "home"), "LANG": "C.UTF-8", "YIJIAN_LANG": "en"}
+    def run(self, tools: Path, fetcher: str = "curl", lang: str = "en") -> subprocess.CompletedProcess[str]:
+        env = {"PATH": str(tools), "HOME": str(self.root / "home"), "LANG": "C.UTF-8", "YIJIAN_LANG": lang}
         return subprocess.run(["/bin/sh", str(self.root / "bootstrap" / "fetch-python.sh"), str(self.root)],
                               capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
 
@@ -228,6 +228,21 @@ def test_offline_mode_downloads_nothing(tmp_path: Path, data: bytes, file_server
     r = bundle.run(tool_dir(tmp_path))
     assert r.returncode == 4 and "offline" in r.stderr
     assert file_server.requests == []
+
+
+def test_language_auto_follows_the_locale(tmp_path: Path, data: bytes) -> None:
+    bundle = make_bundle(tmp_path, data)
+    bundle.mirrors(("npmmirror", refused_url(), "reported"))
+    bundle.cached.parent.mkdir(parents=True)
+    said = {}
+    for setting, locale in (("auto", "zh_CN.UTF-8"), ("auto", "en_US.UTF-8"), ("en", "zh_CN.UTF-8")):
+        bundle.cached.write_bytes(data)
+        shutil.rmtree(bundle.root / "python", ignore_errors=True)
+        bundle.config(f'[general]\nlanguage = "{setting}"\n')
+        r = bundle.run(tool_dir(tmp_path), lang=locale)
+        assert r.returncode == 0, r.stderr
+        said[setting, locale] = "使用已下载并校验过的" in r.stderr
+    assert said == {("auto", "zh_CN.UTF-8"): True, ("auto", "en_US.UTF-8"): False, ("en", "zh_CN.UTF-8"): False}
 
 
 def test_a_build_put_in_the_cache_by_hand_is_verified_and_used_offline(tmp_path: Path, data: bytes) -> None:
