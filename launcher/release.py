@@ -21,7 +21,9 @@ may name the folder they were built in):
   layout stage 0 builds on Windows).
 * ``--with-pack``: ``env/runtime`` is built by the environment builder from
   the bundle's own ``python/`` (``uv venv --relocatable``, relative links,
-  ``python_rel`` in its stamp), so it heals the same way.
+  ``python_rel`` in its stamp), so it heals the same way.  For win-x64 built
+  on another system it is cross-installed in ``env\\launcher``'s layout
+  (:mod:`launcher.release_pack`).
 
 Archives are deterministic: entries sorted, fixed times, owners and modes,
 no bytecode, and a manifest of every file with its sha256 (inside the
@@ -53,6 +55,7 @@ from bootstrap.layout import MODEL_FOLDERS, Bundle
 from bootstrap.portable import make_embedded_env, move_scripts
 from bootstrap.python_builds import PythonBuild, host_target, load_builds
 from launcher._version import __version__
+from launcher.release_pack import UV_PLATFORMS, cross_install_pack
 from launcher.release_python import (
     PackedPython,
     check_relocated,
@@ -134,11 +137,11 @@ def build_release(bundle: Bundle, target: str, *, out: Path, with_pack: str | No
                   lang: str = "en", say: Callable[[str], None] = lambda _: None) -> Release:  # fmt: skip
     """Build the archive for ``target`` into ``out``; see the module doc."""
     spec = TARGETS[target]
-    if with_pack and target != host_target():
+    if with_pack and target != host_target() and target not in UV_PLATFORMS:
         raise ReleaseFailed(
-            reason_zh=f"--with-pack 需要在目标系统上生成（这台电脑是 {host_target() or '未知系统'}，目标是 {target}）",
-            reason_en=f"--with-pack must be built on the target's own system (this is {host_target() or 'unknown'}, "
-            f"the target is {target})",
+            reason_zh=f"{target} 的 --with-pack 需要在目标系统上生成（这台电脑是 {host_target() or '未知系统'}）",
+            reason_en=f"--with-pack for {target} must be built on the target's own system (this is "
+            f"{host_target() or 'unknown'})",
             fix_zh="去掉 --with-pack（目标电脑首次运行 setup 时再联网安装），或在目标系统上运行 release。",
             fix_en="Leave out --with-pack (the target machine installs the pack at its first setup), or run "
             "release on the target's system.",
@@ -174,7 +177,9 @@ def _build(bundle: Bundle, spec: Target, build: PythonBuild, name: str, work: Pa
     say(pick(lang, "安装启动器环境 env/launcher（目标平台的 wheel）…",
              "Installing the launcher environment env/launcher from the target's wheels ..."))  # fmt: skip
     install_launcher_env(bundle, root, spec, packed, pins, wheels)
-    if with_pack:
+    if with_pack and spec.name != host_target():
+        cross_install_pack(bundle, root, spec.name, spec.os, packed.version, with_pack, lang=lang, say=say)
+    elif with_pack:
         build_pack_env(bundle, root, with_pack, lang=lang, say=say)
     out.mkdir(parents=True, exist_ok=True)
     result = write_archive(root, name, spec, packed, with_pack, out)

@@ -113,7 +113,7 @@ def runtime_env(bundle: Bundle) -> Path:
     return bundle.env_dir / RUNTIME_ENV
 
 
-def _requirements_digest(pins: list[str], requirements: list[str]) -> str:
+def requirements_digest(pins: list[str], requirements: list[str]) -> str:
     return hashlib.sha256("\n".join(pins + requirements).encode()).hexdigest()
 
 
@@ -266,7 +266,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             problems = self_check(py, plan, env, uv, log)
             if problems:
                 raise fail("check", "; ".join(problems))
-            stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": _requirements_digest(plan.pins, plan.requirements),
+            stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
             base = python.path.resolve()
             if base.is_relative_to(bundle.root.resolve()):  # the bundle's own python/: remembered for a move
@@ -354,7 +354,9 @@ def repair(bundle: Bundle, plan: BuildPlan, what: str, *, base_env: dict[str, st
     repair, so it builds one.
     """
     env_dir = plan.env
-    if not env_python(env_dir).exists():
+    if not env_python(env_dir).exists() or not (env_dir / "pyvenv.cfg").exists():
+        # Nothing to repair, or an environment no installer can update in place: a copy of the embeddable
+        # Python that a win-x64 archive was cross-installed with (launcher.release_pack).  Build a venv.
         return build(bundle, plan, base_env=base_env, on_event=on_event, lang=lang, force=True)
     names = REPAIRS[what]
     pins = [p for p in plan.pins if p.split("==")[0] in names]

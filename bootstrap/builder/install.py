@@ -52,7 +52,7 @@ def uv_bin() -> Path | None:
         return None
 
 
-def _sources_uv(pypi: Source, extra: Source | None) -> list[str]:
+def sources_uv(pypi: Source, extra: Source | None) -> list[str]:
     args: list[str] = []
     if extra is not None:
         if extra.kind == "pep503":
@@ -70,8 +70,8 @@ def uv_steps(uv: Path, env_python: Path, spec: InstallSpec) -> list[Step]:
     base = [str(uv), "pip", "install", "--no-config", "--python", str(env_python)]
     runtime = ["--constraint", str(spec.constraints), "--requirement", str(spec.runtime)]
     return [
-        Step("torch", [*base, *_sources_uv(spec.pypi, spec.torch), *spec.torch_reqs]),
-        Step("runtime", [*base, *_sources_uv(spec.pypi, None), *runtime]),
+        Step("torch", [*base, *sources_uv(spec.pypi, spec.torch), *spec.torch_reqs]),
+        Step("runtime", [*base, *sources_uv(spec.pypi, None), *runtime]),
     ]
 
 

@@ -298,3 +298,65 @@ def test_a_windows_archive_has_the_embeddable_python_and_the_launcher_env(
     by_path = {f["path"]: f for f in manifest["files"]}
     assert by_path["python/python.exe"]["sha256"] == hashlib.sha256(b"MZ fake python.exe").hexdigest()
     assert len(by_path) == len([n for n in names if not n.endswith("/")]) - 1  # every file but the manifest
+
+
+def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
+    tmp_path: Path, file_server: FileServer, wheelhouse: Wheelhouse
+) -> None:
+    """``--target win-x64 --with-pack`` on Linux: env\\runtime from win_amd64 wheels, markers for Windows."""
+    from tests.support.wheels import build_wheel
+
+    data = fake_embeddable_zip()
+    file_server.add(f"/huawei/3.11.9/{EMBED_FILE}", data)
+    bundle = copy_bundle(tmp_path / "src")
+    isolate_mirrors(bundle)
+    builds_file(bundle, "win-x64", "embed", EMBED_FILE, data)
+    set_mirror_urls(bundle / "mirrors.toml", "python", {
+        "huawei-embed": file_server.url + "/huawei/{version}/python-{version}-embed-amd64.zip",
+    })  # fmt: skip
+    (bundle / "packs" / "test-cpu.toml").write_text(TEST_PACK.format(py="3.11"), encoding="utf-8")
+    (bundle / "packs" / "test-runtime.txt").write_text("tinypkg==1.0\nneeds-torch==1.0\nwinaware==1.0\n",
+                                                       encoding="utf-8")  # fmt: skip
+    pypi = tmp_path / "pypi"  # the launcher's win_amd64 wheels and the fake runtime's
+    shutil.copytree(windows_wheels(), pypi)
+    for wheel in wheelhouse.pypi.glob("*.whl"):
+        shutil.copy2(wheel, pypi)
+    build_wheel(pypi, "winaware", "1.0", requires=['winonly; sys_platform == "win32"', 'linuxonly; sys_platform == "linux"'],
+                files={"winaware/__init__.py": ""})  # fmt: skip
+    for name in ("winonly", "linuxonly"):
+        build_wheel(pypi, name, "1.0", files={f"{name}/__init__.py": ""})
+    torch = tmp_path / "torch"  # the same torch for both systems, told apart by what it says
+    for tag in ("cp311-cp311-win_amd64", "cp311-cp311-linux_x86_64"):
+        build_wheel(torch, "torch", "2.7.1+cpu", files={"torch/__init__.py": f"BUILT_FOR = {tag!r}\n"}, tag=tag)
+    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "{pypi}"\ntorch = "{torch}"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    r = run_cli(bundle, "--lang", "en", "release", "--target", "win-x64", "--with-pack", "test-cpu", "--out", str(out),
+                "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Installing torch==2.7.1+cpu for win-x64 (x86_64-pc-windows-msvc wheels)" in r.stderr
+    archive = Path(json.loads(r.stdout)["archive"])
+    assert archive.name == "yijian-0.1.0-win-x64-test-cpu.zip"
+
+    top = archive.name.removesuffix(".zip") + "/"
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        read = lambda name: zf.read(top + name)  # noqa: E731
+        # env\runtime\: the embeddable Python's copy, its own site-packages, relative paths only (as env\launcher).
+        assert read("env/runtime/Scripts/python.exe") == b"MZ fake python.exe"
+        assert read("env/runtime/Scripts/python311._pth") == (
+            b"python311.zip\r\n.\r\n..\\Lib\\site-packages\r\n..\\..\\..\r\nimport site\r\n"
+        )
+        site = "env/runtime/Lib/site-packages/"
+        assert read(site + "torch/__init__.py") == b"BUILT_FOR = 'cp311-cp311-win_amd64'\n"
+        installed = {n[len(top + site) :].split("/")[0] for n in names if n.startswith(top + site)}
+        assert {"tinypkg", "needs_torch", "winaware", "winonly"} <= installed
+        assert "linuxonly" not in installed and "bin" not in installed  # Windows markers; no Linux scripts
+        stamp = json.loads(read("env/runtime/yijian-env.json"))
+        assert stamp["pack"] == "test-cpu" and stamp["pins"] == ["torch==2.7.1+cpu"]
+        assert "not run there yet" in stamp["cross_installed"]
+        texts = [zf.read(n) for n in names if n.startswith(top + "env/runtime/") and not n.endswith("/")]
+        assert not any(str(tmp_path).encode() in t for t in texts)  # nothing names the machine it was built on
+    from bootstrap.builder.build import requirements_digest
+
+    assert stamp["requirements_sha256"] == requirements_digest(stamp["pins"], ["tinypkg==1.0", "needs-torch==1.0",
+                                                                              "winaware==1.0"])  # fmt: skip

@@ -297,6 +297,21 @@ def test_repair_reinstalls_the_matching_xformers(bundle: Bundle, package_index: 
     assert state.read_stamp(env)["repaired"] == "xformers" and state.installed(env)["torch"] == "2.7.1+cu128"
 
 
+def test_repairing_an_environment_that_is_not_a_venv_rebuilds_it(bundle: Bundle, package_index: PackageIndex,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    """A cross-installed env (a copy of the embeddable Python, no pyvenv.cfg) cannot be updated in place."""
+    from bootstrap.builder.build import repair
+
+    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    env = runtime_env(bundle)
+    (env / "pyvenv.cfg").unlink()
+    steps: list[str] = []
+    repair(bundle, plan, "xformers", base_env=env_for(bundle, tmp_path), on_event=lambda e: steps.append(e.step))
+    assert "venv" in steps and steps[-1] == "done" and (env / "pyvenv.cfg").exists()
+    assert "repaired" not in state.read_stamp(env) and state.installed(env)["torch"] == "2.7.1+cu128"
+
+
 def test_an_environment_on_the_bundled_python_survives_moving_the_bundle(
     bundle: Bundle, package_index: PackageIndex, tmp_path: Path
 ) -> None:

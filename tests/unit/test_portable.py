@@ -310,12 +310,15 @@ def test_the_embeddable_python_is_never_the_base_of_a_generation_environment(tmp
     assert len(found) == 1 and "uv" in found[0].parts  # what `uv python install` put there is still used
 
 
-def test_with_pack_for_another_system_is_refused_before_any_work(tmp_path: Path) -> None:
-    from launcher.release import build_release
+def test_with_pack_for_linux_from_another_system_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from launcher import release
 
+    monkeypatch.setattr(release, "host_target", lambda: "win-x64")  # a Linux venv cannot be made from Windows
     bundle = Bundle(root=tmp_path / "b", code=REPO)
-    with pytest.raises(ReleaseFailed, match="must be built on the target's own system"):
-        build_release(bundle, "win-x64", out=tmp_path / "out", with_pack="cpu")
+    with pytest.raises(ReleaseFailed, match="for linux-x64 must be built on the target's own system"):
+        release.build_release(bundle, "linux-x64", out=tmp_path / "out", with_pack="cpu")
     assert not (tmp_path / "b").exists() and not (tmp_path / "out").exists()
 
 
