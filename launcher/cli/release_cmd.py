@@ -24,9 +24,10 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument("--target", required=True, choices=("win-x64", "linux-x64"),
                    help=t("目标平台", "the platform the archive is for"))  # fmt: skip
     p.add_argument("--with-pack", metavar="ID",
-                   help=t("同时预装这个环境包的生成环境（含 torch，数 GB），供离线电脑使用；只能在目标系统上生成",
+                   help=t("同时预装这个环境包的生成环境（含 torch，数 GB），供离线电脑使用；win-x64 可在 Linux 上交叉安装，"
+                          "linux-x64 需在 Linux 上生成",
                           "also preinstall this pack's generation environment (torch included, several GB) for an "
-                          "offline machine; only on the target's own system"))  # fmt: skip
+                          "offline machine; win-x64 can be cross-installed from Linux, linux-x64 needs Linux"))  # fmt: skip
     p.add_argument("--out", metavar="DIR", type=Path,
                    help=t("输出目录（默认：整合包下的 dist/）", "output folder (default: dist/ in the bundle)"))  # fmt: skip
     p.add_argument("--python", metavar="PATH",
