@@ -71,6 +71,7 @@ MANIFEST = "yijian-manifest.json"
 SHIPPED = ("start.sh", "start.bat", "README.md", "mirrors.toml", "bootstrap", "launcher", "runtime", "requirements",
            "packs")  # fmt: skip
 EXCLUDED_TOP = {"cache", "logs", "outputs", "config.toml"}  # the builder's scratch, never shipped
+SHIPPED_CACHE = ("configs",)  # ...except the architecture config folders a --with-pack archive carries
 MANYLINUX = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)) + (
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
 )  # fmt: skip
@@ -181,6 +182,8 @@ def _build(bundle: Bundle, spec: Target, build: PythonBuild, name: str, work: Pa
         cross_install_pack(bundle, root, spec.name, spec.os, packed.version, with_pack, lang=lang, say=say)
     elif with_pack:
         build_pack_env(bundle, root, with_pack, lang=lang, say=say)
+    if with_pack:
+        ship_configs(bundle, root, lang=lang, say=say)
     out.mkdir(parents=True, exist_ok=True)
     result = write_archive(root, name, spec, packed, with_pack, out)
     say(pick(lang, f"已生成 {result.archive}（{result.size / 2**20:.0f} MiB，{result.files} 个文件）",
@@ -391,6 +394,44 @@ def build_pack_env(bundle: Bundle, root: Path, pack: str, *, lang: str, say: Cal
         lock.unlink()
 
 
+def ship_configs(bundle: Bundle, root: Path, *, lang: str, say: Callable[[str], None]) -> list[str]:
+    """Every architecture's config folder into the archive's ``cache/configs``; returns the architectures shipped.
+
+    An offline machine can then load a single-file checkpoint brought by hand
+    (the runtime reads ``cache/configs/<arch>``, launcher/models/configs.py).
+    They come from this bundle's own folders, fetched through the Hugging Face
+    mirrors where missing; one that cannot be fetched is said, not fatal.
+    """
+    from launcher.models.configs import (
+        ArchConfigFetchFailed,
+        ArchConfigOffline,
+        architectures_path,
+        ensure_configs,
+        load_architectures,
+    )
+
+    shipped = []
+    for arch in load_architectures(architectures_path(bundle)):
+        try:
+            [folder] = ensure_configs(bundle, [arch], lang=lang, say=say)
+        except (ArchConfigFetchFailed, ArchConfigOffline) as exc:
+            say(pick(lang, f"警告：没有取得 {arch} 的配置文件（{exc.message('zh')}）；离线电脑上第一次加载 {arch} 单文件模型时需要联网一次。",
+                     f"Warning: the {arch} config files could not be fetched ({exc.message('en')}); an offline machine "
+                     f"will need the internet once to load a single-file {arch} model."))  # fmt: skip
+            continue
+        shutil.copytree(folder, root / "cache" / "configs" / arch)
+        shipped.append(arch)
+    if shipped:
+        say(
+            pick(
+                lang,
+                f"已附带模型配置文件：{', '.join(shipped)}",
+                f"Architecture config folders included: {', '.join(shipped)}",
+            )
+        )
+    return shipped
+
+
 # ----------------------------------------------------------------------------------------- the archive
 
 
@@ -400,8 +441,12 @@ def _entries(root: Path) -> list[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         rel_dir = here.relative_to(root)
+        if rel_dir == Path("cache"):
+            dirnames[:], filenames = sorted(d for d in dirnames if d in SHIPPED_CACHE), []
         dirnames[:] = sorted(
-            d for d in dirnames if d != "__pycache__" and not (rel_dir == Path(".") and d in EXCLUDED_TOP)
+            d
+            for d in dirnames
+            if d != "__pycache__" and not (rel_dir == Path(".") and d in EXCLUDED_TOP and d != "cache")
         )
         for name in [*dirnames, *filenames]:
             if name.endswith(".pyc") or (rel_dir == Path(".") and name in EXCLUDED_TOP) or name.endswith(".lock"):

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.layout import Bundle
 from tests.support.bundle_copy import CACHE, copy_bundle, isolate_mirrors, pypi_ids, run_cli, run_start, set_mirror_urls
 from tests.support.fileserver import FileServer, refused_url
 from tests.support.hermetic import REPO
+from tests.support.hf_endpoint import HfEndpoint
 from tests.support.httpbase import free_port
 from tests.support.packs import TEST_PACK
 from tests.support.plugin_index import Wheelhouse
@@ -187,6 +189,7 @@ def test_with_pack_the_generation_environment_travels_too(
     r = run_cli(bundle, "--lang", "en", "release", "--target", "linux-x64", "--with-pack", "test-cpu", "--out",
                 str(out), "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "Warning: the sd15 config files could not be fetched" in r.stderr  # no Hugging Face mirror answers here
     archive = Path(json.loads(r.stdout)["archive"])
     assert archive.name == "yijian-0.1.0-linux-x64-test-cpu.tar.gz"
     where = tmp_path / "离线 电脑"
@@ -301,10 +304,17 @@ def test_a_windows_archive_has_the_embeddable_python_and_the_launcher_env(
 
 
 def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
-    tmp_path: Path, file_server: FileServer, wheelhouse: Wheelhouse
+    tmp_path: Path, file_server: FileServer, wheelhouse: Wheelhouse, hf_endpoint: HfEndpoint
 ) -> None:
-    """``--target win-x64 --with-pack`` on Linux: env\\runtime from win_amd64 wheels, markers for Windows."""
+    """``--target win-x64 --with-pack`` on Linux: env\\runtime from win_amd64 wheels, markers for Windows, and
+    the architecture config folders, so that an offline machine loads single-file models."""
+    from launcher.models.configs import architectures_path, load_architectures
     from tests.support.wheels import build_wheel
+    from tests.unit.test_model_configs import publish
+
+    specs = load_architectures(architectures_path(Bundle(REPO)))
+    for spec in specs.values():
+        publish(hf_endpoint, spec)
 
     data = fake_embeddable_zip()
     file_server.add(f"/huawei/3.11.9/{EMBED_FILE}", data)
@@ -328,7 +338,8 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
     torch = tmp_path / "torch"  # the same torch for both systems, told apart by what it says
     for tag in ("cp311-cp311-win_amd64", "cp311-cp311-linux_x86_64"):
         build_wheel(torch, "torch", "2.7.1+cpu", files={"torch/__init__.py": f"BUILT_FOR = {tag!r}\n"}, tag=tag)
-    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "{pypi}"\ntorch = "{torch}"\n', encoding="utf-8")
+    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "{pypi}"\ntorch = "{torch}"\nhuggingface = "{hf_endpoint.url}"\n',
+                                        encoding="utf-8")  # fmt: skip
     out = tmp_path / "out"
     r = run_cli(bundle, "--lang", "en", "release", "--target", "win-x64", "--with-pack", "test-cpu", "--out", str(out),
                 "--json")  # fmt: skip
@@ -354,6 +365,11 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
         stamp = json.loads(read("env/runtime/yijian-env.json"))
         assert stamp["pack"] == "test-cpu" and stamp["pins"] == ["torch==2.7.1+cpu"]
         assert "not run there yet" in stamp["cross_installed"]
+        # The architecture config folders, complete (their marker is written last); nothing else of the cache.
+        for arch, spec in specs.items():
+            assert top + f"cache/configs/{arch}/.complete" in names, arch
+            assert {top + f"cache/configs/{arch}/{f}" for f in spec.files} <= names, arch
+        assert {n.split("/")[2] for n in names if n.startswith(top + "cache/") and n.count("/") > 2} == {"configs"}
         texts = [zf.read(n) for n in names if n.startswith(top + "env/runtime/") and not n.endswith("/")]
         assert not any(str(tmp_path).encode() in t for t in texts)  # nothing names the machine it was built on
     from bootstrap.builder.build import requirements_digest
