@@ -15,7 +15,10 @@ on both.  So the runtime tokenizes itself (:func:`~runtime.prompts.attention.tok
   norm (``clip_skip`` n reads layer -(n+1)) and the pooled output of the second encoder's first
   chunk;
 * every prompt and negative prompt of a batch, at every step, is padded to the same chunk count
-  with encodings of "".
+  with encodings of "";
+* an SDXL negative prompt that is empty at every step conditions with zeros (hidden states and
+  pooled), not with the encoding of "": A1111's ``force_zero_negative_prompt``, and what diffusers
+  does for SDXL checkpoints (``force_zeros_for_empty_prompt``).
 
 :class:`ConditioningSchedule` adds prompt editing: it encodes each distinct scheduled text once
 and answers :meth:`~ConditioningSchedule.at` for any step, all at one shape; :func:`swap_callback`
@@ -181,6 +184,7 @@ class ConditioningSchedule:
         empty = encoder.encode("", clip_skip).embeds
         self._embeds = {text: _pad(e.embeds, chunks, empty) for text, e in encodings.items()}
         self._pooled = {text: e.pooled for text, e in encodings.items()}
+        self._zero_negative = [encoder.sdxl and all(text == "" for _, text in s) for s in self.negative_schedules]
         self._steps: dict[tuple[str, ...], StepConditioning] = {}
 
     def with_steps(self, steps: int) -> ConditioningSchedule:
@@ -202,12 +206,20 @@ class ConditioningSchedule:
         pos = tuple(text_at(s, step) for s in self.positive_schedules)
         neg = tuple(text_at(s, step) for s in self.negative_schedules)
         if pos + neg not in self._steps:
+            negatives = [self._negative(t, zero) for t, zero in zip(neg, self._zero_negative, strict=True)]
             self._steps[pos + neg] = StepConditioning(
                 torch.cat([self._embeds[t] for t in pos]),
-                torch.cat([self._embeds[t] for t in neg]),
-                *(_cat_pooled([self._pooled[t] for t in texts]) for texts in (pos, neg)),
+                torch.cat([embeds for embeds, _ in negatives]),
+                _cat_pooled([self._pooled[t] for t in pos]),
+                _cat_pooled([pooled for _, pooled in negatives]),
             )
         return self._steps[pos + neg]
+
+    def _negative(self, text: str, zero: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        embeds, pooled = self._embeds[text], self._pooled[text]
+        if not zero:
+            return embeds, pooled
+        return torch.zeros_like(embeds), None if pooled is None else torch.zeros_like(pooled)
 
     def update_for_step(self, step: int, kwargs: dict[str, Any], *, guided: bool) -> dict[str, Any]:
         """In a step callback: put step ``step``'s embeddings into ``kwargs`` if they differ from step - 1's.
