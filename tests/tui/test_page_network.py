@@ -20,7 +20,7 @@ from tests.support.bundle_copy import isolate_mirrors, set_mirror_urls
 from tests.support.hermetic import REPO
 from tests.support.plugin_mirrors import MirrorFarm
 from tests.support.pypi_index import PackageIndex
-from tests.tui.conftest import SNAPSHOT_SIZE, screen_text
+from tests.tui.conftest import SNAPSHOT_SIZE, screen_text, settle
 
 pytestmark = pytest.mark.usefixtures("fixed_status")
 
@@ -340,11 +340,9 @@ async def test_language_switch_relabels_the_page_and_the_table(bundle: Bundle) -
 
 
 async def _to_page(pilot: Pilot[Any]) -> None:
-    await pilot.pause()
+    await settle(pilot.app, pilot)
     assert await pilot.click("#nav-network")
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(pilot.app, pilot)
 
 
 def test_snapshot_zh(snap_compare: Any, bundle: Bundle) -> None:
@@ -366,8 +364,9 @@ def test_snapshot_zh_speed_table(snap_compare: Any, bundle: Bundle) -> None:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
+        pilot.app.query_one("#mirror-table", DataTable).focus()  # a known focus: it colours the cursor row
         pilot.app.query_one(NetworkPage).scroll_end(animate=False)
-        await pilot.pause()
+        await settle(pilot.app, pilot)
 
     assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
 
@@ -378,7 +377,9 @@ def test_snapshot_en_speed_table(snap_compare: Any, bundle: Bundle) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await _to_page(pilot)
         await pilot.press("f2")
+        await settle(pilot.app, pilot)
+        pilot.app.query_one("#mirror-table", DataTable).focus()  # a known focus: it colours the cursor row
         pilot.app.query_one(NetworkPage).scroll_end(animate=False)
-        await pilot.pause()
+        await settle(pilot.app, pilot)
 
     assert snap_compare(YijianApp(bundle, "zh"), terminal_size=SNAPSHOT_SIZE, run_before=run_before)
