@@ -141,7 +141,7 @@ class Engine:
         passes.place(loaded.pipe, placement, compile_unet=self.settings.compile)
         passes.load_embeddings(loaded.pipe, self.view.embeddings, loaded.is_sdxl)
         self.model, self.placement = loaded, placement
-        self.lora = LoraSet(loaded.pipe)
+        self.lora = LoraSet(loaded.pipe, loaded.architecture)
         self._own_vae = loaded.pipe.vae
         self.vae_name = "Automatic"
         log.info("Model %s loaded in %.1f s (%s)", loaded.checkpoint.title, loaded.load_seconds, placement.reason)

@@ -25,6 +25,7 @@ from typing import Any
 log = logging.getLogger("yijian.runtime")
 
 MAX_LOADED = 8
+FAMILIES = {"sd15": "SD 1.5", "sd2": "SD 2.x", "sd2-v": "SD 2.x", "sdxl": "SDXL"}  # a LoRA fits its own family
 
 
 @dataclass
@@ -46,15 +47,36 @@ def addnet_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def _first_line(error: Exception, limit: int = 200) -> str:
+    """An error's first line: torch lists every mismatched tensor (tens of KB for an SDXL LoRA on SD 1.x)."""
+    lines = str(error).strip().splitlines()
+    line = lines[0].strip().rstrip(":") if lines else ""
+    return (line[: limit - 1] + "…" if len(line) > limit else line) or type(error).__name__
+
+
+def lora_family(path: Path) -> str | None:
+    """The model family a LoRA file was trained for, from its header (no tensor is read); None when unknown."""
+    from launcher.models.architecture import detect_header
+    from launcher.models.safetensors_header import HeaderError, read_header
+
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        return FAMILIES.get(detect_header(read_header(path)).architecture)
+    except (HeaderError, OSError, ValueError):
+        return None
+
+
 def _adapter_name(path: Path) -> str:
     return "lora_" + re.sub(r"\W", "_", path.stem)
 
 
 class LoraSet:
-    def __init__(self, pipe: Any) -> None:
+    def __init__(self, pipe: Any, architecture: str = "") -> None:
         self.pipe = pipe
+        self.family = FAMILIES.get(architecture)  # of the loaded model; None: unknown, every LoRA is tried
         self.loaded: dict[str, Path] = {}  # adapter name -> file
-        self.failed: set[Path] = set()
+        self.failed: dict[Path, tuple[str, str]] = {}  # file -> why (zh, en); said again at every use
         self._hashes: dict[tuple[Path, float], str] = {}
         self.active = False
 
@@ -87,17 +109,23 @@ class LoraSet:
                                      f"LoRA '{name}' not found in models/Lora; ignored."))  # fmt: skip
                 continue
             adapter = _adapter_name(path)
-            if adapter not in self.loaded:
-                if path in self.failed:
-                    continue
-                try:
-                    self._load(adapter, path)
-                except Exception as e:  # peft/diffusers raise several types for a LoRA of another architecture
-                    log.warning("LoRA %s could not be loaded: %s", path, e)
-                    self.failed.add(path)
-                    out.warnings.append((f"LoRA「{name}」无法用于当前模型（可能是其他架构的），已忽略：{e}",
-                                         f"LoRA '{name}' does not fit this model (another architecture?); ignored: {e}"))  # fmt: skip
-                    continue
+            if adapter not in self.loaded and path not in self.failed:
+                family = lora_family(path)
+                if self.family and family and family != self.family:
+                    self.failed[path] = (f"是 {family} 的，当前模型是 {self.family}，已忽略。请换用 {self.family} 的 LoRA。",
+                                         f"is for {family} and the model is {self.family}; ignored. Use a {self.family} LoRA.")  # fmt: skip
+                else:
+                    try:
+                        self._load(adapter, path)
+                    except Exception as e:  # peft/diffusers raise several types for a LoRA of another architecture
+                        log.warning("LoRA %s could not be loaded: %s", path, e)
+                        reason = _first_line(e)
+                        self.failed[path] = (f"无法用于当前模型（可能是其他架构的），已忽略：{reason}",
+                                             f"does not fit this model (another architecture?); ignored: {reason}")  # fmt: skip
+            if path in self.failed:
+                zh, en = self.failed[path]
+                out.warnings.append((f"LoRA「{name}」{zh}", f"LoRA '{name}' {en}"))
+                continue
             if adapter in names:
                 weights[names.index(adapter)] += weight
                 continue

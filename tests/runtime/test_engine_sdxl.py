@@ -1,13 +1,14 @@
 """The engine on the tiny random SDXL model, on the CPU: the SDXL path end to end.
 
 The bundle holds the tiny SD 1.x model (``tiny``, with its LoRA and embedding ``tinyemb``)
-and the tiny SDXL one (``tiny-xl``, with its two-encoder embedding ``tinyxlemb``; see
-:mod:`tests.support.tiny_sdxl`).  The engine starts on ``tiny-xl``; a test that loads
-another model puts it back.
+and the tiny SDXL one (``tiny-xl``, with its two-encoder embedding ``tinyxlemb`` and its
+kohya-format LoRA ``tiny-xl-lora``; see :mod:`tests.support.tiny_sdxl`).  The engine starts
+on ``tiny-xl``; a test that loads another model puts it back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,19 @@ from runtime.pnginfo import parse_parameters, read_parameters
 from runtime.request import GenerationRequest
 from tests.runtime.conftest import make_bundle
 from tests.support.tiny_sd import TinySD
-from tests.support.tiny_sdxl import CROSS_ATTENTION_DIM, POOLED_WIDTH, TinySDXL, build_tiny_sdxl
+from tests.support.tiny_sdxl import (
+    CROSS_ATTENTION_DIM,
+    POOLED_WIDTH,
+    TEXT_WIDTH,
+    TinySDXL,
+    build_tiny_sdxl,
+    build_tiny_sdxl_pipeline,
+    kohya_sdxl_lora_targets,
+)
 
 XL = "tiny-xl"
+XL_LORA = "tiny-xl-lora"
+XL_ADAPTER = "lora_tiny_xl_lora"  # runtime.lora's adapter name for the file
 SMALL = {"steps": 4, "width": 64, "height": 64}
 LONG_PROMPT = "cat " * 75  # 75 tokens: exactly one chunk
 
@@ -42,6 +53,7 @@ def xl_engine(tiny_sd: TinySD, tiny_sdxl: TinySDXL, tmp_path_factory: pytest.Tem
     bundle = make_bundle(root, tiny_sd)
     shutil.copytree(tiny_sdxl.diffusers_dir, root / "models" / "Stable-diffusion" / XL)
     shutil.copy(tiny_sdxl.embedding, root / "models" / "embeddings" / "tinyxlemb.safetensors")
+    shutil.copy(tiny_sdxl.lora, root / "models" / "Lora" / f"{XL_LORA}.safetensors")
     e = Engine(bundle)
     e.load(XL)
     yield e
@@ -261,6 +273,128 @@ def test_an_sd1_lora_is_a_warning_and_leaves_the_model_alone(xl_engine: Engine) 
     with_lora = gen(xl_engine, prompt="a cat <lora:tiny-lora:1>", seed=10)
     assert with_lora.images and any("tiny-lora" in en for _zh, en in with_lora.warnings)
     assert not differ(base, with_lora)
+
+
+# --- kohya SDXL LoRA --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def xl_lora_targets() -> list[tuple[str, str, str, Any]]:
+    """(kohya name, component, module name, layer) of each LoRA layer, named on a pipeline without adapters."""
+    return list(kohya_sdxl_lora_targets(build_tiny_sdxl_pipeline()))
+
+
+def first_conditioning(engine: Engine, prompt: str, seed: int) -> tuple[Any, Any, Any]:
+    """The image and the positive half of the first UNet call's text states and pooled embedding."""
+    assert engine.model is not None
+    seen: list[tuple[Any, Any]] = []
+
+    def record(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        if not seen:
+            seen.append(
+                (kwargs["encoder_hidden_states"][1].clone(), kwargs["added_cond_kwargs"]["text_embeds"][1].clone())
+            )
+
+    handle = engine.model.pipe.unet.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        r = gen(engine, prompt=prompt, seed=seed)
+    finally:
+        handle.remove()
+    return r, *seen[0]
+
+
+def test_a_kohya_sdxl_lora_changes_the_image_through_both_text_encoders(xl_engine: Engine) -> None:
+    import torch
+
+    base, states, pooled = first_conditioning(xl_engine, "a cat", seed=30)
+    lora, lora_states, lora_pooled = first_conditioning(xl_engine, f"a cat <lora:{XL_LORA}:1>", seed=30)
+    assert not lora.warnings
+    assert differ(base, lora)
+    # the prompt's states are CLIP-L's columns then OpenCLIP-G's: each encoder's LoRA layers must change its own
+    assert not torch.allclose(states[:, :TEXT_WIDTH], lora_states[:, :TEXT_WIDTH], atol=1e-3)
+    assert not torch.allclose(states[:, TEXT_WIDTH:], lora_states[:, TEXT_WIDTH:], atol=1e-3)
+    assert not torch.allclose(pooled, lora_pooled, atol=1e-3)  # text_encoder_2's pooled projection too
+
+
+def test_every_layer_of_the_kohya_sdxl_lora_lands_on_its_module(
+    xl_engine: Engine, xl_lora_targets: list[tuple[str, str, str, Any]]
+) -> None:
+    """The sgm UNet names (input/middle/output blocks) and te1/te2 reach the right diffusers layers, as written."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    assert xl_engine.model is not None
+    gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:1>", seed=31)
+    pipe = xl_engine.model.pipe
+    path = xl_engine.view.loras[XL_LORA]
+    tensors = load_file(str(path))
+    with safe_open(str(path), "pt") as f:  # kohya's metadata, as Civitai files carry it
+        assert f.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"
+    assert len(xl_lora_targets) * 3 == len(tensors)  # down, up, alpha: the file has nothing else
+    per_component: dict[str, int] = {}
+    for kohya_name, component, name, _layer in xl_lora_targets:
+        module = getattr(pipe, component).get_submodule(name)
+        assert XL_ADAPTER in getattr(module, "lora_A", {}), f"{kohya_name} not loaded into {component}.{name}"
+        assert torch.equal(module.lora_A[XL_ADAPTER].weight, tensors[f"{kohya_name}.lora_down.weight"])
+        assert torch.equal(module.lora_B[XL_ADAPTER].weight, tensors[f"{kohya_name}.lora_up.weight"])
+        assert module.scaling[XL_ADAPTER] == pytest.approx(1.0)  # weight 1 x alpha 4 / rank 4
+        per_component[component] = per_component.get(component, 0) + 1
+    assert set(per_component) == {"unet", "text_encoder", "text_encoder_2"}
+
+
+def test_the_sdxl_lora_weight_reaches_all_three_models(
+    xl_engine: Engine, xl_lora_targets: list[tuple[str, str, str, Any]]
+) -> None:
+    assert xl_engine.model is not None
+    full = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:1>", seed=32)
+    half = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:0.5>", seed=32)
+    assert differ(full, half)
+    pipe = xl_engine.model.pipe
+    for _kohya_name, component, name, _layer in xl_lora_targets:  # unet, text_encoder and text_encoder_2 alike
+        module = getattr(pipe, component).get_submodule(name)
+        assert module.scaling[XL_ADAPTER] == pytest.approx(0.5), f"{component}.{name}"
+
+
+def test_the_sdxl_lora_unloads_to_the_exact_base_image(xl_engine: Engine) -> None:
+    try:
+        xl_engine.load("tiny")
+    finally:
+        xl_engine.load(XL)  # a fresh SDXL pipeline that has never seen a LoRA
+    assert xl_engine.lora is not None and not xl_engine.lora.loaded
+    base = gen(xl_engine, prompt="a cat", seed=33)
+    with_lora = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:1>", seed=33)
+    assert XL_ADAPTER in xl_engine.lora.loaded
+    after = gen(xl_engine, prompt="a cat", seed=33)
+    assert differ(base, with_lora)
+    assert not differ(base, after)  # bit for bit
+
+
+def test_the_sdxl_lora_hash_is_recorded_as_civitai_matches_it(xl_engine: Engine) -> None:
+    r = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:0.8>", seed=34)
+    data = xl_engine.view.loras[XL_LORA].read_bytes()
+    header = int.from_bytes(data[:8], "little")
+    autov3 = hashlib.sha256(data[8 + header :]).hexdigest()[:12]  # the tensors without the safetensors header
+    fields = parse_parameters(r.infotexts[0])
+    assert fields["Lora hashes"].strip('"') == f"{XL_LORA}: {autov3}"
+    assert fields["Prompt"] == f"a cat <lora:{XL_LORA}:0.8>"  # recorded as written
+
+
+def test_an_sdxl_lora_on_the_sd1_model_is_a_short_warning_and_leaves_it_usable(xl_engine: Engine) -> None:
+    try:
+        xl_engine.load("tiny")
+        base = gen(xl_engine, prompt="a cat", seed=35)
+        with_xl_lora = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:1>", seed=35)
+        assert with_xl_lora.images and not differ(base, with_xl_lora)
+        warnings = [en for _zh, en in with_xl_lora.warnings]
+        assert len(warnings) == 1 and XL_LORA in warnings[0]
+        assert len(warnings[0]) < 500  # a message for a person, not every mismatched tensor
+        assert "Lora hashes" not in with_xl_lora.infotexts[0]
+        sd1_lora = gen(xl_engine, prompt="a cat <lora:tiny-lora:1>", seed=35)  # the failed load left no debris
+        assert not sd1_lora.warnings and differ(base, sd1_lora)
+        assert not differ(base, gen(xl_engine, prompt="a cat", seed=35))
+    finally:
+        xl_engine.load(XL)
 
 
 # --- img2img and hires fix --------------------------------------------------------------------------------------

@@ -20,7 +20,11 @@ to end on the CPU:
 * SDXL's own scheduler, ``EulerDiscreteScheduler`` with its ``model_index.json`` settings.
 
 Next to the folder it writes an SDXL textual-inversion embedding as A1111 and Civitai
-ship them: one safetensors file with a ``clip_l`` and a ``clip_g`` vector set.
+ship them: one safetensors file with a ``clip_l`` and a ``clip_g`` vector set; and an SDXL
+LoRA as kohya's sd-scripts writes them (see :func:`kohya_sdxl_lora_targets`):
+``lora_te1_*`` for CLIP-L, ``lora_te2_*`` for OpenCLIP-G and ``lora_unet_*`` named after
+the original (sgm) SDXL UNet's ``input_blocks``/``middle_block``/``output_blocks``, each
+with ``lora_down``/``lora_up``/``alpha`` and kohya's safetensors metadata.
 
 The cross-attention width is not 2048, so the launcher's library reports the folder as
 ``unknown (cross-attention 80)``; the runtime recognises it as SDXL by its second text
@@ -29,7 +33,9 @@ encoder when it loads.  All weights derive from ``seed``.
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,12 +46,15 @@ __all__ = [
     "CROSS_ATTENTION_DIM",
     "IMAGE_SIZE",
     "POOLED_WIDTH",
+    "TEXT_WIDTH",
     "TinySDXL",
     "build_tiny_sdxl",
     "build_tiny_sdxl_pipeline",
+    "kohya_sdxl_lora_targets",
 ]
 
 if TYPE_CHECKING:
+    import torch
     from diffusers import StableDiffusionXLPipeline
 
 TEXT_WIDTH = 32  # CLIP ViT-L stand-in (768 in SDXL)
@@ -55,6 +64,7 @@ TIME_EMBED_WIDTH = 8  # addition_time_embed_dim (256 in SDXL)
 CROSS_ATTENTION_DIM = TEXT_WIDTH + TEXT_WIDTH_2  # both encoders' hidden states side by side (2048 in SDXL)
 ADDED_COND_DIM = POOLED_WIDTH + 6 * TIME_EMBED_WIDTH  # pooled text + (original size, crop, target size) (2816)
 EMBEDDING_VECTORS = 2
+LORA_RANK = 4
 
 # SDXL base 1.0's scheduler/scheduler_config.json, minus the keys Euler ignores.
 SCHEDULER_CONFIG = {
@@ -76,6 +86,7 @@ class TinySDXL:
 
     diffusers_dir: Path
     embedding: Path
+    lora: Path
 
 
 def build_tiny_sdxl(dest: Path, *, seed: int = 0) -> TinySDXL:
@@ -85,12 +96,19 @@ def build_tiny_sdxl(dest: Path, *, seed: int = 0) -> TinySDXL:
 
     torch.set_num_threads(1)
     dest.mkdir(parents=True, exist_ok=True)
-    tiny = TinySDXL(diffusers_dir=dest / "diffusers", embedding=dest / "tiny-xl-embedding.safetensors")
-    build_tiny_sdxl_pipeline(seed).save_pretrained(tiny.diffusers_dir, safe_serialization=True)
+    tiny = TinySDXL(
+        diffusers_dir=dest / "diffusers",
+        embedding=dest / "tiny-xl-embedding.safetensors",
+        lora=dest / "tiny-xl-lora.safetensors",
+    )
+    pipe = build_tiny_sdxl_pipeline(seed)
+    pipe.save_pretrained(tiny.diffusers_dir, safe_serialization=True)
     gen = torch.Generator("cpu").manual_seed(seed + 1)
     vectors = {name: torch.randn(EMBEDDING_VECTORS, width, generator=gen) * 0.5
                for name, width in (("clip_l", TEXT_WIDTH), ("clip_g", TEXT_WIDTH_2))}  # fmt: skip
     save_file(vectors, str(tiny.embedding))
+    lora, metadata = _kohya_sdxl_lora(pipe, gen)
+    save_file(lora, str(tiny.lora), metadata=metadata)
     return tiny
 
 
@@ -161,3 +179,78 @@ def build_tiny_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
         force_zeros_for_empty_prompt=True,
         add_watermarker=False,
     )
+
+
+# --- kohya SDXL LoRA ----------------------------------------------------------------------------------------------
+
+# kohya's default LoRA (networks.lora) wraps every Linear of the UNet's transformer blocks (Transformer2DModel:
+# proj_in/proj_out, attention and feed-forward) and of the CLIP encoder layers.
+UNET_LORA_TARGETS = ("proj_in", "proj_out", "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0",
+                     "attn2.to_q", "attn2.to_k", "attn2.to_v", "attn2.to_out.0", "ff.net.0.proj", "ff.net.2")  # fmt: skip
+TE_LORA_TARGETS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.out_proj",
+    "mlp.fc1",
+    "mlp.fc2",
+)
+
+
+def _sgm_attention_block(diffusers_block: str, layers_per_block: int) -> str:
+    """The original SDXL UNet's name for a diffusers UNet's attention module (``down_blocks.1.attentions.0``).
+
+    The sgm UNet numbers its blocks flat: ``input_blocks.0`` is conv_in, then each level has
+    ``layers_per_block`` (resnet, attention) pairs and one downsampler; ``output_blocks`` has
+    ``layers_per_block + 1`` pairs a level; ``middle_block`` is (resnet, attention, resnet).
+    The attention is always sub-module 1 of its block.
+    """
+    if diffusers_block == "mid_block.attentions.0":
+        return "middle_block.1"
+    match = re.fullmatch(r"(down|up)_blocks\.(\d+)\.attentions\.(\d+)", diffusers_block)
+    assert match, diffusers_block
+    level, layer = int(match[2]), int(match[3])
+    if match[1] == "down":
+        return f"input_blocks.{1 + level * (layers_per_block + 1) + layer}.1"
+    return f"output_blocks.{level * (layers_per_block + 1) + layer}.1"
+
+
+def kohya_sdxl_lora_targets(pipe: StableDiffusionXLPipeline) -> Iterator[tuple[str, str, str, torch.nn.Linear]]:
+    """(kohya LoRA name, pipeline component, module name in it, layer) for each layer the SDXL LoRA wraps."""
+    import torch
+
+    for component, prefix in (("text_encoder", "lora_te1_"), ("text_encoder_2", "lora_te2_")):
+        for name, layer in getattr(pipe, component).named_modules():
+            if isinstance(layer, torch.nn.Linear) and name.endswith(TE_LORA_TARGETS):
+                # transformers >= 5.6 drops CLIPTextModel's ``text_model.`` prefix; kohya's names always carry it
+                bare = name.removeprefix("text_model.")
+                yield prefix + "text_model_" + bare.replace(".", "_"), component, name, layer
+    layers_per_block = pipe.unet.config.layers_per_block
+    for name, layer in pipe.unet.named_modules():
+        if isinstance(layer, torch.nn.Linear) and ".attentions." in name and name.endswith(UNET_LORA_TARGETS):
+            match = re.fullmatch(r"(.*?\.attentions\.\d+)\.(.*)", name)
+            assert match, name
+            sgm = _sgm_attention_block(match[1], layers_per_block) + "." + match[2]
+            yield "lora_unet_" + sgm.replace(".", "_"), "unet", name, layer
+
+
+def _kohya_sdxl_lora(
+    pipe: StableDiffusionXLPipeline, gen: torch.Generator
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Random rank-4 kohya SDXL LoRA over :func:`kohya_sdxl_lora_targets`, with kohya metadata."""
+    import torch
+
+    tensors: dict[str, torch.Tensor] = {}
+    for kohya_name, _component, _name, layer in kohya_sdxl_lora_targets(pipe):
+        tensors[f"{kohya_name}.lora_down.weight"] = (
+            torch.randn(LORA_RANK, layer.in_features, generator=gen) / layer.in_features**0.5
+        )
+        tensors[f"{kohya_name}.lora_up.weight"] = torch.randn(layer.out_features, LORA_RANK, generator=gen) * 0.5
+        tensors[f"{kohya_name}.alpha"] = torch.tensor(float(LORA_RANK))
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(LORA_RANK),
+        "ss_network_alpha": str(LORA_RANK),
+        "ss_base_model_version": "sdxl_base_v1-0",
+    }
+    return tensors, metadata
