@@ -35,6 +35,17 @@ SCHEDULER_CONFIG = {
     "timestep_spacing": "leading",
 }
 
+# SD's VAE (4 levels, 4 latent channels) at widths 8-16; SDXL's differs only in its scaling factor.
+VAE_CONFIG = {
+    "sample_size": IMAGE_SIZE,
+    "layers_per_block": 2,
+    "block_out_channels": (8, 8, 16, 16),
+    "norm_num_groups": 4,
+    "latent_channels": 4,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+}
+
 
 def byte_alphabet() -> list[str]:
     """The 256 printable stand-ins byte-level BPE uses for the bytes 0..255, in byte order."""
@@ -91,15 +102,7 @@ def build_demo_pipeline(seed: int = 0) -> StableDiffusionPipeline:
             cross_attention_dim=CROSS_ATTENTION_DIM,
             attention_head_dim=2,
         )
-        vae = AutoencoderKL(
-            sample_size=IMAGE_SIZE,
-            layers_per_block=2,
-            block_out_channels=(8, 8, 16, 16),
-            norm_num_groups=4,
-            latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-        )
+        vae = AutoencoderKL(**VAE_CONFIG)
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,

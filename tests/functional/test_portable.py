@@ -248,18 +248,24 @@ def windows_wheels() -> Path:
     return folder
 
 
-def test_a_windows_archive_has_the_embeddable_python_and_the_launcher_env(
-    tmp_path: Path, file_server: FileServer
-) -> None:
+def windows_bundle(where: Path, file_server: FileServer) -> Path:
+    """A bundle whose win-x64 Python is a fake embeddable zip, pinned, on a local mirror after a refusing one."""
     data = fake_embeddable_zip()
     file_server.add(f"/huawei/3.11.9/{EMBED_FILE}", data)
-    bundle = copy_bundle(tmp_path / "src")
+    bundle = copy_bundle(where)
     isolate_mirrors(bundle)
     builds_file(bundle, "win-x64", "embed", EMBED_FILE, data)
     set_mirror_urls(bundle / "mirrors.toml", "python", {
         "npmmirror-embed": refused_url("/python/{version}/python-{version}-embed-amd64.zip"),
         "huawei-embed": file_server.url + "/huawei/{version}/python-{version}-embed-amd64.zip",
     })  # fmt: skip
+    return bundle
+
+
+def test_a_windows_archive_has_the_embeddable_python_and_the_launcher_env(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    bundle = windows_bundle(tmp_path / "src", file_server)
     (bundle / "config.toml").write_text(f'[mirrors]\npypi = "{windows_wheels()}"\n', encoding="utf-8")
     out = tmp_path / "out"
     r = run_cli(bundle, "--lang", "en", "release", "--target", "win-x64", "--out", str(out), "--json")
@@ -316,14 +322,7 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
     for spec in specs.values():
         publish(hf_endpoint, spec)
 
-    data = fake_embeddable_zip()
-    file_server.add(f"/huawei/3.11.9/{EMBED_FILE}", data)
-    bundle = copy_bundle(tmp_path / "src")
-    isolate_mirrors(bundle)
-    builds_file(bundle, "win-x64", "embed", EMBED_FILE, data)
-    set_mirror_urls(bundle / "mirrors.toml", "python", {
-        "huawei-embed": file_server.url + "/huawei/{version}/python-{version}-embed-amd64.zip",
-    })  # fmt: skip
+    bundle = windows_bundle(tmp_path / "src", file_server)
     (bundle / "packs" / "test-cpu.toml").write_text(TEST_PACK.format(py="3.11"), encoding="utf-8")
     (bundle / "packs" / "test-runtime.txt").write_text("tinypkg==1.0\nneeds-torch==1.0\nwinaware==1.0\n",
                                                        encoding="utf-8")  # fmt: skip

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.demo import IMAGE_SIZE, write_tokenizer_sources
+from runtime.demo import IMAGE_SIZE, VAE_CONFIG, write_tokenizer_sources
 
 __all__ = [
     "CROSS_ATTENTION_DIM",
@@ -157,17 +157,7 @@ def build_tiny_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
             addition_time_embed_dim=TIME_EMBED_WIDTH,
             projection_class_embeddings_input_dim=ADDED_COND_DIM,
         )
-        vae = AutoencoderKL(
-            sample_size=IMAGE_SIZE,
-            layers_per_block=2,
-            block_out_channels=(8, 8, 16, 16),
-            norm_num_groups=4,
-            latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            scaling_factor=0.13025,
-            force_upcast=True,
-        )
+        vae = AutoencoderKL(**VAE_CONFIG, scaling_factor=0.13025, force_upcast=True)
     return StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
