@@ -22,7 +22,7 @@ from launcher.tui.pages import models as page
 from launcher.tui.pages.models import ModelsPage
 from tests.support.fake_models import ESRGAN, HTML_PAGE, SD15_CKPT, SD15_LORA, SDXL_CKPT, VAE, write_safetensors
 from tests.support.hf_endpoint import HfEndpoint
-from tests.tui.conftest import SNAPSHOT_SIZE, screen_text
+from tests.tui.conftest import SNAPSHOT_SIZE, screen_text, settle
 
 pytestmark = pytest.mark.usefixtures("fixed_status")
 
@@ -46,13 +46,6 @@ def lora_bytes(tmp_path: Path) -> bytes:
     """A LoRA-shaped safetensors file of about 6 MiB (zeros: sizes and hashes are the same every run)."""
     path = write_safetensors(tmp_path / "src.safetensors", {**SD15_LORA, "pad": (3 * MiB,)})
     return path.read_bytes()
-
-
-async def settle(app: YijianApp, pilot: Pilot[Any]) -> None:
-    """Pending messages handled (a click's worker started), every worker done, its messages handled."""
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def download_ended(app: YijianApp, pilot: Pilot[Any]) -> None:
@@ -94,6 +87,10 @@ async def open_models(app: YijianApp, pilot: Pilot[Any], tab: str = "models-libr
     app.query_one("#models-tabs", TabbedContent).active = tab
     await settle(app, pilot)
     assert app.query_one("#pages", ContentSwitcher).current == "models"
+    page = app.query_one(ModelsPage)  # a loaded machine can keep the first scan and the catalog past the settle
+    await until(pilot, lambda: (page.files is not None or bool(page.scan_error))
+                and (page.catalog is not None or bool(page.catalog_error)))  # fmt: skip
+    await settle(app, pilot)
 
 
 async def open_catalog(app: YijianApp, pilot: Pilot[Any]) -> None:
