@@ -168,8 +168,6 @@ class AdvancedPage(FormPage):
         self.loaded: dict[str, Any] = {key: config.BY_KEY[key].default for key, _ in FIELDS}
         self.errors: dict[str, Text] = {}
         self.note: Text | None = None  # the last thing that happened (saved, load failed ...)
-        self.save_error: Text | None = None  # why the last save wrote nothing
-        self.load_error: Text | None = None  # why config.toml could not be read
         self.auto_line: Text = Text("正在检测显卡……", "Checking the GPU…")
         self.probing = False
         self.saving = False
@@ -338,22 +336,7 @@ class AdvancedPage(FormPage):
     def _show_state(self) -> None:
         values, errors = self.values()
         pending = len(self.changes(values))
-        if self.saving:
-            line = self.tr("正在保存……", "Saving…")
-        elif errors:
-            line = self.tr(f"有 {len(errors)} 处需要改正，改正前不会保存。",
-                           f"{len(errors)} problem(s) to fix; nothing is saved until then.")  # fmt: skip
-        elif self.save_error is not None and pending:
-            line = "✗ " + self.text(self.save_error)
-        elif self.load_error is not None:
-            line = "✗ " + self.text(self.load_error)
-        elif pending:
-            line = self.tr(f"有 {pending} 项修改未保存。", f"{pending} unsaved change(s).")
-        elif self.note is not None:
-            line = self.text(self.note)
-        else:
-            line = self.tr("没有未保存的修改。", "No unsaved changes.")
-        self.query_one("#adv-status", Static).update(line)
+        self.query_one("#adv-status", Static).update(self.status_line(len(errors), pending))
 
     # --- events ---------------------------------------------------------------------------------------------
     @on(Input.Changed)

@@ -57,11 +57,16 @@ def failure(e: BaseException) -> Text:
     )
 
 
+SAVING = Text("正在保存……", "Saving…")
+
+
 class FormPage(KeyedPage):
     """A page of fields saved together: check them all, write the changes in one worker, say what happened."""
 
     saving: bool = False
     note: Text | None = None
+    save_error: Text | None = None  # why the last save wrote nothing
+    load_error: Text | None = None  # why config.toml could not be read
 
     @abstractmethod
     def values(self) -> tuple[dict[str, Any], dict[str, Text]]:
@@ -80,6 +85,27 @@ class FormPage(KeyedPage):
 
     @abstractmethod
     def _show_state(self) -> None: ...
+
+    def status_line(self, errors: int, pending: int, *, saving: Text = SAVING, failed: Text | None = None) -> str:
+        """The one line under the form: saving, fields to fix, a failed check, a failed save or load, unsaved
+        changes, the last note, or all saved, in that order."""
+        if self.saving:
+            return self.text(saving)
+        if errors:
+            return self.tr(
+                f"有 {errors} 处需要改正，改正前不会保存。", f"{errors} problem(s) to fix; nothing is saved until then."
+            )
+        if failed is not None:
+            return self.text(failed)
+        if self.save_error is not None and pending:
+            return "✗ " + self.text(self.save_error)
+        if self.load_error is not None:
+            return "✗ " + self.text(self.load_error)
+        if pending:
+            return self.tr(f"有 {pending} 项修改未保存。", f"{pending} unsaved change(s).")
+        if self.note is not None:
+            return self.text(self.note)
+        return self.tr("没有未保存的修改。", "No unsaved changes.")
 
     def action_save(self) -> None:
         if self.saving:

@@ -108,8 +108,6 @@ class NetworkPage(FormPage):
         self.loaded: dict[str, Any] = {}
         self.errors: dict[str, Text] = {}
         self.failed: dict[str, tuple[Any, Text]] = {}  # mirror checks that did not pass: (value, why), until edited
-        self.save_error: Text | None = None  # why the last save wrote nothing
-        self.load_error: Text | None = None  # why config.toml could not be read
         self.note: Text | None = None
         self.results: dict[str, list[dict[str, Any]]] = {}  # the ranking shown in the table, per channel
         self.fresh = False  # measured in this session (else: the saved ranking)
@@ -339,23 +337,14 @@ class NetworkPage(FormPage):
     def _show_state(self) -> None:
         values, errors = self.values()
         pending = len(self.changes(values)) if self.loaded else 0
-        if self.saving:
-            line = self.tr("正在检查并保存……", "Checking and saving…")
-        elif errors:
-            line = self.tr(f"有 {len(errors)} 处需要改正，改正前不会保存。",
-                           f"{len(errors)} problem(s) to fix; nothing is saved until then.")  # fmt: skip
-        elif self.failed:
-            line = self.tr("镜像检查没有通过，什么都没有保存。", "A mirror check failed; nothing was saved.")
-        elif self.save_error is not None and pending:
-            line = "✗ " + self.text(self.save_error)
-        elif self.load_error is not None:
-            line = "✗ " + self.text(self.load_error)
-        elif pending:
-            line = self.tr(f"有 {pending} 项修改未保存。", f"{pending} unsaved change(s).")
-        elif self.note is not None:
-            line = self.text(self.note)
-        else:
-            line = self.tr("没有未保存的修改。", "No unsaved changes.")
+        failed = (
+            Text("镜像检查没有通过，什么都没有保存。", "A mirror check failed; nothing was saved.")
+            if self.failed
+            else None
+        )
+        line = self.status_line(
+            len(errors), pending, saving=Text("正在检查并保存……", "Checking and saving…"), failed=failed
+        )
         self.query_one("#net-status", Static).update(line)
 
     def _fill_table(self) -> None:
