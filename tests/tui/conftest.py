@@ -58,6 +58,28 @@ def fixed_status(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(status, "gather", lambda bundle: fixed)
 
 
+@pytest.fixture
+def snap_compare(snap_compare: Any) -> Any:
+    """pytest-textual-snapshot's ``snap_compare``, with every Input's cursor held still before the picture.
+
+    A focused Input blinks its cursor on a timer, so a snapshot taken a moment later differs.
+    """
+    from textual.widgets import Input
+
+    def compare(app: Any, *args: Any, run_before: Any = None, **kwargs: Any) -> bool:
+        async def steady(pilot: Any) -> None:
+            if run_before is not None:
+                await run_before(pilot)
+            for box in pilot.app.query(Input):
+                box.cursor_blink = False  # pauses the blink with the cursor hidden
+            await pilot.pause()
+
+        result: bool = snap_compare(app, *args, run_before=steady, **kwargs)
+        return result
+
+    return compare
+
+
 def screen_text(app: object) -> str:
     """The screen as plain text, for asserts (Textual's compositor; private but stable enough for tests)."""
     strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
