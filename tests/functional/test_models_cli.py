@@ -118,13 +118,15 @@ def test_kill_9_and_the_same_command_resumes(bundle: Path, file_server: FileServ
     args = ["models", "download", file_server.url_for("/big.safetensors"), "--sha256", sha, "--to", str(tmp_path / "o")]
     env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
     env["PYTHONPATH"] = str(bundle)
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=env, cwd=bundle,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    first = tmp_path / "first-run.log"
+    with open(first, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=env, cwd=bundle,
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     journal = tmp_path / "o" / "big.safetensors.part.log"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (journal.exists() and journal.stat().st_size > 600):
         time.sleep(0.02)
-    assert proc.poll() is None
+    assert proc.poll() is None, first.read_text(encoding="utf-8")  # it ended before the kill: say why
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     file_server.faults("/big.safetensors").throttle = None
