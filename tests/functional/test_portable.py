@@ -28,7 +28,15 @@ from pathlib import Path
 import pytest
 
 from bootstrap.layout import Bundle
-from tests.support.bundle_copy import CACHE, copy_bundle, isolate_mirrors, pypi_ids, run_cli, run_start, set_mirror_urls
+from tests.support.bundle_copy import (
+    copy_bundle,
+    isolate_mirrors,
+    pypi_download,
+    pypi_ids,
+    run_cli,
+    run_start,
+    set_mirror_urls,
+)
 from tests.support.fileserver import FileServer, refused_url
 from tests.support.hermetic import REPO
 from tests.support.hf_endpoint import HfEndpoint
@@ -234,18 +242,7 @@ def windows_wheels() -> Path:
     pins = resolve_requirements(lock, TARGETS["win-x64"].environment("3.11.9"))
     pins.append(f"pip=={importlib.metadata.version('pip')}")
     key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
-    folder = CACHE / f"launcher-wheels-win_amd64-{key}"
-    if (folder / ".complete").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--quiet",
-         "--index-url", "https://pypi.org/simple", "-d", str(folder), *_tag_args(TARGETS["win-x64"], "3.11.9"), *pins],
-        check=True, env=env,
-    )  # fmt: skip
-    (folder / ".complete").write_text("ok", encoding="utf-8")
-    return folder
+    return pypi_download(f"launcher-wheels-win_amd64-{key}", [*_tag_args(TARGETS["win-x64"], "3.11.9"), *pins])
 
 
 def windows_bundle(where: Path, file_server: FileServer) -> Path:

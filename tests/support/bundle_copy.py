@@ -85,22 +85,27 @@ def pypi_ids(mirrors_toml: Path) -> list[str]:
     return re.findall(r'(?m)^\[\[pypi\]\]\s*\nid = "([^"]+)"', mirrors_toml.read_text(encoding="utf-8"))
 
 
-def launcher_wheels() -> Path:
-    """A folder holding every wheel of requirements/launcher.txt for this Python."""
-    lock = REPO / "requirements" / "launcher.txt"
-    key = hashlib.sha256(lock.read_bytes() + sys.version.encode()).hexdigest()[:12]
-    folder = CACHE / f"launcher-wheels-{key}"
+def pypi_download(name: str, args: list[str]) -> Path:
+    """``pip download ARGS`` from PyPI into CACHE/name once; later calls return the folder (a ``.complete`` marker)."""
+    folder = CACHE / name
     if (folder / ".complete").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--quiet",
-         "--only-binary=:all:", "--index-url", "https://pypi.org/simple", "-d", str(folder), "-r", str(lock)],
+         "--index-url", "https://pypi.org/simple", "-d", str(folder), *args],
         check=True, env=env,
     )  # fmt: skip
     (folder / ".complete").write_text("ok", encoding="utf-8")
     return folder
+
+
+def launcher_wheels() -> Path:
+    """A folder holding every wheel of requirements/launcher.txt for this Python."""
+    lock = REPO / "requirements" / "launcher.txt"
+    key = hashlib.sha256(lock.read_bytes() + sys.version.encode()).hexdigest()[:12]
+    return pypi_download(f"launcher-wheels-{key}", ["--only-binary=:all:", "-r", str(lock)])
 
 
 def run_start(bundle: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
