@@ -56,8 +56,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -71,24 +69,25 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.bundle_copy import copy_bundle, isolate_mirrors, launcher_wheels, pypi_download, set_mirror_urls  # noqa: E402
-from tests.support.chaos_proxy import FAULTS, ChaosProxy, start_proxy  # noqa: E402
-from tests.support.hermetic import MACHINE_WHEELS, sealed_env_dict  # noqa: E402
-from tests.support.hf_endpoint import HfEndpoint  # noqa: E402
+from tests.support.chaos_network import (  # noqa: E402
+    CHANNELS,
+    MIRRORS,
+    Network,
+    prepare_bundle,
+    sent_by_file,
+    sha256_of,
+    start_network,
+)
+from tests.support.chaos_proxy import FAULTS  # noqa: E402
+from tests.support.hermetic import sealed_env_dict  # noqa: E402
 from tests.support.httpbase import free_port  # noqa: E402
-from tests.support.pypi_index import PackageIndex  # noqa: E402
-from tests.support.tiny_sd import TinySD  # noqa: E402
 
-SD15_WIDTH = 768
-CHANNELS = ("pypi", "torch", "huggingface")
-MIRRORS = {"pypi": ("tuna", "pypi"), "torch": ("nju", "official"), "huggingface": ("hf-mirror", "huggingface")}
-URL_SUFFIX = {"pypi": "/simple", "torch": "/whl/{cuda}/simple", "huggingface": ""}
 # Which faults leave a mirror unusable for a channel (the launcher must move on); the rest must be ridden out.
 FATAL = {
     "pypi": {"down", "dns", "ua403", "5xx", "html200", "lfs", "xet"},
@@ -110,136 +109,6 @@ FAULT_P = 0.5  # chance that a mirror gets a fault
 RUN_TIMEOUT = 420.0
 GOAL = ">= 99 % of 100 runs end ready or with the right finding; 0 corrupt files; 0 broken environments"
 OUTCOMES = ("ready+image", "right finding", "otherwise")
-
-
-# ------------------------------------------------------------------------------------------------ the network
-
-
-@dataclass
-class Network:
-    """The stand-ins, the proxies in front of them, and what they serve."""
-
-    index: PackageIndex
-    hub: HfEndpoint
-    proxies: dict[str, list[ChaosProxy]]
-    served: dict[str, str]  # file name -> sha256 of what the stand-ins serve (models, wheels)
-    config_files: dict[str, bytes]  # the SD 1.5 config folder as served
-    checkpoint: tuple[str, int, str]  # catalog file name, size, sha256
-    notes: list[str] = field(default_factory=list)
-
-    def stop(self) -> None:
-        for proxies in self.proxies.values():
-            for p in proxies:
-                p.stop()
-        self.index.stop()
-        self.hub.stop()
-
-
-def torch_wheel() -> Path | None:
-    found = sorted(Path(MACHINE_WHEELS).glob("torch-2.13.0+cpu-*.whl")) if MACHINE_WHEELS else []
-    return found[0] if found else None
-
-
-def wheel_folders(work: Path) -> tuple[Path, Path]:
-    """The PyPI folder (launcher, pip and runtime wheels, no torch) and the torch index's ``cpu`` folder."""
-    import ensurepip
-
-    from launcher.packs.catalog import load_packs
-
-    torch = torch_wheel()
-    if torch is None:
-        raise SystemExit("chaos: no torch-2.13.0+cpu wheel in the machine's wheel folder (PIP_FIND_LINKS)")
-    packs = load_packs(ROOT / "packs")
-    pack = packs.require("cpu")
-    reqs = packs.runtime_requirements(pack)
-    key = hashlib.sha256("\n".join([*pack.pins("linux"), *reqs, sys.version]).encode()).hexdigest()[:12]
-    runtime = pypi_download(f"runtime-wheels-{key}", ["--only-binary=:all:", "--find-links", str(torch.parent),
-                                                      *pack.pins("linux"), *reqs])  # fmt: skip
-    pypi, cpu = work / "wheels" / "pypi", work / "wheels" / "cpu"
-    for folder in (pypi, cpu):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    pip = next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
-    for wheel in [*launcher_wheels().glob("*.whl"), *runtime.glob("*.whl"), pip]:
-        if not wheel.name.startswith("torch-") and not (pypi / wheel.name).exists():
-            os.symlink(wheel, pypi / wheel.name)
-    os.symlink(torch, cpu / torch.name)
-    return pypi, cpu
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def start_network(work: Path, say: Callable[[str], None]) -> Network:
-    from launcher.models.catalog import load_model_catalog
-    pypi, cpu = wheel_folders(work)
-    tiny = build_sd15_stand_in(work / "tiny-sd")
-    entry = load_model_catalog(ROOT / "models" / "catalog.toml").default()
-    data = tiny.checkpoint.read_bytes()
-    assert entry.hf is not None
-    name = entry.filename
-    hub = HfEndpoint()
-    hub.start()
-    hub.add_repo(entry.hf.repo, {entry.hf.file: data}, lfs=(entry.hf.file,))
-    configs = config_repo_files(tiny.config_dir)
-    hub.add_repo("stable-diffusion-v1-5/stable-diffusion-v1-5", configs, lfs=("tokenizer/vocab.json",)
-                 if "tokenizer/vocab.json" in configs else ())  # fmt: skip
-    index = PackageIndex(root=pypi, variants={"cpu": cpu})
-    index.start()
-    proxies = {
-        "pypi": [start_proxy(index.url, f"pypi-{m}") for m in MIRRORS["pypi"]],
-        "torch": [start_proxy(index.url, f"torch-{m}") for m in MIRRORS["torch"]],
-        "huggingface": [start_proxy(hub.url, f"hf-{m}") for m in MIRRORS["huggingface"]],
-    }
-    served = {w.name: sha256_of(w) for folder in (pypi, cpu) for w in folder.glob("*.whl")}
-    served[name] = hashlib.sha256(data).hexdigest()
-    net = Network(index, hub, proxies, served, configs, (name, len(data), served[name]))
-    if importlib.util.find_spec("tests.support.modelscope_endpoint") is None:
-        net.notes.append("ModelScope: tests/support/modelscope_endpoint.py is not in this tree yet; the ModelScope "
-                         "mirror stays dead (refused) in every run, so no run can route around Hugging Face through it")  # fmt: skip
-    else:
-        net.notes.append("ModelScope: the stand-in exists but is not wired into this soak yet (left dead)")
-    net.notes.append("Python builds and GitHub proxies: not exercised (setup.python = \"system\"; stage 0 finds this "
-                     "machine's python3, so neither channel is asked)")  # fmt: skip
-    for note in net.notes:
-        say(f"note: {note}")
-    return net
-
-
-def build_sd15_stand_in(dest: Path) -> TinySD:
-    """The tiny random model with SD 1.5's cross-attention width (768), so the library and the runtime take it for SD 1.5.
-
-    The harness's tiny model is 32 wide, which the architecture check rightly calls unknown; the catalog's default
-    entry is an SD 1.5 single file.  Text encoder and UNet stay tiny otherwise (a few MB).
-    """
-    import runtime.demo
-    import tests.support.tiny_sd as tiny_sd
-
-    saved = runtime.demo.CROSS_ATTENTION_DIM, tiny_sd.CROSS_ATTENTION_DIM
-    runtime.demo.CROSS_ATTENTION_DIM = tiny_sd.CROSS_ATTENTION_DIM = SD15_WIDTH
-    try:
-        return tiny_sd.build_tiny_sd(dest)
-    finally:
-        runtime.demo.CROSS_ATTENTION_DIM, tiny_sd.CROSS_ATTENTION_DIM = saved
-
-
-def config_repo_files(config_dir: Path) -> dict[str, bytes]:
-    """The tiny model's config folder as the SD 1.5 repository serves it (with the feature extractor the real one names)."""
-    files = {p.relative_to(config_dir).as_posix(): p.read_bytes() for p in config_dir.rglob("*") if p.is_file()}
-    index = json.loads(files["model_index.json"])
-    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
-    files["model_index.json"] = json.dumps(index, indent=2).encode()
-    files["feature_extractor/preprocessor_config.json"] = json.dumps({
-        "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-        "resample": 3, "size": 224, "feature_extractor_type": "CLIPFeatureExtractor",
-    }).encode()  # fmt: skip
-    return files
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -287,34 +156,6 @@ class Result:
     broken: list[str]
     refetched: int
     log: Path | None
-
-
-def prepare_bundle(where: Path, net: Network, draw: Draw, shared_uv_cache: Path) -> Path:
-    bundle = copy_bundle(where)
-    isolate_mirrors(bundle)
-    for ch, proxies in net.proxies.items():
-        urls = {}
-        for mirror_id, proxy, fault in zip(MIRRORS[ch], proxies, draw.faults[ch], strict=True):
-            proxy.set_fault(fault)
-            urls[mirror_id] = proxy.mirror_url(URL_SUFFIX[ch])
-        set_mirror_urls(bundle / "mirrors.toml", ch, urls)
-    name, size, sha = net.checkpoint
-    catalog = bundle / "models" / "catalog.toml"
-    text = catalog.read_text(encoding="utf-8")
-    entry = re.search(r'(?ms)^\[\[model\]\]\nid = "sd15".*?(?=^\[\[model\]\])', text)
-    assert entry is not None
-    stand_in = re.sub(r"(?m)^revision = .*\n", "", entry.group(0))
-    stand_in = re.sub(r"(?m)^size = .*$", f"size = {size}", stand_in)
-    stand_in = re.sub(r'(?m)^sha256 = .*$', f'sha256 = "{sha}"', stand_in)
-    catalog.write_text(text.replace(entry.group(0), stand_in), encoding="utf-8")
-    arch = bundle / "models" / "architectures.toml"
-    files = ", ".join(f'"{p}"' for p in sorted(net.config_files))
-    arch.write_text(re.sub(r'(?s)(id = "sd15".*?files = )\[.*?\]', lambda m: f"{m.group(1)}[{files}]",
-                           arch.read_text(encoding="utf-8"), count=1), encoding="utf-8")  # fmt: skip
-    (bundle / "config.toml").write_text('[setup]\npack = "cpu"\npython = "system"\n', encoding="utf-8")
-    (bundle / "cache").mkdir(exist_ok=True)
-    os.symlink(shared_uv_cache, bundle / "cache" / "uv")  # see the module docstring: what sharing it hides
-    return bundle
 
 
 Started = tuple[str | None, str, "subprocess.Popen[bytes]"]
@@ -380,7 +221,7 @@ def txt2img(url: str) -> str | None:
     try:
         with opener.open(req, timeout=180) as resp:
             png = base64.b64decode(json.load(resp)["images"][0])
-    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+    except Exception as exc:
         detail = exc.read().decode(errors="replace")[:300] if hasattr(exc, "read") else ""
         return f"txt2img failed: {exc} {detail}".strip()
     return None if png[:8] == b"\x89PNG\r\n\x1a\n" else "txt2img answered something that is not a PNG"
@@ -431,17 +272,6 @@ def broken_envs(bundle: Path, env: dict[str, str], image_made: bool) -> list[str
     return broken
 
 
-def sent_by_file(net: Network) -> dict[tuple[str, str], list[int]]:
-    """(channel, path) -> [body bytes sent by any mirror of the channel, the file's size (0: never seen whole)]."""
-    per: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for ch, proxies in net.proxies.items():
-        for p in proxies:
-            for path, c in p.bytes_by_path().items():
-                per[ch, path][0] += c.sent
-                per[ch, path][1] = max(per[ch, path][1], c.size)
-    return per
-
-
 def refetched_bytes(before: dict[tuple[str, str], list[int]], after: dict[tuple[str, str], list[int]]) -> int:
     """Of the files partly or wholly sent before a kill: the bytes sent beyond one whole copy (a perfect resume: 0)."""
     total = 0
@@ -477,7 +307,7 @@ def soak_run(n: int, seed: int, net: Network, work: Path, keep: bool) -> Result:
     shutil.rmtree(base, ignore_errors=True)
     _, env = sealed_env_dict(base / "sealed")
     env.pop("YIJIAN_HOME", None)  # the bundle is its own root
-    bundle = prepare_bundle(base / "bundle", net, draw, work / "uv-cache")
+    bundle = prepare_bundle(base / "bundle", net, draw.faults, work / "uv-cache")
     log = base / "output.log"
     port = free_port()
     started = time.monotonic()
@@ -568,6 +398,15 @@ class Report:
         out.extend(f"note: {note}" for note in self.notes)
         return out
 
+    def to_dict(self) -> dict[str, object]:
+        """The figures as data (``--json``), one entry per run."""
+        runs = [{"n": r.n, "faults": r.draw.faults, "kill_at": r.draw.kill_at, "dead": r.draw.dead(),
+                 "outcome": r.outcome, "why": r.why, "seconds": round(r.seconds, 1), "corrupt": r.corrupt,
+                 "broken": r.broken, "refetched": r.refetched, "log": str(r.log) if r.log else None}
+                for r in self.results]  # fmt: skip
+        totals = {o: sum(r.outcome == o for r in self.results) for o in OUTCOMES}
+        return {"seed": self.seed, "runs": runs, "totals": totals, "goal": GOAL, "notes": self.notes}
+
 
 def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[str], None] = print) -> Report:
     (work / "uv-cache").mkdir(parents=True, exist_ok=True)
@@ -589,13 +428,18 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=100, help="runs (default 100)")
     ap.add_argument("--seed", type=int, default=None, help="replay a soak (default: a new random seed)")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary folder)")
-    ap.add_argument("--keep", action="store_true", help="keep every run's bundle (default: only those that ended otherwise)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep every run's bundle (default: only those that ended otherwise)"
+    )
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     work = args.work or Path(tempfile.mkdtemp(prefix="yijian-chaos-"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = soak(args.n, seed, work, keep=args.keep, say=lambda s: print(s, flush=True))
     print("\n".join(report.lines()), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(report.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
     return 0
 
 

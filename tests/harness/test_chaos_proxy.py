@@ -1,0 +1,130 @@
+"""The chaos soak's fault-injecting proxy, checked fault by fault with real clients against the file server."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.support.chaos_proxy import FAULTS, ChaosProxy, start_proxy
+from tests.support.fileserver import FileServer, lfs_pointer
+
+DATA = bytes(range(256)) * 1024  # 256 KiB: a "file" (not an index page)
+PAGE = b"<html><body><a href='x'>x</a></body></html>"
+
+
+@pytest.fixture
+def proxy(file_server: FileServer) -> Iterator[ChaosProxy]:
+    file_server.add("/f/model.safetensors", DATA)
+    file_server.add("/simple/", PAGE)
+    p = start_proxy(file_server.url, "mirror-a", slow_s=0.5)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def get(url: str, **headers: str) -> requests.Response:
+    return requests.get(url, headers=headers, timeout=10, allow_redirects=False)
+
+
+def test_no_fault_passes_bytes_and_ranges_through_and_counts_them(proxy: ChaosProxy) -> None:
+    r = get(proxy.mirror_url("/f/model.safetensors"))
+    assert r.status_code == 200 and r.content == DATA
+    part = get(proxy.mirror_url("/f/model.safetensors"), Range="bytes=1000-")
+    assert part.status_code == 206 and part.content == DATA[1000:]
+    count = proxy.bytes_by_path()["/f/model.safetensors"]
+    assert (count.sent, count.size) == (2 * len(DATA) - 1000, len(DATA))
+    assert proxy.hits == 0
+
+
+def test_url_faults_refuse_or_do_not_resolve(proxy: ChaosProxy) -> None:
+    proxy.set_fault("down")
+    with pytest.raises(requests.ConnectionError):
+        get(proxy.mirror_url("/simple/"))
+    proxy.set_fault("dns")
+    host = urlsplit(proxy.mirror_url("/simple/")).hostname
+    assert host == "mirror-a.invalid"
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo(host, 80)
+
+
+def test_403_only_to_pip_and_uv(proxy: ChaosProxy) -> None:
+    proxy.set_fault("ua403")
+    url = proxy.mirror_url("/simple/")
+    assert get(url, **{"User-Agent": 'pip/24.0 {"installer":{"name":"pip"}}'}).status_code == 403
+    assert get(url, **{"User-Agent": 'uv/0.9.5 {"installer":{"name":"uv"}}'}).status_code == 403
+    assert get(url, **{"User-Agent": "python-requests/2.32"}).content == PAGE
+
+
+def test_5xx_and_the_maintenance_page(proxy: ChaosProxy) -> None:
+    proxy.set_fault("5xx")
+    assert get(proxy.mirror_url("/f/model.safetensors")).status_code == 502
+    proxy.set_fault("html200")
+    r = get(proxy.mirror_url("/f/model.safetensors"))
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html") and b"<html" in r.content[:20]
+
+
+def test_file_faults_leave_index_pages_alone(proxy: ChaosProxy) -> None:
+    for fault in ("lfs", "xet", "drop"):
+        proxy.set_fault(fault)
+        assert get(proxy.mirror_url("/simple/")).content == PAGE, fault
+
+
+def test_lfs_pointer_instead_of_the_file(proxy: ChaosProxy) -> None:
+    proxy.set_fault("lfs")
+    r = get(proxy.mirror_url("/f/model.safetensors"))
+    assert r.status_code == 200 and r.content == lfs_pointer(DATA)
+    assert hashlib.sha256(DATA).hexdigest() in r.text
+
+
+def test_xet_redirects_off_the_mirror_to_a_host_that_cannot_be_reached(proxy: ChaosProxy) -> None:
+    proxy.set_fault("xet")
+    r = get(proxy.mirror_url("/f/model.safetensors"))
+    assert r.status_code == 302
+    where = urlsplit(r.headers["Location"])
+    assert where.hostname and where.hostname.endswith(".invalid") and where.hostname != "127.0.0.1"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(proxy.mirror_url("/f/model.safetensors"), timeout=10)
+
+
+def test_slow_first_byte(proxy: ChaosProxy) -> None:
+    proxy.set_fault("slow")
+    started = time.monotonic()
+    assert get(proxy.mirror_url("/simple/")).content == PAGE
+    assert time.monotonic() - started >= 0.5
+
+
+def test_drop_mid_file_once_then_the_rest_resumes(proxy: ChaosProxy) -> None:
+    proxy.set_fault("drop")
+    u = urlsplit(proxy.mirror_url("/f/model.safetensors"))
+    conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=10)
+    conn.request("GET", u.path)
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.headers["Content-Length"] == str(len(DATA))
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        resp.read()
+    got = len(cut.value.partial)
+    assert got == len(DATA) // 2
+    conn.close()
+    rest = get(proxy.mirror_url("/f/model.safetensors"), Range=f"bytes={got}-")
+    assert rest.status_code == 206 and DATA[:got] + rest.content == DATA  # dropped once per file
+
+
+def test_range_ignored_answers_the_whole_file(proxy: ChaosProxy) -> None:
+    proxy.set_fault("norange")
+    r = get(proxy.mirror_url("/f/model.safetensors"), Range="bytes=1000-")
+    assert r.status_code == 200 and r.content == DATA
+    assert proxy.hits == 1
+
+
+def test_unknown_fault_is_refused(proxy: ChaosProxy) -> None:
+    with pytest.raises(ValueError, match="unknown fault"):
+        proxy.set_fault("gremlins")
+    assert len(FAULTS) == 10
