@@ -85,7 +85,7 @@ from tests.support.chaos_network import (  # noqa: E402
     start_network,
 )
 from tests.support.chaos_proxy import FAULTS  # noqa: E402
-from tests.support.hermetic import sealed_env_dict  # noqa: E402
+from tests.support.hermetic import MACHINE_WHEELS, sealed_env_dict  # noqa: E402
 from tests.support.httpbase import free_port  # noqa: E402
 
 # Which faults leave a mirror unusable for a channel (the launcher must move on); the rest must be ridden out.
@@ -408,10 +408,11 @@ class Report:
         return {"seed": self.seed, "runs": runs, "totals": totals, "goal": GOAL, "notes": self.notes}
 
 
-def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[str], None] = print) -> Report:
+def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[str], None] = print,
+         torch_wheels: str = MACHINE_WHEELS) -> Report:  # fmt: skip
     (work / "uv-cache").mkdir(parents=True, exist_ok=True)
     say(f"chaos soak: {n} runs, seed {seed}, work folder {work}")
-    net = start_network(work, say)
+    net = start_network(work, say, torch_wheels)
     results = []
     try:
         for i in range(n):
@@ -428,6 +429,8 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=100, help="runs (default 100)")
     ap.add_argument("--seed", type=int, default=None, help="replay a soak (default: a new random seed)")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary folder)")
+    ap.add_argument("--torch-wheels", default=MACHINE_WHEELS,
+                    help="folder holding torch-2.13.0+cpu (default: PIP_FIND_LINKS)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
     ap.add_argument(
         "--keep", action="store_true", help="keep every run's bundle (default: only those that ended otherwise)"
@@ -436,7 +439,9 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     work = args.work or Path(tempfile.mkdtemp(prefix="yijian-chaos-"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    report = soak(args.n, seed, work, keep=args.keep, say=lambda s: print(s, flush=True))
+    report = soak(
+        args.n, seed, work, keep=args.keep, say=lambda s: print(s, flush=True), torch_wheels=args.torch_wheels
+    )
     print("\n".join(report.lines()), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")

@@ -18,18 +18,19 @@ from pathlib import Path
 import pytest
 
 from tests.support.chaos_network import torch_wheel
-from tests.support.hermetic import REPO
+from tests.support.hermetic import MACHINE_WHEELS, REPO
 
 pytestmark = pytest.mark.slow
 
 SEED, N = 1, 2
 
 
+@pytest.mark.timeout(1800)  # two whole one-click runs from fresh bundles, each several minutes on a busy machine
 @pytest.mark.skipif(torch_wheel() is None, reason="no torch-2.13.0+cpu wheel in the machine's wheel folder")
 def test_a_small_soak_completes_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
     argv = [sys.executable, str(REPO / "benchmarks" / "chaos.py"), "-n", str(N), "--seed", str(SEED),
-            "--work", str(tmp_path / "work"), "--json", str(out)]  # fmt: skip
+            "--work", str(tmp_path / "work"), "--json", str(out), "--torch-wheels", MACHINE_WHEELS]  # fmt: skip
     r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from tests.support.chaos_proxy import ChaosProxy, start_proxy
 from tests.support.hermetic import MACHINE_WHEELS, REPO
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.pypi_index import PackageIndex
-from tests.support.tiny_sd import TinySD
+from tests.support.tiny_sd import TinySD, repo_config_files
 
 ROOT = REPO
 SD15_WIDTH = 768
@@ -58,18 +57,19 @@ class Network:
         self.hub.stop()
 
 
-def torch_wheel() -> Path | None:
-    found = sorted(Path(MACHINE_WHEELS).glob("torch-2.13.0+cpu-*.whl")) if MACHINE_WHEELS else []
+def torch_wheel(folder: str = MACHINE_WHEELS) -> Path | None:
+    """The CPU pack's torch wheel in a local wheel folder (default: the machine's, PIP_FIND_LINKS), or None."""
+    found = sorted(Path(folder).glob("torch-2.13.0+cpu-*.whl")) if folder else []
     return found[0] if found else None
 
 
-def wheel_folders(work: Path) -> tuple[Path, Path]:
+def wheel_folders(work: Path, torch_wheels: str) -> tuple[Path, Path]:
     """The PyPI folder (launcher, pip and runtime wheels, no torch) and the torch index's ``cpu`` folder."""
     import ensurepip
 
     from launcher.packs.catalog import load_packs
 
-    torch = torch_wheel()
+    torch = torch_wheel(torch_wheels)
     if torch is None:
         raise SystemExit("chaos: no torch-2.13.0+cpu wheel in the machine's wheel folder (PIP_FIND_LINKS)")
     packs = load_packs(ROOT / "packs")
@@ -98,10 +98,10 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def start_network(work: Path, say: Callable[[str], None]) -> Network:
+def start_network(work: Path, say: Callable[[str], None], torch_wheels: str = MACHINE_WHEELS) -> Network:
     from launcher.models.catalog import load_model_catalog
 
-    pypi, cpu = wheel_folders(work)
+    pypi, cpu = wheel_folders(work, torch_wheels)
     tiny = build_sd15_stand_in(work / "tiny-sd")
     entry = load_model_catalog(ROOT / "models" / "catalog.toml").default()
     data = tiny.checkpoint.read_bytes()
@@ -110,7 +110,7 @@ def start_network(work: Path, say: Callable[[str], None]) -> Network:
     hub = HfEndpoint()
     hub.start()
     hub.add_repo(entry.hf.repo, {entry.hf.file: data}, lfs=(entry.hf.file,))
-    configs = config_repo_files(tiny.config_dir)
+    configs = repo_config_files(tiny.config_dir)
     hub.add_repo("stable-diffusion-v1-5/stable-diffusion-v1-5", configs, lfs=("tokenizer/vocab.json",)
                  if "tokenizer/vocab.json" in configs else ())  # fmt: skip
     index = PackageIndex(root=pypi, variants={"cpu": cpu})
@@ -150,20 +150,6 @@ def build_sd15_stand_in(dest: Path) -> TinySD:
         return tiny_sd.build_tiny_sd(dest)
     finally:
         runtime.demo.CROSS_ATTENTION_DIM, tiny_sd.CROSS_ATTENTION_DIM = saved
-
-
-def config_repo_files(config_dir: Path) -> dict[str, bytes]:
-    """The tiny model's config folder as the SD 1.5 repository serves it (with the feature extractor the real one names)."""
-    files = {p.relative_to(config_dir).as_posix(): p.read_bytes() for p in config_dir.rglob("*") if p.is_file()}
-    index = json.loads(files["model_index.json"])
-    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
-    files["model_index.json"] = json.dumps(index, indent=2).encode()
-    files["feature_extractor/preprocessor_config.json"] = json.dumps({
-        "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-        "resample": 3, "size": 224, "feature_extractor_type": "CLIPFeatureExtractor",
-    }).encode()  # fmt: skip
-    return files
 
 
 def prepare_bundle(where: Path, net: Network, faults: dict[str, list[str | None]], shared_uv_cache: Path) -> Path:

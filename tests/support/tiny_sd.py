@@ -238,3 +238,22 @@ def _kohya_lora(pipe: StableDiffusionPipeline, gen: torch.Generator) -> tuple[di
         "ss_base_model_version": "sd_v1",
     }
     return tensors, metadata
+
+
+def repo_config_files(config_dir: Path) -> dict[str, bytes]:
+    """A config folder as the SD 1.5 repository serves it: path -> bytes, with the feature extractor it names.
+
+    As in the real repository, model_index.json names a CLIPImageProcessor whose config must be there.
+    """
+    import json
+
+    files = {p.relative_to(config_dir).as_posix(): p.read_bytes() for p in config_dir.rglob("*") if p.is_file()}
+    index = json.loads(files["model_index.json"])
+    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
+    files["model_index.json"] = json.dumps(index, indent=2).encode()
+    files["feature_extractor/preprocessor_config.json"] = json.dumps({
+        "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "resample": 3, "size": 224, "feature_extractor_type": "CLIPFeatureExtractor",
+    }).encode()  # fmt: skip
+    return files

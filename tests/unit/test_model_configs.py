@@ -28,7 +28,7 @@ from launcher.models.configs import (
 from tests.support.fake_models import HTML_PAGE, SD2_CKPT, SD15_CKPT, SDXL_CKPT, write_safetensors
 from tests.support.fileserver import FileServer, refused_url
 from tests.support.hf_endpoint import HfEndpoint
-from tests.support.tiny_sd import TinySD
+from tests.support.tiny_sd import TinySD, repo_config_files
 
 SHIPPED = load_architectures(architectures_path(Bundle.locate({})))
 SD15 = SHIPPED["sd15"]
@@ -282,17 +282,7 @@ def test_architectures_in_library_counts_single_file_checkpoints_only(bundle: Bu
 def test_the_fetched_folder_loads_a_single_file_offline(
     bundle: Bundle, hf_endpoint: HfEndpoint, tiny_sd: TinySD
 ) -> None:
-    files = {p.relative_to(tiny_sd.config_dir).as_posix(): p.read_bytes()
-             for p in tiny_sd.config_dir.rglob("*") if p.is_file()}  # fmt: skip
-    # As in the real SD 1.5 repo, model_index.json names a feature extractor whose config must be there.
-    index = json.loads(files["model_index.json"])
-    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
-    files["model_index.json"] = json.dumps(index, indent=2).encode()
-    files["feature_extractor/preprocessor_config.json"] = json.dumps({
-        "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-        "resample": 3, "size": 224, "feature_extractor_type": "CLIPFeatureExtractor",
-    }).encode()  # fmt: skip
+    files = repo_config_files(tiny_sd.config_dir)
     hf_endpoint.add_repo(SD15.repo, {**files, "unet/diffusion_pytorch_model.safetensors": b"weights"},
                          lfs=("unet/diffusion_pytorch_model.safetensors",))  # fmt: skip
     spec = ArchSpec("sd15", SD15.repo, "main", tuple(sorted(files)))
