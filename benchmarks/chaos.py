@@ -94,13 +94,14 @@ FATAL = {
     "torch": {"down", "dns", "5xx", "html200", "lfs", "xet"},  # ua403: the launcher's own downloads get through
     "huggingface": {"down", "dns", "5xx", "html200", "lfs", "xet"},
 }
-# The error codes that are right when a channel has no working mirror.
+# The error codes that are right when a channel has no working mirror (today's codes; a code added for one of these
+# failures belongs here too).
 RIGHT_CODES = {
     "pypi": {"LAUNCHER_ENV_FAILED", "ENV_BUILD_FAILED", "MIRRORS_ALL_FAILED"},
     "torch": {"ENV_BUILD_FAILED", "MIRRORS_ALL_FAILED", "DOWNLOAD_FAILED", "DOWNLOAD_WRONG_CONTENT",
-              "DOWNLOAD_CHECKSUM_MISMATCH", "TORCH_CHANNELS_FAILED", "TORCH_UNAVAILABLE"},
+              "DOWNLOAD_CHECKSUM_MISMATCH"},
     "huggingface": {"DOWNLOAD_FAILED", "DOWNLOAD_WRONG_CONTENT", "DOWNLOAD_CHECKSUM_MISMATCH", "MIRRORS_ALL_FAILED",
-                    "ARCH_CONFIG_FETCH_FAILED", "MODEL_DOWNLOAD_FAILED"},
+                    "ARCH_CONFIG_FETCH_FAILED"},
 }  # fmt: skip
 NEVER_RIGHT = {"PYTHON_VERSION_UNSUPPORTED"}
 CODE = re.compile(r"\b[A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+\b")
@@ -122,8 +123,9 @@ class Draw:
     kill_at: float | None
 
     @classmethod
-    def make(cls, rng: random.Random) -> Draw:
-        faults = {ch: [rng.choice(FAULTS) if rng.random() < FAULT_P else None for _ in MIRRORS[ch]]
+    def make(cls, rng: random.Random, mirrors: dict[str, tuple[str, ...]] = MIRRORS) -> Draw:
+        """One run's draw; ``mirrors`` (mirror ids per channel) is the network's (ModelScope adds one)."""
+        faults = {ch: [rng.choice(FAULTS) if rng.random() < FAULT_P else None for _ in mirrors[ch]]
                   for ch in CHANNELS}  # fmt: skip
         kill_at = rng.uniform(1.0, 60.0) if rng.random() < KILL_P else None
         return cls(faults, kill_at)
@@ -302,7 +304,7 @@ def judge(draw: Draw, url: str | None, how: str, image: str | None, output: str,
 
 def soak_run(n: int, seed: int, net: Network, work: Path, keep: bool) -> Result:
     rng = random.Random(f"{seed}:{n}")
-    draw = Draw.make(rng)
+    draw = Draw.make(rng, net.mirrors)
     base = work / f"run-{n:03d}"
     shutil.rmtree(base, ignore_errors=True)
     _, env = sealed_env_dict(base / "sealed")
@@ -370,6 +372,7 @@ class Report:
     seed: int
     results: list[Result]
     notes: list[str]
+    mirrors: dict[str, tuple[str, ...]]
 
     @property
     def good(self) -> int:
@@ -405,7 +408,14 @@ class Report:
                  "broken": r.broken, "refetched": r.refetched, "log": str(r.log) if r.log else None}
                 for r in self.results]  # fmt: skip
         totals = {o: sum(r.outcome == o for r in self.results) for o in OUTCOMES}
-        return {"seed": self.seed, "runs": runs, "totals": totals, "goal": GOAL, "notes": self.notes}
+        return {
+            "seed": self.seed,
+            "mirrors": self.mirrors,
+            "runs": runs,
+            "totals": totals,
+            "goal": GOAL,
+            "notes": self.notes,
+        }
 
 
 def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[str], None] = print,
@@ -421,7 +431,7 @@ def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[st
             say(f"run {i}: {r.outcome} in {r.seconds:.0f} s: {r.why} [{r.draw.describe()}]")
     finally:
         net.stop()
-    return Report(seed, results, net.notes)
+    return Report(seed, results, net.notes, net.mirrors)
 
 
 def main() -> int:

@@ -54,7 +54,8 @@ def test_a_small_soak_completes_and_reports(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     for run in runs:
-        draw = Draw.make(random.Random(f"{SEED}:{run['n']}"))
+        mirrors = {ch: tuple(ids) for ch, ids in report["mirrors"].items()}
+        draw = Draw.make(random.Random(f"{SEED}:{run['n']}"), mirrors)
         assert run["faults"] == draw.faults and run["kill_at"] == draw.kill_at
         assert run["seconds"] > 0
         if run["outcome"] == "otherwise":

@@ -21,11 +21,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bootstrap.layout import Bundle
 from tests.support.bundle_copy import copy_bundle, isolate_mirrors, launcher_wheels, pypi_download, set_mirror_urls
 from tests.support.chaos_proxy import ChaosProxy, start_proxy
 from tests.support.hermetic import MACHINE_WHEELS, REPO
 from tests.support.hf_endpoint import HfEndpoint
+from tests.support.httpbase import LocalServer
 from tests.support.pypi_index import PackageIndex
 from tests.support.tiny_sd import TinySD, repo_config_files
 
@@ -33,7 +36,11 @@ ROOT = REPO
 SD15_WIDTH = 768
 SLOW_S = 2.0  # the slow first byte: beyond a quick probe's patience, well within a download's
 CHANNELS = ("pypi", "torch", "huggingface")
-MIRRORS = {"pypi": ("tuna", "pypi"), "torch": ("nju", "official"), "huggingface": ("hf-mirror", "huggingface")}
+MIRRORS: dict[str, tuple[str, ...]] = {
+    "pypi": ("tuna", "pypi"),
+    "torch": ("nju", "official"),
+    "huggingface": ("hf-mirror", "huggingface"),
+}
 URL_SUFFIX = {"pypi": "/simple", "torch": "/whl/{cuda}/simple", "huggingface": ""}
 
 
@@ -47,7 +54,9 @@ class Network:
     served: dict[str, str]  # file name -> sha256 of what the stand-ins serve (models, wheels)
     config_files: dict[str, bytes]  # the SD 1.5 config folder as served
     checkpoint: tuple[str, int, str]  # catalog file name, size, sha256
+    mirrors: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(MIRRORS))  # mirror ids per channel
     notes: list[str] = field(default_factory=list)
+    others: list[LocalServer] = field(default_factory=list)  # further stand-ins (ModelScope)
 
     def stop(self) -> None:
         for proxies in self.proxies.values():
@@ -55,6 +64,8 @@ class Network:
                 p.stop()
         self.index.stop()
         self.hub.stop()
+        for server in self.others:
+            server.stop()
 
 
 def torch_wheel(folder: str = MACHINE_WHEELS) -> Path | None:
@@ -85,8 +96,8 @@ def wheel_folders(work: Path, torch_wheels: str) -> tuple[Path, Path]:
     pip = next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
     for wheel in [*launcher_wheels().glob("*.whl"), *runtime.glob("*.whl"), pip]:
         if not wheel.name.startswith("torch-") and not (pypi / wheel.name).exists():
-            os.symlink(wheel, pypi / wheel.name)
-    os.symlink(torch, cpu / torch.name)
+            shutil.copy2(wheel, pypi / wheel.name)  # copies: the shared download cache may be cleaned mid-soak
+    shutil.copy2(torch, cpu / torch.name)
     return pypi, cpu
 
 
@@ -122,17 +133,43 @@ def start_network(work: Path, say: Callable[[str], None], torch_wheels: str = MA
     }
     served = {w.name: sha256_of(w) for folder in (pypi, cpu) for w in folder.glob("*.whl")}
     served[name] = hashlib.sha256(data).hexdigest()
-    net = Network(index, hub, proxies, served, configs, (name, len(data), served[name]))
+    net = Network(index, hub, proxies, served, configs, (name, len(data), served[name]), dict(MIRRORS))
     if importlib.util.find_spec("tests.support.modelscope_endpoint") is None:
         net.notes.append("ModelScope: tests/support/modelscope_endpoint.py is not in this tree yet; the ModelScope "
                          "mirror stays dead (refused) in every run, so no run can route around Hugging Face through it")  # fmt: skip
     else:
-        net.notes.append("ModelScope: the stand-in exists but is not wired into this soak yet (left dead)")
+        add_modelscope(net, entry, data)
     net.notes.append("Python builds and GitHub proxies: not exercised (setup.python = \"system\"; stage 0 finds this "
                      "machine's python3, so neither channel is asked)")  # fmt: skip
     for note in net.notes:
         say(f"note: {note}")
     return net
+
+
+def add_modelscope(net: Network, entry: Any, data: bytes) -> None:
+    """The ModelScope stand-in as the Hugging Face channel's third mirror (id "modelscope"), behind its own proxy.
+
+    It holds the default model where the catalog entry names a ModelScope copy, and the SD 1.5 config folder
+    under the repository models/architectures.toml names for ModelScope.
+    """
+    from launcher.models.configs import architectures_path, load_architectures
+
+    # Imported by name: the module arrives with another branch (engineer c), and this file must work before it does.
+    ms = importlib.import_module("tests.support.modelscope_endpoint").ModelScopeEndpoint()
+    ms.start()
+    net.others.append(ms)
+    held = []
+    if entry.modelscope is not None:
+        ms.add_repo(entry.modelscope.repo, {entry.modelscope.file: data})
+        held.append("the default model")
+    spec = load_architectures(architectures_path(Bundle(ROOT, code=ROOT)))["sd15"]
+    if getattr(spec, "modelscope", ""):
+        ms.add_repo(spec.modelscope, net.config_files)
+        held.append("the SD 1.5 config folder")
+    net.proxies["huggingface"].append(start_proxy(ms.url, "modelscope", SLOW_S))
+    net.mirrors["huggingface"] = (*net.mirrors["huggingface"], "modelscope")
+    net.notes.append("ModelScope: the stand-in is the Hugging Face channel's third mirror, holding "
+                     + (" and ".join(held) or "nothing (no ModelScope copy in the catalog or architectures.toml)"))  # fmt: skip
 
 
 def build_sd15_stand_in(dest: Path) -> TinySD:
@@ -158,7 +195,7 @@ def prepare_bundle(where: Path, net: Network, faults: dict[str, list[str | None]
     isolate_mirrors(bundle)
     for ch, proxies in net.proxies.items():
         urls = {}
-        for mirror_id, proxy, fault in zip(MIRRORS[ch], proxies, faults[ch], strict=True):
+        for mirror_id, proxy, fault in zip(net.mirrors[ch], proxies, faults[ch], strict=True):
             proxy.set_fault(fault)
             urls[mirror_id] = proxy.mirror_url(URL_SUFFIX[ch])
         set_mirror_urls(bundle / "mirrors.toml", ch, urls)
