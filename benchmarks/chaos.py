@@ -14,8 +14,12 @@ stand-in (tests/support/chaos_proxy.py), two per channel; every other mirror in
 mirrors.toml points at a refused port.  Each run draws, from its own seed, one
 fault or none per proxy (down, DNS failure, 403 to pip/uv, 5xx, HTML page with
 200, LFS pointer, Xet redirect off the mirror, slow first byte, drop mid-file,
-Range ignored) and maybe a kill -9 of the launcher at a random moment,
-followed by the same command again.  The run is ``./start.sh --lang en start
+Range ignored; each mirror has a fault half the time) and, in a quarter of the
+runs, a kill -9 of the launcher 1-60 s in (what it leaves running, uv or the
+runtime, is killed a second later, as its process group), followed by the same
+command again.  The default model is the harness's tiny random model built with
+SD 1.5's cross-attention width (768), so the library and the runtime take it
+for SD 1.5 as they would the real file.  The run is ``./start.sh --lang en start
 --no-browser --port P`` in a fresh bundle copy, headless, sealed from the
 machine (tests/support/hermetic.py).
 
@@ -35,11 +39,13 @@ their wheel folders (read-only; every request still passes a proxy with that
 run's faults), the tiny model (built once; served fresh each run), and the
 wheel downloads from PyPI that fill the stand-in's folders (before the soak,
 outside it).  uv's cache (cache/uv, a link to one folder of the soak): uv
-keeps the wheels it unpacked there, which saves about half of each run; uv
-still asks the index (through the faulty proxy) for every project page, so
-index faults still bite, but a wheel body uv fetched in an earlier run is not
-fetched again, so the file faults on PyPI reach stage 0's pip (own cache per
-bundle) and the launcher's torch download, not uv's runtime wheels.  Nothing
+keeps the wheels it fetched and unpacked there, which spares each run
+unpacking the runtime's wheels again; the stand-in's index pages carry no
+cache lifetime, so uv should ask the (faulty) proxy for them again (not
+checked request by request), but a
+wheel body uv fetched in an earlier run is not fetched again: the file faults
+on PyPI reach stage 0's pip (its own cache per bundle) and the launcher's torch
+download, not uv's runtime wheels.  Nothing
 else the bundle writes is shared: each run has its own bundle, its own pip and
 Hugging Face caches, and its own HOME.
 Not covered (said in the closing note): the Python-builds channel and the
