@@ -86,6 +86,7 @@ from tests.support.chaos_network import (  # noqa: E402
     MIRRORS,
     Network,
     prepare_bundle,
+    refetched_bytes,
     sent_by_file,
     sha256_of,
     start_network,
@@ -278,16 +279,6 @@ def broken_envs(bundle: Path, env: dict[str, str], image_made: bool) -> list[str
         if not ok:
             broken.append(f"env/{name}: {why}")
     return broken
-
-
-def refetched_bytes(before: dict[tuple[str, str], list[int]], after: dict[tuple[str, str], list[int]]) -> int:
-    """Of the files partly or wholly sent before a kill: the bytes sent beyond one whole copy (a perfect resume: 0)."""
-    total = 0
-    for key, (sent_before, _) in before.items():
-        sent, size = after.get(key, [sent_before, 0])
-        if sent_before and size:
-            total += max(0, sent - size)
-    return total
 
 
 def judge(draw: Draw, url: str | None, how: str, image: str | None, output: str, bundle: Path) -> tuple[str, str]:

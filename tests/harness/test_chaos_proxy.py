@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.chaos_network import refetched_bytes
 from tests.support.chaos_proxy import FAULTS, ChaosProxy, start_proxy
 from tests.support.fileserver import FileServer, lfs_pointer
 
@@ -128,3 +129,18 @@ def test_unknown_fault_is_refused(proxy: ChaosProxy) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         proxy.set_fault("gremlins")
     assert len(FAULTS) == 10
+
+
+def test_counts_tell_a_resume_from_a_refetch(proxy: ChaosProxy) -> None:
+    url, half = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2
+    with requests.get(url, stream=True, timeout=10) as r:  # a download cut off halfway (a kill)
+        r.raw.read(half)
+    before = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    sent_before = before["pypi", "/f/model.safetensors"][0]
+    assert half <= sent_before <= len(DATA)
+    get(url, Range=f"bytes={sent_before}-")  # a resume from where it stopped: nothing fetched twice
+    resumed = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    assert refetched_bytes(before, resumed) == 0
+    get(url)  # starting over: everything sent before the kill is fetched again
+    again = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    assert refetched_bytes(before, again) == len(DATA)

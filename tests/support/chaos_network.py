@@ -227,3 +227,13 @@ def sent_by_file(net: Network) -> dict[tuple[str, str], list[int]]:
                 per[ch, path][0] += c.sent
                 per[ch, path][1] = max(per[ch, path][1], c.size)
     return per
+
+
+def refetched_bytes(before: dict[tuple[str, str], list[int]], after: dict[tuple[str, str], list[int]]) -> int:
+    """Of the files partly or wholly sent before a kill: the bytes sent beyond one whole copy (a perfect resume: 0)."""
+    total = 0
+    for key, (sent_before, _) in before.items():
+        sent, size = after.get(key, [sent_before, 0])
+        if sent_before and size:
+            total += max(0, sent - size)
+    return total
