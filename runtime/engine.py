@@ -231,6 +231,10 @@ class Engine:
             fields["Denoising strength"] = req.denoising_strength
         if req.clip_skip > 1:
             fields["Clip skip"] = req.clip_skip
+        if req.emphasis != "Original" and any("(" in p or "[" in p for p in (req.prompt, req.negative_prompt)):
+            fields["Emphasis"] = req.emphasis  # as A1111 1.10 (sd_hijack_clip) records it
+        if req.old_scheduling:
+            fields["Old prompt editing timelines"] = True
         if req.tiling:
             fields["Tiling"] = True
         if req.enable_hr:

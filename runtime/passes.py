@@ -190,8 +190,8 @@ def decode(model: LoadedModel, latents: Any) -> list[Image.Image]:
 
 def _prompts(
     req: GenerationRequest, seeds: list[int], out: BatchOutput
-) -> tuple[list[str], list[str], list[tuple[str, float]]]:
-    refs: list[tuple[str, float]] = []
+) -> tuple[list[str], list[str], list[tuple[str, float, float]]]:
+    refs: list[tuple[str, float, float]] = []
     clean_pos: list[str] = []
     clean_neg: list[str] = []
     for i, seed in enumerate(seeds):
@@ -205,7 +205,10 @@ def _prompts(
         clean_pos.append(pos_clean)
         clean_neg.append(neg_clean)
         if i == 0:
-            refs = [(n.name, n.weight) for n in networks if n.kind in ("lora", "lyco")]
+            loras = [n for n in networks if n.kind in ("lora", "lyco")]
+            refs = [(n.name, n.text_encoder_weight, n.weight) for n in loras if not n.problem]
+            out.warnings += [(f"LoRA 标签 <{n.kind}:{n.name}…> 无效（{n.problem}），已忽略。",
+                              f"LoRA tag <{n.kind}:{n.name}...> ignored: {n.problem}.") for n in loras if n.problem]  # fmt: skip
     return clean_pos, clean_neg, refs
 
 
@@ -236,12 +239,14 @@ def run_batch(
     out = BatchOutput()
     pos, neg, refs = _prompts(req, seeds, out)
     applied = lora.apply(refs, view.loras)
-    out.lora_hashes, out.warnings = applied.hashes, list(applied.warnings)
+    out.lora_hashes = applied.hashes
+    out.warnings += applied.warnings
     spec = samplers.resolve(req.sampler_name, req.scheduler)
     model.pipe.scheduler = samplers.make_scheduler(
         spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
     )
-    cond = ConditioningSchedule(PromptEncoder.from_pipeline(model.pipe), pos, neg, req.steps, req.clip_skip)
+    encoder = PromptEncoder.from_pipeline(model.pipe, emphasis=req.emphasis)
+    cond = ConditioningSchedule(encoder, pos, neg, req.steps, req.clip_skip, old_scheduling=req.old_scheduling)
     if req.width * req.height > LARGE_IMAGE or req.enable_hr or placement.vram == "lowvram":
         model.pipe.vae.enable_tiling()
     else:
@@ -285,7 +290,7 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
         image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
     progress.batch(batch_no, 1, max(1, int(steps * strength)))
-    hires_cond = cond.with_steps(steps)
+    hires_cond = cond.for_hires_pass(steps)
     return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
                            generator=_generators(placement, seeds),
                            callback_on_step_end=_callback(progress, hires_cond),
