@@ -356,6 +356,24 @@ def test_the_sdxl_lora_weight_reaches_all_three_models(
         assert module.scaling[XL_ADAPTER] == pytest.approx(0.5), f"{component}.{name}"
 
 
+def test_the_text_encoder_and_unet_weights_of_a_lora_tag_are_both_applied(
+    xl_engine: Engine, xl_lora_targets: list[tuple[str, str, str, Any]]
+) -> None:
+    """A1111's <lora:name:te:unet>: the second weight is the UNet's, the first the text encoders'."""
+    assert xl_engine.model is not None
+    both = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:0.3:0.7>", seed=35)
+    assert not both.warnings
+    pipe = xl_engine.model.pipe
+    for _kohya_name, component, name, _layer in xl_lora_targets:
+        want = 0.7 if component == "unet" else 0.3
+        assert getattr(pipe, component).get_submodule(name).scaling[XL_ADAPTER] == pytest.approx(want), component
+    named = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:te=0.3:unet=0.7>", seed=35)
+    assert not differ(both, named)
+    bad = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:strong>", seed=35)
+    assert any("is not a number" in en for _zh, en in bad.warnings)
+    assert not differ(bad, gen(xl_engine, prompt="a cat", seed=35))  # the tag left the text, as in A1111
+
+
 def test_the_sdxl_lora_unloads_to_the_exact_base_image(xl_engine: Engine) -> None:
     try:
         xl_engine.load("tiny")
