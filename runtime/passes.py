@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from runtime import samplers, upscale
 from runtime.prompts import extract_networks, resolve_choices
 from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
+from runtime.prompts.guidance import composable_guidance
 from runtime.tiling import seamless
 
 if TYPE_CHECKING:
@@ -247,6 +248,9 @@ def run_batch(
     )
     encoder = PromptEncoder.from_pipeline(model.pipe, emphasis=req.emphasis)
     cond = ConditioningSchedule(encoder, pos, neg, req.steps, req.clip_skip, old_scheduling=req.old_scheduling)
+    if cond.composable and req.cfg_scale <= 1:
+        out.warnings.append(("提示词里的 AND（组合生成）需要 CFG 大于 1，本次按第一段提示词生成。",
+                             "AND (composable prompts) needs a CFG scale above 1; this image used the first part only."))  # fmt: skip
     if req.width * req.height > LARGE_IMAGE or req.enable_hr or placement.vram == "lowvram":
         model.pipe.vae.enable_tiling()
     else:
@@ -258,18 +262,19 @@ def run_batch(
         "callback_on_step_end_tensor_inputs": cond.callback_tensor_inputs,
     }
     with seamless(model.pipe, req.tiling), torch.inference_mode():
-        if req.init_images:
-            init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
-                    for i in range(len(seeds))]  # fmt: skip
-            progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
-            latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
-                                      generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                      **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
-        else:
-            progress.batch(batch_no, 0, req.steps)
-            latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
-                                 generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                 **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+        with composable_guidance(model.pipe, cond):
+            if req.init_images:
+                init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
+                        for i in range(len(seeds))]  # fmt: skip
+                progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
+                latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
+                                          generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                          **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+            else:
+                progress.batch(batch_no, 0, req.steps)
+                latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
+                                     generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                     **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
         if req.enable_hr and not progress.interrupted:
             latents = _hires(
                 model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
@@ -291,7 +296,8 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
     progress.batch(batch_no, 1, max(1, int(steps * strength)))
     hires_cond = cond.for_hires_pass(steps)
-    return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
-                           generator=_generators(placement, seeds),
-                           callback_on_step_end=_callback(progress, hires_cond),
-                           **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+    with composable_guidance(model.pipe, hires_cond):
+        return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
+                               generator=_generators(placement, seeds),
+                               callback_on_step_end=_callback(progress, hires_cond),
+                               **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip

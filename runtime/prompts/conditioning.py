@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from runtime.prompts.attention import CHUNK_TOKENS, DEFAULT_EMPHASIS, EMPHASIS_MODES, tokenize_chunks
+from runtime.prompts.composable import is_composable, split_and
 from runtime.prompts.schedule import prompt_schedule, text_at
 
 StepCallback = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
@@ -173,6 +174,9 @@ class ConditioningSchedule:
     ``prompt`` and ``negative`` are one text or one per image (a single negative serves every
     image).  Every step has the same shape: each encoding is padded with encodings of "" to the
     largest chunk count of the whole batch and schedule, positive and negative alike.
+
+    A positive prompt with ``AND`` (:mod:`.composable`) gives the pipeline its first sub-prompt;
+    :meth:`sub_prompts_at` holds the others for :func:`runtime.prompts.guidance.composable_guidance`.
     """
 
     def __init__(
@@ -193,9 +197,14 @@ class ConditioningSchedule:
         self.negatives = negatives * len(self.prompts) if len(negatives) == 1 else negatives
         if not self.prompts or len(self.negatives) != len(self.prompts):
             raise ValueError("ConditioningSchedule needs one negative prompt, or one per prompt")
-        self.positive_schedules = [self._schedule(p) for p in self.prompts]
+        self.parts = [split_and(p) for p in self.prompts]
+        self.composable = any(is_composable(parts) for parts in self.parts)
+        self.first_weights = [parts[0][1] for parts in self.parts]
+        self.positive_schedules = [self._schedule(parts[0][0]) for parts in self.parts]
+        self.extra_schedules = [[(self._schedule(t), w) for t, w in parts[1:]] for parts in self.parts]
         self.negative_schedules = [self._schedule(n) for n in self.negatives]
-        texts = {text for s in self.positive_schedules + self.negative_schedules for _, text in s}
+        extra = [s for subs in self.extra_schedules for s, _ in subs]
+        texts = {text for s in self.positive_schedules + self.negative_schedules + extra for _, text in s}
         encodings = {text: encoder.encode(text, clip_skip) for text in texts}
         chunks = max(e.chunks for e in encodings.values())
         empty = encoder.encode("", clip_skip).embeds
@@ -203,6 +212,14 @@ class ConditioningSchedule:
         self._pooled = {text: e.pooled for text, e in encodings.items()}
         self._zero_negative = [encoder.sdxl and all(text == "" for _, text in s) for s in self.negative_schedules]
         self._steps: dict[tuple[str, ...], StepConditioning] = {}
+        self.current_step = 0  # the step the pipeline is at, kept by update_for_step
+
+    def sub_prompts_at(self, step: int) -> list[list[tuple[torch.Tensor, torch.Tensor | None, float]]]:
+        """Per image, the sub-prompts after the first at ``step``: (embeds ``[1, L, W]``, pooled, weight)."""
+        return [
+            [(self._embeds[text_at(s, step)], self._pooled[text_at(s, step)], weight) for s, weight in subs]
+            for subs in self.extra_schedules
+        ]
 
     def _schedule(self, text: str) -> list[tuple[int, str]]:
         return prompt_schedule(
@@ -252,6 +269,7 @@ class ConditioningSchedule:
         ``cat([negative, positive])``.  Batch size (``num_images_per_prompt``), device and dtype
         follow the tensors already in ``kwargs``.
         """
+        self.current_step = step
         upcoming = self.at(step)
         if step <= 0 or upcoming is self.at(step - 1):
             return kwargs

@@ -188,11 +188,20 @@ def test_prompt_editing_swaps_the_text_and_the_pooled_embeddings_mid_run(xl_engi
     dog = gen(xl_engine, prompt="a dog", seed=6, sampler_name="Euler")
     assert differ(edited, cat) and differ(edited, dog)
     encoder = PromptEncoder.from_pipeline(xl_engine.model.pipe)
-    want = [encoder.encode(text) for text in ("a cat", "a cat", "a dog", "a dog")]  # 4 steps, switching at 0.5
+    # 4 steps, 0.5 -> entry end 2: the steps with index 0, 1 and 2 read "a cat" (A1111's <=)
+    want = [encoder.encode(text) for text in ("a cat", "a cat", "a cat", "a dog")]
     assert len(seen) == len(want)
     for (states, pooled), encoding in zip(seen, want, strict=True):
         assert encoding.pooled is not None
         assert torch.allclose(states, encoding.embeds[0], atol=1e-5) and torch.allclose(pooled, encoding.pooled[0])
+
+
+def test_and_combines_sub_prompts_with_both_encoders_and_their_pooled_embeddings(xl_engine: Engine) -> None:
+    cat = gen(xl_engine, prompt="a cat", seed=7)
+    both = gen(xl_engine, prompt="a cat AND a dog", seed=7)
+    assert differ(cat, both) and not both.warnings
+    silent = gen(xl_engine, prompt="a cat AND a dog :0", seed=7)  # weight 0: the dog adds nothing
+    assert int(abs(pixels(silent.images[0]) - pixels(cat.images[0])).max()) <= 1
 
 
 def test_both_encoders_encode_every_chunk_and_the_first_chunk_is_pooled(xl_engine: Engine) -> None:
