@@ -17,6 +17,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "real-logs"
 HEADER_KEYS = ("source", "tool", "os-language", "category", "expected", "held-back")
+OPTIONAL_KEYS = ("unseen",)  # "unseen: yes": collected after the signatures were frozen (commit 684e17b)
 OUTCOMES = ("first", "anywhere", "wrong", "silent")
 
 
@@ -30,6 +31,7 @@ class RealLog:
     expected: str
     held_back: bool
     text: str
+    unseen: bool = False
 
 
 def held_back(name: str) -> bool:
@@ -45,7 +47,7 @@ def parse(path: Path) -> RealLog:
             body = "\n".join(lines[i + 1 :])
             break
         key, _, value = line[2:].partition(": ")
-        if not line.startswith("# ") or key not in HEADER_KEYS:
+        if not line.startswith("# ") or key not in HEADER_KEYS + OPTIONAL_KEYS:
             raise ValueError(f"{path}: line {i + 1} is not a header line: {line!r}")
         head[key] = value
     else:
@@ -54,7 +56,7 @@ def parse(path: Path) -> RealLog:
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)}")
     return RealLog(path, head["source"], head["tool"], head["os-language"], head["category"], head["expected"],
-                   head["held-back"] == "yes", body)  # fmt: skip
+                   head["held-back"] == "yes", body, head.get("unseen") == "yes")  # fmt: skip
 
 
 def corpus(root: Path = CORPUS) -> list[RealLog]:
