@@ -68,9 +68,16 @@ def diagnose(ctx: Context, args: argparse.Namespace, probe: Callable[[Any], Any]
     if not findings:
         print(ctx.t("日志里没有出错的迹象，也没有发现已知问题。", "The log shows no failure and no known problem."))
     marks = {"error": ctx.t("错误", "error"), "warning": ctx.t("警告", "warning"), "info": ctx.t("提示", "info")}
-    sure = {"high": ctx.t("把握大", "likely"), "medium": ctx.t("把握中等", "probable"), "low": ctx.t("把握小", "possible")}
+    sure = {
+        "high": ctx.t("把握大", "likely"),
+        "medium": ctx.t("把握中等", "probable"),
+        "low": ctx.t("把握小", "possible"),
+    }
     for f in findings:
-        print(f"[{marks[f.severity]}] {f.code}: {f.title}" + ("" if f.code == "LOG_SUMMARY" else f" ({sure[f.confidence]})"))
+        print(
+            f"[{marks[f.severity]}] {f.code}: {f.title}"
+            + ("" if f.code == "LOG_SUMMARY" else f" ({sure[f.confidence]})")
+        )
         print("    " + f.detail)
         print("    " + ctx.t("修复：", "Fix: ") + f.fix)
     return exit_code(findings)

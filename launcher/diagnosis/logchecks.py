@@ -41,7 +41,8 @@ def torch_python() -> dict[str, tuple[str, str]]:
 
 def python_32bit(view: LogView) -> Values | None:
     if view.python and view.python[1] == "32":
-        return {"have_py": f"{view.python[0]} (32-bit)"}
+        pins = {"torch": view.torch_pins[0]} if view.torch_pins else {}
+        return {"have_py": f"{view.python[0]} (32-bit)", **pins}
     return None
 
 

@@ -38,6 +38,7 @@ _PY_OTHER = re.compile(r"Python version: (?P<v>3\.\d+)|python(?P<p>3\.\d+)[\\/]|
                        r"|cp3(?P<t>\d\d)-cp3\d\d|Using Python (?P<u>3\.\d+)", re.IGNORECASE)  # fmt: skip
 _TORCH_PIN = re.compile(r"\btorch==(?P<v>\d+\.\d+)(?:\.\d+)?")
 _PACKAGE = re.compile(r"(?:site|dist)-packages[\\/](?P<pkg>[A-Za-z_][\w]*)")
+_ESCAPED = re.compile(r"\\r\\n|\\n|\\u([0-9a-fA-F]{4})")  # output pasted as a JSON/C# string: "...\r\n..."
 _CHAIN = {"The above exception was the direct cause": "cause", "During handling of the above exception": "context"}
 
 
@@ -101,6 +102,17 @@ def clean(text: str) -> str:
                      for line in text.replace("\r\n", "\n").split("\n"))  # fmt: skip
 
 
+def unescape(text: str) -> str:
+    """Output that a launcher embedded in an error message as one escaped string, back as lines."""
+
+    def fix(line: str) -> str:
+        if line.count("\\n") < 2:
+            return line
+        return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else "\n", line)
+
+    return "\n".join(fix(line) for line in text.split("\n"))
+
+
 def _strip(line: str) -> str:
     for prefix in _PREFIXES:
         line = prefix.sub("", line, count=1)
@@ -156,7 +168,7 @@ def _pythons(text: str) -> tuple[tuple[str, str] | None, set[str]]:
 
 def read(log: str) -> LogView:
     """The structure of ``log`` (any paste of console output)."""
-    cleaned = clean(log)
+    cleaned = unescape(clean(log))
     repairs = mojibake.find(cleaned)
     text = mojibake.repair(cleaned) if repairs else cleaned
     lines = [_strip(line) for line in text.split("\n")]

@@ -61,12 +61,21 @@ def _fix_run(run: str) -> Repair | None:
             meant = run.encode(shown).decode(written)
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if meant == run or len(set(meant)) < 2 or not any(c.isalpha() or ord(c) > 0x2000 for c in meant if not c.isascii()):
+        if (
+            meant == run
+            or len(set(run)) < 2
+            or not any(c.isalpha() or ord(c) > 0x2000 for c in meant if not c.isascii())
+        ):
             continue
-        after = _debris(meant)
-        if after < before and (best is None or after < _debris(best.meant)):
+        after = _score(meant, written)
+        if after < before and (best is None or after < _score(best.meant, best.codepages[1])):
             best = Repair(run, meant, (shown, written))
     return best
+
+
+def _score(meant: str, written: str) -> int:
+    # bytes that decode as multi-byte UTF-8 are rarely an accident: that reading wins ties with symbols
+    return _debris(meant) - (3 if written == "utf-8" else 0)
 
 
 def find(text: str) -> list[Repair]:
@@ -81,4 +90,4 @@ def find(text: str) -> list[Repair]:
 
 def repair(text: str) -> str:
     """``text`` with each mojibake run replaced by what it meant."""
-    return _RUN.sub(lambda m: (r.meant if (r := _fix_run(m.group())) else m.group()), text)
+    return _RUN.sub(lambda m: r.meant if (r := _fix_run(m.group())) else m.group(), text)

@@ -49,13 +49,20 @@ def summarize(view: LogView, lang: str) -> Finding | None:
     if step:
         parts.append(f"最后的步骤：{step}" if zh else f"the last step: {step}")
     if final:
-        parts.append(f"最后的错误：{final.type}: {values['message']}" if zh else f"the final error: {final.type}: {values['message']}")
+        parts.append(
+            f"最后的错误：{final.type}: {values['message']}"
+            if zh
+            else f"the final error: {final.type}: {values['message']}"
+        )
     elif failing:
         parts.append(f"出错的行：{values['line']}" if zh else f"the failing line: {values['line']}")
     if package:
         parts.append(f"出错的位置在 {package} 包里" if zh else f"it was raised inside the {package} package")
-    detail = ("一键没有认出这个问题。日志显示：" + "；".join(parts) + "。") if zh else (
-        "Yijian does not recognise this problem. The log shows " + "; ".join(parts) + ".")
+    detail = (
+        ("一键没有认出这个问题。日志显示：" + "；".join(parts) + "。")
+        if zh
+        else ("Yijian does not recognise this problem. The log shows " + "; ".join(parts) + ".")
+    )
     fix = ("求助时请附上：从启动命令开始的完整日志（不要只截最后几行）、./start.sh sysinfo 的输出、出错前做了什么操作。" if zh else
            "When asking for help, include the whole log from the start command (not only the last lines), the output of "
            "./start.sh sysinfo, and what you did just before it failed.")  # fmt: skip
