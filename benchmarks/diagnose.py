@@ -63,7 +63,9 @@ def main() -> None:
     report(s, logs, "whole corpus")
     report(s, held, "held-back part (signatures not written against it)")
     report(s, rest, "the rest")
-    report(s, [log for log in logs if log.unseen], "collected after the signatures were frozen (never seen by them)")
+    for commit in sorted({log.unseen for log in logs if log.unseen}):
+        frozen = [log for log in logs if log.unseen == commit]
+        report(s, frozen, f"collected after the signatures were frozen at {commit} (their first score: README)")
     report(s, logs, "per category", key=lambda log: log.category)
     report(s, logs, "per tool", key=lambda log: log.tool)
     total = Counter(s.outcomes.values())

@@ -23,7 +23,8 @@ else:  # pragma: no cover
 HERE = Path(__file__).resolve().parent
 Values = dict[str, str]
 _VERSIONS = re.compile(r"requirement torch==(?P<pin>[\d.]+)\S* \(from versions: (?P<list>[^)]*)\)")
-_WIN_USER_PATH = re.compile(r"[A-Za-z]:\\Users\\(?P<user>[^\\\"\n]+)\\")
+_WIN_USER_PATH = re.compile(r"[A-Za-z]:\\Users\\(?P<user>[^\\\"\n ]+)(?:\\|\s)")
+_FAILURE = re.compile(r"error|fail|cannot|can't|unable|not found|invalid|找不到|失败|错误|ошибка|не удается", re.I)
 _VENV_FAILED = re.compile(r"Unable to create \w+ in directory|Error: \[Errno 2\].*venv|cannot create venv", re.I)
 
 
@@ -79,11 +80,22 @@ def non_ascii_venv(view: LogView) -> Values | None:
 
 
 def mojibake_path(view: LogView) -> Values | None:
-    """A user folder shown in the wrong code page: the name is not ASCII, and tools misread it."""
+    """A user folder shown in the wrong code page (or as U+FFFD): the name is not ASCII, and tools misread it."""
     meant = {r.meant for r in view.repairs}
     for m in _WIN_USER_PATH.finditer(view.text):
-        if any(word in m.group("user") for word in meant):
-            return {"paths": m.group(0)}
+        if "\ufffd" in m.group("user") or any(word in m.group("user") for word in meant):
+            return {"paths": m.group(0).rstrip()}
+    return None
+
+
+def non_ascii_path_failing(view: LogView) -> Values | None:
+    """A line that reports a failure names a user folder that is not ASCII."""
+    for line in view.lines:
+        if not _FAILURE.search(line):
+            continue
+        for m in _WIN_USER_PATH.finditer(line + " "):
+            if not m.group("user").isascii():
+                return {"paths": m.group(0).rstrip()}
     return None
 
 
@@ -93,4 +105,5 @@ CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "versions_all_newer": versions_all_newer,
     "non_ascii_venv": non_ascii_venv,
     "mojibake_path": mojibake_path,
+    "non_ascii_path_failing": non_ascii_path_failing,
 }

@@ -85,6 +85,7 @@ class LogView:
     python: tuple[str, str] | None  # (version, bits) the log's own interpreter states
     pythons: set[str]  # every Python version the log mentions (banner, paths, wheel tags)
     torch_pins: list[str]  # the torch versions an install asked for ("2.1")
+    trailing: list[Frame] = field(default_factory=list)  # frames after the last exception: a traceback cut short
 
     @property
     def final(self) -> Event | None:
@@ -92,7 +93,7 @@ class LogView:
         return self.events[-1] if self.events else None
 
     def frames(self) -> list[Frame]:
-        return [f for e in self.events for f in e.frames]
+        return [f for e in self.events for f in e.frames] + self.trailing
 
 
 def clean(text: str) -> str:
@@ -123,7 +124,7 @@ def _numbers(text: str) -> tuple[int, ...]:
     return tuple(int(next(g for g in m.groups() if g is not None)) for m in _NUMBER.finditer(text))
 
 
-def _events(lines: list[str]) -> list[Event]:
+def _events(lines: list[str]) -> tuple[list[Event], list[Frame]]:
     events: list[Event] = []
     frames: list[Frame] = []
     link = ""
@@ -147,7 +148,7 @@ def _events(lines: list[str]) -> list[Event]:
             message = next((ln.strip() for ln in lines[i + 1 : i + 3] if ln.strip()), "")
         events.append(Event(m.group("type"), message, i, frames, link, _numbers(message)))
         frames, link = [], ""
-    return events
+    return events, frames
 
 
 def _pythons(text: str) -> tuple[tuple[str, str] | None, set[str]]:
@@ -174,5 +175,6 @@ def read(log: str) -> LogView:
     lines = [_strip(line) for line in text.split("\n")]
     text = "\n".join(lines)
     python, pythons = _pythons(text)
-    return LogView(log, text, lines, _events(lines), set(_numbers(text)), repairs, python, pythons,
-                   [m.group("v") for m in _TORCH_PIN.finditer(text)])  # fmt: skip
+    events, trailing = _events(lines)
+    return LogView(log, text, lines, events, set(_numbers(text)), repairs, python, pythons,
+                   [m.group("v") for m in _TORCH_PIN.finditer(text)], trailing)  # fmt: skip

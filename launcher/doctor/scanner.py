@@ -219,6 +219,8 @@ def scan(text: str, lang: str = "en", machine: Any = None, summary: bool = False
         from launcher.diagnosis.machine import reconcile
 
         found = reconcile(found, machine, view, lang)
+    if any(f.confidence == "high" and f.severity != "info" for f in found):  # a guess never crowds a sure finding
+        found = [f for f in found if f.confidence != "low"]
     found.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rank))
     if not found and summary:
         from launcher.diagnosis.summary import summarize

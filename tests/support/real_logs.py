@@ -17,7 +17,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "real-logs"
 HEADER_KEYS = ("source", "tool", "os-language", "category", "expected", "held-back")
-OPTIONAL_KEYS = ("unseen",)  # "unseen: yes": collected after the signatures were frozen (commit 684e17b)
+OPTIONAL_KEYS = ("unseen",)  # "unseen: <commit>": collected after the signatures were frozen at that commit
 OUTCOMES = ("first", "anywhere", "wrong", "silent")
 
 
@@ -31,7 +31,7 @@ class RealLog:
     expected: str
     held_back: bool
     text: str
-    unseen: bool = False
+    unseen: str = ""  # the commit the signatures were frozen at when this log was collected; "" if before
 
 
 def held_back(name: str) -> bool:
@@ -56,7 +56,7 @@ def parse(path: Path) -> RealLog:
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)}")
     return RealLog(path, head["source"], head["tool"], head["os-language"], head["category"], head["expected"],
-                   head["held-back"] == "yes", body, head.get("unseen") == "yes")  # fmt: skip
+                   head["held-back"] == "yes", body, head.get("unseen", ""))  # fmt: skip
 
 
 def corpus(root: Path = CORPUS) -> list[RealLog]:
