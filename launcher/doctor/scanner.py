@@ -36,6 +36,12 @@ SEVERITIES = ("error", "warning", "info")
 CONFIDENCES = ("high", "medium", "low")
 
 
+def _groups(pattern: re.Pattern[str], text: str) -> dict[str, str] | None:
+    """The named groups ``pattern`` found in ``text`` (stripped), or None when it is not there."""
+    m = pattern.search(text)
+    return None if m is None else {k: v.strip() for k, v in m.groupdict().items() if v is not None}
+
+
 @dataclass(frozen=True)
 class When:
     """A structural match: every key given must hold (on one exception event, where one is named)."""
@@ -52,13 +58,8 @@ class When:
     def _event_ok(self, e: Event) -> dict[str, str] | None:
         if self.exception and not (self.exception.fullmatch(e.type) or self.exception.fullmatch(e.short_type)):
             return None
-        values: dict[str, str] = {}
-        if self.message:
-            m = self.message.search(e.message)
-            if m is None:
-                return None
-            values.update({k: v for k, v in m.groupdict().items() if v is not None})
-        if self.numbers and not self.numbers & set(e.numbers):
+        values = _groups(self.message, e.message) if self.message else {}
+        if values is None or (self.numbers and not self.numbers & set(e.numbers)):
             return None
         if self.frame and not any(self.frame.search(f.path) for f in e.frames):
             return None
@@ -67,12 +68,9 @@ class When:
     def match(self, view: LogView) -> dict[str, str] | None:
         if self.unless and self.unless.search(view.text):
             return None
-        values: dict[str, str] = {}
-        if self.context:
-            m = self.context.search(view.text)
-            if m is None:
-                return None
-            values.update({k: v for k, v in m.groupdict().items() if v is not None})
+        values = _groups(self.context, view.text) if self.context else {}
+        if values is None:
+            return None
         if self.check:
             got = CHECKS[self.check](view)
             if got is None:
@@ -181,9 +179,9 @@ def _hit(sig: Signature, view: LogView) -> tuple[dict[str, str], str] | None:
     best: tuple[dict[str, str], str] | None = None
     if not (sig.unless and sig.unless.search(view.text)):
         for pattern in sig.patterns:
-            m = pattern.search(view.text)
-            if m is not None:
-                best = ({k: v.strip() for k, v in m.groupdict().items() if v is not None}, sig.confidence)
+            found = _groups(pattern, view.text)
+            if found is not None:
+                best = (found, sig.confidence)
                 break
     for w in sig.when:
         if best is not None and CONFIDENCES.index(w.confidence) >= CONFIDENCES.index(best[1]):
