@@ -152,3 +152,14 @@ def test_the_diagnose_command_asks_the_probe_and_says_how_sure_it_is(
     assert seen == [tmp_path] and finding["code"] == "TORCH_CPU_BUILD" and finding["confidence"] == "low"
     assert diagnose(ctx, argparse.Namespace(file=str(log), json=False), probe=lambda b: None) == 2
     assert "(likely)" in capsys.readouterr().out
+
+
+def test_the_summary_names_the_program_and_the_exception_the_failure_came_from() -> None:
+    log = ('Traceback (most recent call last):\n  File "D:\\ComfyUI_windows_portable\\ComfyUI\\custom_nodes\\x\\nodes.py", line 3, in load\n'
+           "KeyError: 'model'\n\nDuring handling of the above exception, another exception occurred:\n\n"
+           'Traceback (most recent call last):\n  File "D:\\ComfyUI_windows_portable\\ComfyUI\\execution.py", line 1, in execute\n'
+           "ValueError: bad node\n")  # fmt: skip
+    found = scan(log, "en", summary=True)[0]
+    assert found.values["tool"] == "ComfyUI portable" and found.values["root"] == "KeyError: 'model'"
+    assert "ComfyUI portable" in found.detail and "while handling KeyError: 'model'" in found.detail
+    assert "它源于更早的错误：KeyError: 'model'" in scan(log, "zh", summary=True)[0].detail
