@@ -79,6 +79,10 @@ def test_a_torch_index_outage_is_a_network_problem_not_a_python_one() -> None:
            "ERROR: Could not find a version that satisfies the requirement torch==2.7.1+cpu (from versions: none)\n"
            "ERROR: No matching distribution found for torch==2.7.1+cpu\n")  # fmt: skip
     assert [f.code for f in scan(pip)] == ["MIRROR_UNREACHABLE"]
+    uv = ("error: Failed to fetch: `https://download.pytorch.org/whl/cpu/torch/`\n  Caused by: Request failed after 3 retries\n"
+          "  Caused by: error sending request for url (https://download.pytorch.org/whl/cpu/torch/)\n"
+          "  Caused by: tcp connect error: Connection refused (os error 111)\n")  # fmt: skip
+    assert [f.code for f in scan(uv)] == ["MIRROR_UNREACHABLE"]
     quiet = pip.split("\n", 1)[1]  # the same failure without any network error: this Python has no torch
     assert [f.code for f in scan(quiet)] == ["PYTHON_VERSION_UNSUPPORTED"]
 
