@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bootstrap import proc
 from bootstrap.errors import BundleNotWritable, LauncherEnvError
 from bootstrap.i18n import pick
 from bootstrap.index_choice import (
@@ -168,16 +168,15 @@ def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: 
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"\n$ {' '.join(argv)}\n")
         fh.flush()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                encoding="utf-8", errors="replace")  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        child = proc.start(argv, env=env)
+        assert child.stdout is not None
+        for line in child.stdout:
             fh.write(line)
             if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
                 text = line.strip()[:70]
                 sys.stderr.write("\r  " + text.ljust(72))
                 sys.stderr.flush()
-        code = proc.wait()
+        code = child.wait()
     if show_progress:
         sys.stderr.write("\r" + " " * 76 + "\r")
         sys.stderr.flush()
