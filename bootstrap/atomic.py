@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+NEW_FILE_MODE = 0o644
 REPLACE_TRIES = 5  # Windows only: a reader holding the file open makes os.replace fail for a moment
 
 
@@ -36,13 +38,29 @@ def _replace(src: str, dst: Path, tries: int) -> None:
             time.sleep(0.05 * 2**attempt)
 
 
+def file_mode(path: Path, mode: int | None) -> int:
+    """The permissions the new file gets: ``mode`` if given, else the old file's, else rw-r--r--."""
+    if mode is not None:
+        return mode
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return NEW_FILE_MODE
+
+
 def write_atomic(path: Path, data: str | bytes, *, encoding: str = "utf-8", fsync: bool = True,
-                 tries: int | None = None) -> None:  # fmt: skip
-    """Replace ``path`` with ``data`` (text is written as ``encoding``, line ends as given)."""
+                 mode: int | None = None, tries: int | None = None) -> None:  # fmt: skip
+    """Replace ``path`` with ``data`` (text is written as ``encoding``, line ends as given).
+
+    ``mode``: the new file's permissions (default: those of the file it replaces, or rw-r--r--).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode(encoding) if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    wanted = file_mode(path, mode)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created rw-------
     try:
+        if wanted != 0o600:
+            os.chmod(tmp, wanted)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             if fsync:

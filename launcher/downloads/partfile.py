@@ -179,7 +179,7 @@ class PartFile:
         """Open for writing; ``keep=False`` discards what a previous run left."""
         if not keep:
             self.discard()
-        self.meta_path.write_text(json.dumps(asdict(meta), indent=1), encoding="utf-8")
+        write_atomic(self.meta_path, json.dumps(asdict(meta), indent=1), fsync=False)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
         self._fd = os.open(self.part, flags, 0o644)
         if meta.size is not None and os.fstat(self._fd).st_size < meta.size:
