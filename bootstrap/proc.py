@@ -96,25 +96,30 @@ def run(argv: Sequence[Arg], *, timeout: float | None, env: Mapping[str, str] | 
     )  # fmt: skip
 
 
+def _popen(argv: Sequence[Arg], text: bool, env: Mapping[str, str] | None, cwd: Arg | None, stdin: Stream,
+           stdout: Stream, stderr: Stream, window: bool, new_group: bool) -> subprocess.Popen[Any]:  # fmt: skip
+    coding: dict[str, Any] = {"text": True, "encoding": ENCODING, "errors": ERRORS} if text else {}
+    return subprocess.Popen(
+        argv_list(argv), env=None if env is None else dict(env), cwd=None if cwd is None else os.fspath(cwd),
+        stdin=stdin, stdout=stdout, stderr=stderr, creationflags=creation_flags(window=window, new_group=new_group),
+        **coding,
+    )  # fmt: skip
+
+
 def start(argv: Sequence[Arg], *, env: Mapping[str, str] | None = None, cwd: Arg | None = None,
           stdin: Stream = DEVNULL, stdout: Stream = PIPE, stderr: Stream = STDOUT, window: bool = False,
           new_group: bool = False) -> subprocess.Popen[str]:  # fmt: skip
     """Start a child whose output is read as it comes (text, UTF-8 with replacement)."""
-    return subprocess.Popen(
-        argv_list(argv), env=None if env is None else dict(env), cwd=None if cwd is None else os.fspath(cwd),
-        stdin=stdin, stdout=stdout, stderr=stderr, text=True, encoding=ENCODING, errors=ERRORS,
-        creationflags=creation_flags(window=window, new_group=new_group),
-    )  # fmt: skip
+    child: subprocess.Popen[str] = _popen(argv, True, env, cwd, stdin, stdout, stderr, window, new_group)
+    return child
 
 
 def start_bytes(argv: Sequence[Arg], *, env: Mapping[str, str] | None = None, cwd: Arg | None = None,
                 stdin: Stream = DEVNULL, stdout: Stream = PIPE, stderr: Stream = STDOUT, window: bool = False,
                 new_group: bool = False) -> subprocess.Popen[bytes]:  # fmt: skip
     """:func:`start` for a reader that decodes itself (e.g. with :func:`decode`, line by line)."""
-    return subprocess.Popen(
-        argv_list(argv), env=None if env is None else dict(env), cwd=None if cwd is None else os.fspath(cwd),
-        stdin=stdin, stdout=stdout, stderr=stderr, creationflags=creation_flags(window=window, new_group=new_group),
-    )  # fmt: skip
+    child: subprocess.Popen[bytes] = _popen(argv, False, env, cwd, stdin, stdout, stderr, window, new_group)
+    return child
 
 
 class Child(Protocol):

@@ -117,11 +117,16 @@ def bundle_with_env(tmp_path: Path) -> Iterator[Path]:
     yield bundle
 
 
+def launch_demo(bundle: Path, runtime_env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """``yijian launch --demo`` in a session of its own (so that stop() reaches the runtime too)."""
+    return subprocess.Popen([*launcher(bundle), "launch", "--demo", "--no-browser", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=bundle,
+                            env=launcher_env(bundle, runtime_env), start_new_session=True)  # fmt: skip
+
+
 def test_launch_demo_serves_and_stops(bundle_with_env: Path, runtime_env: dict[str, str]) -> None:
     port = free_port()
-    proc = subprocess.Popen([*launcher(bundle_with_env), "launch", "--demo", "--no-browser", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=bundle_with_env,
-                            env=launcher_env(bundle_with_env, runtime_env), start_new_session=True)  # fmt: skip
+    proc = launch_demo(bundle_with_env, runtime_env, port)
     try:
         lines = wait_for(proc, "The generation UI is ready")
         assert any(READY.format(port=port) in line for line in lines)
@@ -184,9 +189,7 @@ def _port_free(port: int) -> bool:
 
 def test_the_runtime_exits_when_its_launcher_is_killed(bundle_with_env: Path, runtime_env: dict[str, str]) -> None:
     port = free_port()
-    proc = subprocess.Popen([*launcher(bundle_with_env), "launch", "--demo", "--no-browser", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=bundle_with_env,
-                            env=launcher_env(bundle_with_env, runtime_env), start_new_session=True)  # fmt: skip
+    proc = launch_demo(bundle_with_env, runtime_env, port)
     children: list[int] = []
     try:
         wait_for(proc, "The generation UI is ready")
