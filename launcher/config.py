@@ -10,16 +10,15 @@ invalid is ever written.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from bootstrap.atomic import write_atomic
 from bootstrap.layout import Bundle
 from launcher.errors import ConfigInvalid, ConfigProblem, ConfigUnreadable, UsageError
 from launcher.mirrors.catalog import Catalog, load_catalog
@@ -363,18 +362,6 @@ def find_setting(key: str) -> Setting:
     return setting
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 _NEW_FILE_HEADER = (
     "# Yijian settings (一键 设置). Only what you change is stored here; everything\n"
     "# else uses the defaults. `./start.sh config show` lists every setting.\n"
@@ -410,5 +397,5 @@ def apply(bundle: Bundle, changes: Iterable[tuple[str, Any | None]]) -> Config:
     problems = validate(new_data, new_text, str(bundle.config_file), load_catalog(bundle.mirrors_file))
     if problems:
         raise ConfigInvalid(problems, str(bundle.config_file))
-    write_atomic(bundle.config_file, new_text)
+    write_atomic(bundle.config_file, new_text, mode=0o600)  # it may hold a token or the UI login
     return load(bundle)

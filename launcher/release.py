@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -49,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bootstrap import proc
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.i18n import pick
 from bootstrap.layout import MODEL_FOLDERS, Bundle
@@ -295,8 +295,8 @@ def _pip_env() -> dict[str, str]:
 def _pip(argv: list[str]) -> tuple[int, str]:
     base = [sys.executable, "-m", "pip", *argv[:1], "--isolated", "--disable-pip-version-check", "--no-input",
             "--progress-bar", "off"]  # fmt: skip
-    proc = subprocess.run([*base, *argv[1:]], capture_output=True, text=True, env=_pip_env())
-    return proc.returncode, proc.stdout + proc.stderr
+    done = proc.run([*base, *argv[1:]], timeout=None, env=_pip_env())
+    return done.returncode, done.stdout + done.stderr
 
 
 def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str, dest: Path, *, lang: str,

@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc as procs
 from bootstrap.layout import Bundle, bundle_environ, env_python
 from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
 
@@ -131,7 +131,7 @@ def next_free_port(start: int, tries: int = 20) -> int | None:
 class RuntimeProcess:
     """A started runtime: its output lines, its URL once ready, and how to stop it."""
 
-    proc: subprocess.Popen[bytes]
+    proc: procs.Popen[bytes]
     log_path: Path
     on_line: Callable[[str], None] | None = None
     url: str | None = None
@@ -169,13 +169,12 @@ class RuntimeProcess:
         return rc
 
     def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.wait()
+        """SIGTERM (Ctrl+Break to its own group on Windows), then kill after ``timeout`` seconds."""
+        procs.stop(self.proc, timeout)
+        rc = self.wait()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the lifeline: only now, so the child never sees two stop requests
+        return rc
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -205,10 +204,12 @@ def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
     log_path = bundle.logs_dir / "runtime.log"
     if log_path.exists():  # one run per file, so the doctor never reads an old run's error as today's
         os.replace(log_path, bundle.logs_dir / "runtime.previous.log")
-    # The child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP) or a
-    # signal to the group reach both, so a runtime never outlives the launcher that started it.
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=child_env(bundle, environ), cwd=str(bundle.root))  # fmt: skip
+    # On POSIX the child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP)
+    # or a signal to the group reach both.  On Windows it gets its own group, so that stop() can send it Ctrl+Break.
+    # Whatever kills the launcher (kill -9 too) closes the pipe on the child's stdin: the lifeline it watches.
+    env = child_env(bundle, environ)
+    env[procs.LIFELINE_ENV] = procs.LIFELINE_STDIN
+    proc = procs.start_bytes(argv, stdin=procs.PIPE, env=env, cwd=bundle.root, window=True, new_group=True)
     rp = RuntimeProcess(proc, log_path, on_line)
     rp._reader = threading.Thread(target=rp._read, name="runtime-output", daemon=True)
     rp._reader.start()

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.options import parse
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    from runtime.lifeline import start_if_wanted
+
+    start_if_wanted()  # ends this process when the launcher that started it dies
     lang = "zh" if os.environ.get("LANG", "").lower().startswith("zh") else "en"
     try:
         options = parse(sys.argv[1:] if argv is None else argv)

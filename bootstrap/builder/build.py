@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc
 from bootstrap.builder import state
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
 from bootstrap.builder.pythons import PythonChoice, find_python, install_python
@@ -172,10 +172,9 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
     """Problems with a freshly built environment; empty when it is good."""
     xformers = len(plan.pins) > 2
     try:
-        out = subprocess.run([str(python), "-c", SELF_CHECK, "1" if xformers else ""], capture_output=True, text=True,
-                             env=env, timeout=300)  # fmt: skip
+        out = proc.run([python, "-c", SELF_CHECK, "1" if xformers else ""], env=env, timeout=300)
         facts = json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+    except (OSError, proc.TimeoutExpired, ValueError, IndexError) as exc:
         return [f"the environment's Python did not run its check: {exc!r}"]
     with open(log, "a", encoding="utf-8") as fh:
         fh.write("self-check: " + json.dumps(facts) + "\n")
@@ -192,9 +191,10 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
     if xformers and ("xformers_error" in facts or facts.get("xformers_warning")):
         problems.append(f"xformers: {facts.get('xformers_error') or facts.get('xformers_warning')}")
     if uv is not None:
-        check = subprocess.run(
-            [str(uv), "pip", "check", "--python", str(python)], capture_output=True, text=True, env=env
-        )
+        try:
+            check = proc.run([uv, "pip", "check", "--python", python], env=env, timeout=300)
+        except (OSError, proc.TimeoutExpired) as exc:
+            return [*problems, f"pip check did not run: {exc!r}"]
         if check.returncode != 0:
             problems.append("pip check: " + (check.stdout + check.stderr).strip().splitlines()[-1])
     return problems

@@ -15,12 +15,12 @@ settings (``--isolated`` / ``--no-config`` and a cleaned environment).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap import proc
 from launcher.mirrors.sources import Source
 
 
@@ -122,11 +122,10 @@ def run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: Callabl
     with open(log, "a", encoding="utf-8") as fh:
         fh.write("\n$ " + " ".join(argv) + "\n")
         fh.flush()
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                encoding="utf-8", errors="replace")  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        child = proc.start(argv, env=env)
+        assert child.stdout is not None
+        for line in child.stdout:
             fh.write(line)
             if on_line is not None:
                 on_line(line.rstrip("\n"))
-        return proc.wait()
+        return child.wait()

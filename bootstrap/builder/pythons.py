@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap import proc
 from bootstrap.layout import Bundle
 
 PROBE = "import sys, platform; print('%d.%d.%d' % sys.version_info[:3], platform.architecture()[0], sys.executable)"
@@ -37,8 +37,8 @@ def version_of(python: Path, timeout: float = 10.0) -> tuple[str, Path] | None:
     not become the base of an environment.
     """
     try:
-        out = subprocess.run([str(python), "-I", "-c", PROBE], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
+        out = proc.run([python, "-I", "-c", PROBE], timeout=timeout)
+    except (OSError, proc.TimeoutExpired):
         return None
     parts = out.stdout.strip().split(" ", 2)
     if out.returncode != 0 or len(parts) != 3 or parts[1] != "64bit":
@@ -85,7 +85,7 @@ def install_python(bundle: Bundle, wanted: str, uv: Path, env: dict[str, str], l
     """``uv python install`` into the bundle (through UV_PYTHON_INSTALL_MIRROR if set)."""
     run_env = {**env, "UV_PYTHON_INSTALL_DIR": str(bundle.python_dir / "uv")}
     with open(log, "a", encoding="utf-8") as fh:
-        proc = subprocess.run([str(uv), "python", "install", wanted], env=run_env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
+        done = proc.run([uv, "python", "install", wanted], timeout=None, env=run_env, stdout=fh, stderr=proc.STDOUT)
+    if done.returncode != 0:
         return None
     return find_python(bundle, wanted)

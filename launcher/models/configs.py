@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from bootstrap.atomic import write_atomic
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.i18n import pick
 from bootstrap.layout import Bundle
@@ -471,9 +472,7 @@ def _write_marker(partial: Path, run: _Run) -> None:
         "sources": run.used,
         "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    tmp = partial / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, partial / MARKER)
+    write_atomic(partial / MARKER, json.dumps(marker, ensure_ascii=False, indent=1))
 
 
 def _tidy(partial: Path, keep: Iterable[str]) -> None:

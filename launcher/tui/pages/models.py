@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, DataTable, ProgressBar, Select, Static, TabbedContent, TabPane
 
+from bootstrap import proc
 from bootstrap.errors import YijianError
 from launcher.downloads.progress import Progress
 from launcher.models.catalog import FOLDER_BY_TYPE, CatalogEntry, ModelCatalog
@@ -106,9 +106,8 @@ def open_folder(path: Path) -> bool:
     if exe is None:
         return False
     try:
-        done = subprocess.run([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=15, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired:
+        done = proc.run([exe, *argv[1:]], timeout=15, stdout=proc.DEVNULL, stderr=proc.DEVNULL)
+    except proc.TimeoutExpired:
         return True  # the file manager runs in the foreground: it is open
     except OSError:
         return False
