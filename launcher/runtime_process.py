@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bootstrap.layout import Bundle, bundle_environ, env_python
+from bootstrap.login import LOGIN_ENV, take_login_flags
+from bootstrap.redact import redact, redact_argv, remember
 from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
 
 READY = re.compile(r"Running on local URL:\s*(http://\S+)")
@@ -83,8 +86,6 @@ def argv_for(bundle: Bundle, options: LaunchOptions) -> list[str]:
             "--precision", options.precision, "--lang", options.lang]  # fmt: skip
     if options.listen:
         argv.append("--listen")
-    if options.auth:
-        argv += ["--auth", options.auth]
     if options.insecure_no_auth:
         argv.append("--insecure-no-auth")
     if not options.api:
@@ -107,6 +108,28 @@ def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
     env.update(PYTHONPATH=str(bundle.code), PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PYTHONUTF8="1",
                YIJIAN_HOME=str(bundle.root), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")  # fmt: skip
     env.setdefault("OMP_NUM_THREADS", env.get("OMP_NUM_THREADS", "") or str(min(8, os.cpu_count() or 1)))
+    return env
+
+
+def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
+    """Gather every login into ``options.auth``, so that none stays among the arguments.
+
+    Login flags among the A1111 flags handed on (``--gradio-auth``, ``--api-auth``, ``--auth``,
+    ``--gradio-auth-path``) leave ``options.passthrough``; the launcher's own login (``--auth``,
+    ``launch.auth``) wins, then those flags, then the ones in the user's ``COMMANDLINE_ARGS``.
+    """
+    passthrough, given = take_login_flags(list(options.passthrough))
+    _, from_env = take_login_flags(shlex.split(environ.get("COMMANDLINE_ARGS", "")))
+    options.passthrough = passthrough
+    options.auth = options.auth or ",".join(given or from_env)
+    remember(options.auth, *options.auth.split(","))
+
+
+def login_environ(options: LaunchOptions, env: dict[str, str]) -> dict[str, str]:
+    """The child's environment with the login in ``YIJIAN_AUTH`` (see bootstrap/login.py for why not a file)."""
+    env.pop(LOGIN_ENV, None)
+    if options.auth:
+        env[LOGIN_ENV] = options.auth
     return env
 
 
@@ -142,9 +165,9 @@ class RuntimeProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         with open(self.log_path, "w", encoding="utf-8") as log:
-            log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self.proc.args)}\n")  # type: ignore[arg-type]
+            log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {redact_argv(self.proc.args)}\n")  # type: ignore[arg-type]
             for raw in iter(self.proc.stdout.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = redact(raw.decode("utf-8", "replace").rstrip("\r\n"))  # the log, the watchers, the doctor
                 log.write(line + "\n")
                 log.flush()
                 self.lines.append(line)
@@ -199,6 +222,8 @@ def stop_on_signals() -> Iterator[None]:
 
 def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
           on_line: Callable[[str], None] | None = None) -> RuntimeProcess:  # fmt: skip
+    take_logins(options, environ)
+    env = login_environ(options, child_env(bundle, environ))
     options.check()
     argv = argv_for(bundle, options)
     bundle.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +233,7 @@ def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
     # The child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP) or a
     # signal to the group reach both, so a runtime never outlives the launcher that started it.
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=child_env(bundle, environ), cwd=str(bundle.root))  # fmt: skip
+                            env=env, cwd=str(bundle.root))  # fmt: skip
     rp = RuntimeProcess(proc, log_path, on_line)
     rp._reader = threading.Thread(target=rp._read, name="runtime-output", daemon=True)
     rp._reader.start()

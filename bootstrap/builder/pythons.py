@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.layout import Bundle
+from bootstrap.redact import redact
 
 PROBE = "import sys, platform; print('%d.%d.%d' % sys.version_info[:3], platform.architecture()[0], sys.executable)"
 
@@ -84,8 +85,10 @@ def find_python(bundle: Bundle, wanted: str) -> PythonChoice | None:
 def install_python(bundle: Bundle, wanted: str, uv: Path, env: dict[str, str], log: Path) -> PythonChoice | None:
     """``uv python install`` into the bundle (through UV_PYTHON_INSTALL_MIRROR if set)."""
     run_env = {**env, "UV_PYTHON_INSTALL_DIR": str(bundle.python_dir / "uv")}
+    proc = subprocess.run([str(uv), "python", "install", wanted], env=run_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")  # fmt: skip
     with open(log, "a", encoding="utf-8") as fh:
-        proc = subprocess.run([str(uv), "python", "install", wanted], env=run_env, stdout=fh, stderr=subprocess.STDOUT)
+        fh.write(redact(proc.stdout or ""))
     if proc.returncode != 0:
         return None
     return find_python(bundle, wanted)

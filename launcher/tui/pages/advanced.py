@@ -95,10 +95,7 @@ MORE_HELP: dict[str, Text] = {
     ),
 }
 
-LISTEN_RULE = Text(
-    "开启局域网访问前，请先设置登录（auth，格式 用户名:密码）。",
-    "Set a login (auth, as user:password) before listening on the network.",
-)
+LISTEN_RULE = Text(*config.LISTEN_RULE)  # the same rule as `config set` and `config validate`
 
 ARCHITECTURES = (("sd15", "SD 1.5"), ("sd2", "SD 2.x"), ("sdxl", "SDXL"))
 
@@ -305,7 +302,7 @@ class AdvancedPage(FormPage):
             values[key] = value
             if problem is not None:
                 errors[key] = problem
-        if values["launch.listen"] is True and not values["launch.auth"] and "launch.auth" not in errors:
+        if config.listen_problem(values) and "launch.auth" not in errors:
             errors["launch.listen"] = LISTEN_RULE
         return values, errors
 
