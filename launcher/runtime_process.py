@@ -114,14 +114,14 @@ def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
 def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
     """Gather every login into ``options.auth``, so that none stays among the arguments.
 
-    Login flags among the A1111 flags handed on (``--gradio-auth``, ``--api-auth``, ``--auth``,
-    ``--gradio-auth-path``) leave ``options.passthrough``; the launcher's own login (``--auth``,
-    ``launch.auth``) wins, then those flags, then the ones in the user's ``COMMANDLINE_ARGS``.
+    Login flags among the A1111 flags handed on after ``--`` (``--gradio-auth``, ``--api-auth``, ``--auth``,
+    ``--gradio-auth-path``) leave ``options.passthrough`` and win, being the most explicit; then the
+    launcher's own login (``--auth``, else ``launch.auth``); then the user's ``COMMANDLINE_ARGS``.
     """
     passthrough, given = take_login_flags(list(options.passthrough))
     _, from_env = take_login_flags(shlex.split(environ.get("COMMANDLINE_ARGS", "")))
     options.passthrough = passthrough
-    options.auth = options.auth or ",".join(given or from_env)
+    options.auth = ",".join(given) or options.auth or ",".join(from_env)
     remember(options.auth, *options.auth.split(","))
 
 
