@@ -167,10 +167,8 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
         if value in text:
             text = text.replace(value, MASK)
     home = _home()
-    if home:
-        text = text.replace(home, "~")
-        if "\\" in home:
-            text = text.replace(home.replace("\\", "/"), "~")
+    for form in {home, home.replace("\\", "/")} if home else ():
+        text = re.sub(re.escape(form) + r"(?![^/\\\s\"':])", "~", text)  # /home/ai, never /home/aiden
     return _HOMES.sub(r"\1<user>", text)
 
 

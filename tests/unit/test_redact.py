@@ -113,7 +113,8 @@ def test_the_home_folder_becomes_tilde_and_other_users_lose_their_name(monkeypat
     monkeypatch.setenv("HOME", "/home/alicewang")
     out = r.redact("/home/alicewang/yijian/models and /home/bob/x and C:\\Users\\carol\\Desktop and /Users/dan/a")
     assert out == "~/yijian/models and /home/<user>/x and C:\\Users\\<user>\\Desktop and /Users/<user>/a"
-    assert os.path.expanduser("~") == "/home/alicewang"
+    monkeypatch.setenv("HOME", "/home/ai")
+    assert r.redact("/home/ai/x /home/aiden/y /home/ai") == "~/x /home/<user>/y ~"
 
 
 def test_a_logging_formatter_masks_messages_arguments_and_tracebacks() -> None:
