@@ -278,8 +278,15 @@ def check_value(setting: Setting, value: Any, catalog: Catalog) -> Message | Non
     return None
 
 
-def validate(data: Mapping[str, Any], text: str, file: str, catalog: Catalog) -> list[ConfigProblem]:
-    """Every problem in a parsed config.toml, in file order."""
+def validate(
+    data: Mapping[str, Any], text: str, file: str, catalog: Catalog, *, rules: bool = True
+) -> list[ConfigProblem]:
+    """Every problem in a parsed config.toml, in file order.
+
+    ``rules`` adds the rules between settings (listening needs a login): `config validate`, `config set` and
+    the TUI's save apply them; loading does not, so a hand-edited file still serves every other command and
+    `launch` refuses to listen with its own error.
+    """
     lines = locate_keys(text)
     problems: list[ConfigProblem] = []
 
@@ -314,7 +321,7 @@ def validate(data: Mapping[str, Any], text: str, file: str, catalog: Catalog) ->
             if msg:
                 add(key, msg)
     launch = data.get("launch")
-    if isinstance(launch, dict):
+    if rules and isinstance(launch, dict):
         rule = listen_problem({f"launch.{k}": v for k, v in launch.items()})
         if rule and not any(p.key == "launch.auth" for p in problems):
             add("launch.listen", rule)
@@ -353,7 +360,7 @@ def check(bundle: Bundle) -> list[ConfigProblem]:
 def load(bundle: Bundle) -> Config:
     """The effective config; raises if config.toml is unreadable or invalid."""
     text, data = read(bundle)
-    problems = validate(data, text, str(bundle.config_file), load_catalog(bundle.mirrors_file))
+    problems = validate(data, text, str(bundle.config_file), load_catalog(bundle.mirrors_file), rules=False)
     if problems:
         raise ConfigInvalid(problems, str(bundle.config_file))
     values = {s.key: s.default for s in SETTINGS}

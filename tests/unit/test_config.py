@@ -153,6 +153,7 @@ def test_listen_without_a_login_is_refused_by_set_and_reported_by_validate(bundl
         config.apply(bundle, [("launch.auth", None)])  # and the login cannot be taken away under it
     write(bundle, "[launch]\nlisten = true\n")  # saved by hand: `config validate` calls it invalid
     assert [(p.key, p.line) for p in config.check(bundle)] == [("launch.listen", 2)]
+    assert config.load(bundle)["launch.listen"] is True  # still loads: `launch` refuses it with its own error
 
 
 def test_secret_settings_are_marked_and_shown_masked() -> None:
