@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.layout import Bundle, bundle_environ, env_python
-from bootstrap.login import LOGIN_ENV, take_login_flags
+from bootstrap.login import LOGIN_ENV, logins_in, take_login_flags
 from bootstrap.redact import redact, redact_argv, remember
 from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
 
@@ -123,6 +123,7 @@ def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
     options.passthrough = passthrough
     options.auth = ",".join(given) or options.auth or ",".join(from_env)
     remember(options.auth, *options.auth.split(","))
+    logins_in(options.auth)  # a malformed --auth is refused here, before a runtime starts, without echoing it
 
 
 def login_environ(options: LaunchOptions, env: dict[str, str]) -> dict[str, str]:

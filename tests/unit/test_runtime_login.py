@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.errors import LoginInvalid
 from bootstrap.layout import Bundle
 from bootstrap.login import LOGIN_ENV
 from launcher.cli.parser import build_parser
@@ -53,6 +54,12 @@ def test_no_login_no_variable_and_a_stale_one_is_removed(bundle: Bundle) -> None
     options = LaunchOptions()
     take_logins(options, {})
     assert LOGIN_ENV not in login_environ(options, {LOGIN_ENV: "old:login"})
+
+
+def test_a_malformed_login_is_refused_before_a_runtime_starts_without_echoing_it() -> None:
+    with pytest.raises(LoginInvalid) as err:
+        take_logins(LaunchOptions(auth="JustAPassw0rd"), {})
+    assert "JustAPassw0rd" not in err.value.message("en") + err.value.hint("en")
 
 
 def test_a_login_from_a_file_is_read_by_the_launcher(bundle: Bundle, tmp_path: Path) -> None:
