@@ -92,6 +92,7 @@ def _mirror_check(channel: str, allow_path: bool, allow_off: bool = False) -> Ch
 def _proxy_check(value: Any, catalog: Catalog) -> Message | None:
     if value == "" or _PROXY.match(value):
         return None
+    value = redact(value)  # the message is printed and logged: never with the proxy's password
     return (
         f"代理地址「{value}」格式不对，应为 http://主机:端口 或 socks5://主机:端口。",
         f"proxy {value!r} is not valid; use http://host:port or socks5://host:port.",
@@ -254,7 +255,8 @@ def check_value(setting: Setting, value: Any, catalog: Catalog) -> Message | Non
         ok = all(isinstance(v, str) for v in value)
     if not ok:
         zh, en = _kind_name(kind)
-        return (f"应为{zh}，而不是 {value!r}。", f"expected {en}, not {value!r}.")
+        given = MASK if setting.secret else repr(value)  # a secret is never echoed, even a wrong one
+        return (f"应为{zh}，而不是 {given}。", f"expected {en}, not {given}.")
     if setting.choices and value not in setting.choices:
         near = get_close_matches(str(value), setting.choices, n=1)
         return (

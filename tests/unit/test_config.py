@@ -163,6 +163,10 @@ def test_secret_settings_are_marked_and_shown_masked() -> None:
     proxy = config.shown(config.BY_KEY["network.proxy"], "http://dave:pw1234@127.0.0.1:9")
     assert proxy == "http://***@127.0.0.1:9"
     assert config.shown(config.BY_KEY["launch.port"], 7860) == 7860
+    problem = config.check_value(config.BY_KEY["downloads.civitai_token"], 123456789, None)
+    assert problem is not None and "123456789" not in problem[0] + problem[1]
+    problem = config.check_value(config.BY_KEY["network.proxy"], "http://d:Pw9876@bad host:1", None)
+    assert problem is not None and "Pw9876" not in problem[0] + problem[1]
 
 
 def test_invalid_set_writes_nothing(bundle: Bundle) -> None:
