@@ -200,7 +200,7 @@ class AdvancedPage(FormPage):
             return Select(self._options(setting), value=value, allow_blank=False, id=wid, compact=True)
         if setting.kind is bool:
             return Switch(value=bool(value), id=wid, animate=False)
-        return Input("" if value == "" else as_text(value), id=wid, compact=True, password=setting.key == "launch.auth")
+        return Input("" if value == "" else as_text(value), id=wid, compact=True, password=setting.secret)
 
     def _options(self, setting: config.Setting) -> list[tuple[str, str]]:
         words = CHOICES.get(setting.key, {})
