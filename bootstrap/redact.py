@@ -67,7 +67,8 @@ _LOGIN_FLAG = re.compile(r"(?<![\w-])(--(?:gradio-|api-)?auth)(=|\s+)(\"[^\"]*\"
 _HEADER = re.compile(
     r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token|digest)\s+)?([^\s\"',]+)"
 )
-_SCHEME_CRED = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)")
+# a bare credential: base64 or a token has a digit or one of + / = (plain words after "basic" stay)
+_SCHEME_CRED = re.compile(r"(?i)\b(bearer|basic)\s+(?=[A-Za-z._~-]*[0-9+/=])([A-Za-z0-9._~+/-]{8,}=*)")
 _URL_CRED = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@\"']+:[^/\s@\"']*@")
 _HF = re.compile(r"\bhf_[A-Za-z0-9]{16,}")
 # key = value, key: value, "key": "value", KEY=value, ?key=value (the key names a secret)

@@ -5,7 +5,10 @@ The runtime runs in the bundle environment's own interpreter
 the child, and the launcher stays up to diagnose it.  Its output is copied
 line by line to ``logs/runtime.log`` and to whoever watches (the CLI prints
 it, the TUI's console page shows it); the launcher knows the UI is up when
-the child prints ``Running on local URL:``.  When the child exits with an
+the child prints ``Running on local URL:``.  Every line is masked by the one
+redaction layer (bootstrap/redact.py) before anyone sees it, and the UI login
+reaches the child in its environment, never its command line
+(:func:`take_logins`, :func:`login_environ`).  When the child exits with an
 error, its log is scanned by the doctor's signatures so the user sees the
 cause in plain words, not only a traceback.
 

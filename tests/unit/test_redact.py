@@ -42,6 +42,8 @@ def clean() -> Iterator[None]:
         ("Looking in indexes: https://bob:pw4mirror@mirror.example/simple", "pw4mirror"),
         ("Authorization: Basic YWxpY2U6UHcxMjM0", "YWxpY2U6UHcxMjM0"),
         ("authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGci"),
+        ("curl -H 'X: 1' then Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGci"),
+        ("sent Basic YWxpY2U6UHcxMjM0", "YWxpY2U6UHcxMjM0"),
         ("{'Authorization': 'token abcd1234efgh'}", "abcd1234efgh"),
         ("GET https://civitai.com/api/download/models/1?token=zzz987654&type=Model", "zzz987654"),
         ("GET /file?type=Model&api_key=zzz987654 200", "zzz987654"),
@@ -102,6 +104,7 @@ def test_ordinary_text_is_left_alone() -> None:
         "Set a login (auth, as user:password) before listening on the network.",
         "INFO:     127.0.0.1:50312 - \"POST /sdapi/v1/txt2img HTTP/1.1\" 200 OK",
         "Authorization: ***",
+        "Basic settings and basic information; the bearer of a message",
     ]  # fmt: skip
     for line in lines:
         out = r.redact(line)
