@@ -26,6 +26,7 @@ import base64
 import logging
 import os
 import re
+import shlex
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote, unquote, urlsplit
@@ -129,6 +130,10 @@ def remember_environ(environ: Mapping[str, str]) -> None:
     """Remember the tokens, the login and the proxy passwords found in an environment."""
     remember(*(environ.get(k) for k in SECRET_ENV))
     remember(*(url_password(environ[k]) for k in PROXY_ENV if environ.get(k)))
+    try:
+        remember_argv(shlex.split(environ.get("COMMANDLINE_ARGS", "")))  # A1111's flags: --gradio-auth u:p
+    except ValueError:  # unbalanced quotes: the shapes still mask what they can
+        pass
 
 
 def remember_argv(argv: Sequence[str]) -> None:

@@ -78,11 +78,12 @@ def test_known_values_are_masked_whatever_their_shape_and_encoding() -> None:
 
 def test_the_environment_and_the_command_line_are_remembered() -> None:
     r.remember_environ({"CIVITAI_TOKEN": "plainvalue77", "HTTPS_PROXY": "http://bob:p%40ss99@127.0.0.1:9",
-                        "HF_TOKEN": "hfplain1234", "PATH": "/usr/bin"})  # fmt: skip
+                        "HF_TOKEN": "hfplain1234", "PATH": "/usr/bin",
+                        "COMMANDLINE_ARGS": "--xformers --gradio-auth 'u:cmdargs55'"})  # fmt: skip
     r.remember_argv(["launch", "--gradio-auth", "u:argvpw1,v:argvpw2", "config", "set", "downloads.civitai_token",
                      "argvtok9", "network.proxy", "http://d:argvpx7@h:1"])  # fmt: skip
-    out = r.redact("plainvalue77 p@ss99 hfplain1234 argvpw1 argvpw2 argvtok9 argvpx7 /usr/bin")
-    assert out == "*** *** *** *** *** *** *** /usr/bin"
+    out = r.redact("plainvalue77 p@ss99 hfplain1234 argvpw1 argvpw2 argvtok9 argvpx7 cmdargs55 /usr/bin")
+    assert out == "*** *** *** *** *** *** *** *** /usr/bin"
 
 
 def test_short_known_values_do_not_mask_ordinary_words() -> None:
