@@ -97,7 +97,7 @@ def _forms(value: str) -> set[str]:
     """The ways a secret can be written: as is, URL-encoded, and a login also as its password and Basic header."""
     forms = {value, quote(value, safe=""), quote(value)}
     user, sep, password = value.partition(":")
-    if sep and user and password and "/" not in value:
+    if sep and user and password and "://" not in value:  # a login, not a URL
         forms |= {password, quote(password, safe="")}
         forms.add(base64.b64encode(value.encode()).decode())
     return {f for f in forms if len(f) >= MIN_KNOWN}
