@@ -38,6 +38,7 @@ from bootstrap.portable import (
     pip_wheel,
     relink_venv,
 )
+from bootstrap.redact import redact, redact_argv, url_password
 from bootstrap.stage0 import STAMP, launcher_env_ready, requirements_digest
 
 MAX_ATTEMPTS = 3
@@ -113,6 +114,13 @@ def _child_env(bundle: Bundle) -> dict[str, str]:
     return env
 
 
+def proxy_environ(proxy: str) -> dict[str, str]:
+    """A proxy with a password reaches pip through the environment, never its command line (``ps`` shows that)."""
+    if not proxy or url_password(proxy) is None:
+        return {}
+    return {name: proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+
+
 def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index]:
     """The indexes to try, in order, saying once why the order is what it is."""
     chosen = explicit_index(cfg.pypi, bundle)
@@ -172,7 +180,7 @@ def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str, *, runner: 
         if index.url.startswith("http://"):
             host = index.url.split("/")[2].split(":")[0]
             argv += ["--trusted-host", host]
-    if proxy:
+    if proxy and url_password(proxy) is None:  # a proxy with a password goes by the environment (proxy_environ)
         argv += ["--proxy", proxy]
     if target is not None:
         # pip itself too: the embeddable Python has none, and the environment's pip is the builder's fallback.
@@ -200,12 +208,12 @@ def _embedded_pip(index: Index, bundle: Bundle, proxy: str) -> list[str]:
 
 def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: bool) -> int:
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"\n$ {' '.join(argv)}\n")
+        fh.write(f"\n$ {redact_argv(argv)}\n")
         fh.flush()
         child = proc.start(argv, env=env)
         assert child.stdout is not None
         for line in child.stdout:
-            fh.write(line)
+            fh.write(redact(line))
             if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
                 text = line.strip()[:70]
                 sys.stderr.write("\r  " + text.ljust(72))
@@ -245,7 +253,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
     say(pick(lang, "首次启动（或启动器已更新）：正在准备启动器环境 env/launcher …",
               "First start (or the launcher was updated): preparing the launcher environment env/launcher ..."))  # fmt: skip
     shutil.rmtree(staging, ignore_errors=True)
-    env = _child_env(bundle)
+    env = {**_child_env(bundle), **proxy_environ(cfg.proxy)}
     base = embeddable_base(bundle)
     if base is not None:  # Windows embeddable Python: no venv module; a self-contained copy instead
         try:
@@ -283,7 +291,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
                 runner = _embedded_pip(index, bundle, cfg.proxy)
             except (OSError, ValueError) as exc:
                 with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"\nno pip from {index.url}: {exc}\n")
+                    fh.write(redact(f"\nno pip from {index.url}: {exc}\n"))
                 continue
             site = staging / "Lib" / "site-packages"
             argv = pip_argv(env_python(staging), index, bundle, cfg.proxy, runner=runner, target=site)

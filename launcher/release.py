@@ -51,6 +51,7 @@ from typing import Any, ClassVar
 from bootstrap import proc
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.i18n import pick
+from bootstrap.launcher_env import proxy_environ
 from bootstrap.layout import MODEL_FOLDERS, Bundle
 from bootstrap.portable import make_embedded_env, move_scripts
 from bootstrap.python_builds import PythonBuild, host_target, load_builds
@@ -292,10 +293,10 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def _pip(argv: list[str]) -> tuple[int, str]:
+def _pip(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     base = [sys.executable, "-m", "pip", *argv[:1], "--isolated", "--disable-pip-version-check", "--no-input",
             "--progress-bar", "off"]  # fmt: skip
-    done = proc.run([*base, *argv[1:]], timeout=None, env=_pip_env())
+    done = proc.run([*base, *argv[1:]], timeout=None, env={**_pip_env(), **(extra_env or {})})
     return done.returncode, done.stdout + done.stderr
 
 
@@ -316,7 +317,9 @@ def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str,
     cfg = config.load(bundle)
     ensure_measured(bundle, cfg, ("pypi",), lang=lang, say=say)
     plan = plan_for(bundle, cfg)
-    proxy = ["--proxy", plan.network.proxy] if plan.network.proxy else []
+    # a proxy with a password goes by the environment: a command line is visible to every user (ps)
+    by_env = proxy_environ(plan.network.proxy)
+    proxy = ["--proxy", plan.network.proxy] if plan.network.proxy and not by_env else []
     say(pick(lang, f"下载 {len(pins)} 个 {spec.platforms[0]} 平台的 wheel …",
              f"Downloading {len(pins)} wheels for {spec.platforms[0]} ..."))  # fmt: skip
 
@@ -327,7 +330,7 @@ def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str,
             where = ["--index-url", src.url, "--timeout", "20", "--retries", "1", *proxy]
             if src.url.startswith("http://"):
                 where += ["--trusted-host", src.url.split("/")[2].split(":")[0]]
-        code, output = _pip(["download", *where, "-d", str(dest), *tags, *pins])
+        code, output = _pip(["download", *where, "-d", str(dest), *tags, *pins], by_env)
         if code != 0:
             lines = [ln for ln in output.splitlines() if "error" in ln.lower()] or output.splitlines() or ["pip failed"]
             raise MirrorProblem(lines[-1].strip()[:200])

@@ -71,10 +71,12 @@ class PickleNotAllowed(YijianError):
     zh = "{detail} 是 pickle 格式（.ckpt/.pt），加载时可能运行其中的代码，默认不加载。"
     en = "{detail} is a pickle (.ckpt/.pt) and can run code when loaded, so it is not loaded by default."
     hint_zh = (
-        "请换用该模型的 .safetensors 版本；确信来源可靠时，用 --allow-ckpt 启动（仍以 weights_only 安全方式读取）。"
+        "请换用该模型的 .safetensors 版本；确信来源可靠时，用 ./start.sh launch -- --allow-ckpt 启动"
+        "（Windows：start.bat launch -- --allow-ckpt；仍以 weights_only 安全方式读取）。"
     )
     hint_en = (
-        "Use the model's .safetensors version; if you trust it, start with --allow-ckpt (still read with weights_only)."
+        "Use the model's .safetensors version; if you trust it, start with ./start.sh launch -- --allow-ckpt "
+        "(Windows: start.bat launch -- --allow-ckpt; still read with weights_only)."
     )
 
 

@@ -25,6 +25,7 @@ from bootstrap.builder.pythons import PythonChoice, find_python, install_python
 from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
+from bootstrap.redact import redact
 from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
 from launcher.mirrors.fallback import MirrorProblem
 from launcher.mirrors.sources import Source
@@ -177,7 +178,7 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
     except (OSError, proc.TimeoutExpired, ValueError, IndexError) as exc:
         return [f"the environment's Python did not run its check: {exc!r}"]
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write("self-check: " + json.dumps(facts) + "\n")
+        fh.write(redact("self-check: " + json.dumps(facts) + "\n"))
     problems = []
     want_torch = plan.pins[0].split("==")[1]
     if "torch_error" in facts:

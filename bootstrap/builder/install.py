@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import proc
+from bootstrap.redact import redact, redact_argv
 from launcher.mirrors.sources import Source
 
 
@@ -120,12 +121,12 @@ def installer_env(base: dict[str, str]) -> dict[str, str]:
 def run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None] | None = None) -> int:
     """Run one installer; everything it prints goes to ``log``."""
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write("\n$ " + " ".join(argv) + "\n")
+        fh.write("\n$ " + redact_argv(argv) + "\n")
         fh.flush()
         child = proc.start(argv, env=env)
         assert child.stdout is not None
         for line in child.stdout:
-            fh.write(line)
+            fh.write(redact(line))
             if on_line is not None:
                 on_line(line.rstrip("\n"))
         return child.wait()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bootstrap import proc
 from bootstrap.layout import Bundle
+from bootstrap.redact import redact
 
 PROBE = "import sys, platform; print('%d.%d.%d' % sys.version_info[:3], platform.architecture()[0], sys.executable)"
 
@@ -84,8 +85,9 @@ def find_python(bundle: Bundle, wanted: str) -> PythonChoice | None:
 def install_python(bundle: Bundle, wanted: str, uv: Path, env: dict[str, str], log: Path) -> PythonChoice | None:
     """``uv python install`` into the bundle (through UV_PYTHON_INSTALL_MIRROR if set)."""
     run_env = {**env, "UV_PYTHON_INSTALL_DIR": str(bundle.python_dir / "uv")}
+    done = proc.run([uv, "python", "install", wanted], timeout=None, env=run_env, stderr=proc.STDOUT)
     with open(log, "a", encoding="utf-8") as fh:
-        done = proc.run([uv, "python", "install", wanted], timeout=None, env=run_env, stdout=fh, stderr=proc.STDOUT)
+        fh.write(redact(done.stdout or ""))
     if done.returncode != 0:
         return None
     return find_python(bundle, wanted)

@@ -74,9 +74,10 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 def _launch(ctx: Context, args: argparse.Namespace) -> int:
 
     from launcher.errors import RuntimeStartFailed
-    from launcher.runtime_process import start
+    from launcher.runtime_process import start, take_logins
 
     options = options_from(ctx, args)
+    take_logins(options, os.environ)  # -- --gradio-auth … and COMMANDLINE_ARGS count for the check below
     options.check()
     if not options.demo:
         _ensure_architecture_configs(ctx, args)
