@@ -258,12 +258,11 @@ class OneClick:
                     say=lambda line: self._emit("model", "progress", line, line))  # fmt: skip
 
     def _architecture_configs(self, extra: list[str]) -> None:
-        from launcher.mirrors.plan import plan_for
         from launcher.models.configs import architectures_in_library, ensure_configs, missing_architectures
 
         archs = sorted(architectures_in_library(self.bundle, extra))
         if missing_architectures(self.bundle, archs):
-            ensure_configs(self.bundle, archs, cfg=self.cfg, plan=plan_for(self.bundle, self.cfg), lang=self.lang,
+            ensure_configs(self.bundle, archs, lang=self.lang,
                            say=lambda line: self._emit("model", "progress", line, line))  # fmt: skip
 
     def _launch(self) -> None:

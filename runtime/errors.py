@@ -92,8 +92,11 @@ class ArchitectureConfigMissing(YijianError):
     exit_code = ExitCode.RUNTIME
     zh = "缺少 {arch} 架构的配置文件夹（{detail}），无法离线加载单文件模型。"
     en = "The {arch} architecture config folder ({detail}) is missing, so single-file models cannot load offline."
-    hint_zh = "通过启动器启动（./start.sh launch）会自动从镜像下载这些小文件。"
-    hint_en = "Start through the launcher (./start.sh launch); it fetches these small files through the mirror."
+    hint_zh = "这些小文件由软件自带的 models/configs 生成到 cache/configs，无需联网：请确认 cache 文件夹可写、models/configs 完整（重新解压整合包可恢复）。"
+    hint_en = (
+        "These small files are written from models/configs (shipped with Yijian) into cache/configs, with no "
+        "network: check that cache/ is writable and models/configs is complete (unpacking the bundle again restores it)."
+    )
 
 
 class OutOfMemory(YijianError):

@@ -313,11 +313,8 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
     the architecture config folders, so that an offline machine loads single-file models."""
     from launcher.models.configs import architectures_path, load_architectures
     from tests.support.wheels import build_wheel
-    from tests.unit.test_model_configs import publish
 
     specs = load_architectures(architectures_path(Bundle(REPO)))
-    for spec in specs.values():
-        publish(hf_endpoint, spec)
 
     bundle = windows_bundle(tmp_path / "src", file_server)
     (bundle / "packs" / "test-cpu.toml").write_text(TEST_PACK.format(py="3.11"), encoding="utf-8")
@@ -365,6 +362,7 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
         for arch, spec in specs.items():
             assert top + f"cache/configs/{arch}/.complete" in names, arch
             assert {top + f"cache/configs/{arch}/{f}" for f in spec.files} <= names, arch
+            assert {top + f"models/configs/{arch}/{f}" for f in spec.files} <= names, arch  # the data they come from
         assert {n.split("/")[2] for n in names if n.startswith(top + "cache/") and n.count("/") > 2} == {"configs"}
         texts = [zf.read(n) for n in names if n.startswith(top + "env/runtime/") and not n.endswith("/")]
         assert not any(str(tmp_path).encode() in t for t in texts)  # nothing names the machine it was built on
