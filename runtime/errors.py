@@ -61,8 +61,14 @@ class NoModel(YijianError):
     exit_code = ExitCode.RUNTIME
     zh = "还没有可用的模型。"
     en = "There is no model to generate with yet."
-    hint_zh = "运行 ./start.sh models download sd15 下载一个，或用 --demo 试运行（只会生成噪点）。"
-    hint_en = "Run ./start.sh models download sd15, or try --demo (it only draws noise)."
+    hint_zh = (
+        "把 .safetensors 模型文件放进 models/Stable-diffusion 文件夹，在“模型”页点刷新；"
+        "或运行 ./start.sh models download sd15 下载一个；也可以用 --demo 试运行（只会生成噪点）。"
+    )
+    hint_en = (
+        "Put a .safetensors model file in the models/Stable-diffusion folder and refresh the Models tab, "
+        "or run ./start.sh models download sd15; or try --demo (it only draws noise)."
+    )
 
 
 class PickleNotAllowed(YijianError):
