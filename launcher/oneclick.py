@@ -102,6 +102,7 @@ class OneClick:
         self.hardware: Any = None
         self.pack: Any = None
         self.without_model = False  # the UI was started with no model: say how to add one
+        self.demo = self.options.demo  # this run's: the user may pick the demo model at the model step
 
     # --- reporting ----------------------------------------------------------------------------------------------
     def _emit(self, step: str, state: str, zh: str = "", en: str = "", **kw: Any) -> None:
@@ -233,7 +234,7 @@ class OneClick:
     def _model(self) -> None:
         from launcher.models.library import scan
 
-        if self.options.demo:
+        if self.demo:
             self._emit("model", "skipped", "演示模式：使用随机权重的演示模型", "demo mode: the random demo model")
             return
         extra = list(self.cfg["models.extra_dirs"])
@@ -290,7 +291,7 @@ class OneClick:
                 return
             choice = "none"
         if choice == "demo":
-            self.options.demo = True
+            self.demo = True
             self._emit("model", "skipped", f"{why.zh}；改用演示模型（随机权重，只会生成噪点）",
                        f"{why.en}; using the demo model (random weights, it only draws noise)")  # fmt: skip
             return
@@ -325,7 +326,7 @@ class OneClick:
     def _launch(self) -> None:
         from launcher.runtime_process import options_from_config, start
 
-        options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.options.demo,
+        options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.demo,
                                       passthrough=self.options.passthrough, open_browser=False)  # fmt: skip
         self.process = start(self.bundle, options, self.environ, on_line=self.on_line)
         self._emit("launch", "done", f"已启动生成界面（进程 {self.process.proc.pid}）",

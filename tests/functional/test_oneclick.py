@@ -153,7 +153,8 @@ def test_the_user_can_pick_the_demo_model_instead(bundle: Bundle) -> None:
     flow = OneClick(bundle, "en", rec, options)
     flow._preflight()
     flow._model()
-    assert options.demo and not flow.without_model  # the launch step starts the labelled demo model
+    assert flow.demo and not flow.without_model  # the launch step starts the labelled demo model
+    assert not options.demo  # this run's choice only: the next start asks again
     assert "demo model" in rec.final("model").message.en  # type: ignore[union-attr]
 
 
