@@ -60,6 +60,30 @@ def api_txt2img(url: str) -> bytes:
     return base64.b64decode(json.load(opener.open(req, timeout=120))["images"][0])
 
 
+def start_headless(bundle: Bundle, port: int, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``yijian --lang en start --no-browser`` in its own session; its output up to the "Generation UI" line."""
+    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
+    env.update(PYTHONPATH=str(bundle.root), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--lang", "en", "start", *extra, "--no-browser",
+                             "--port", str(port)], cwd=bundle.root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip())
+            if "Generation UI: http" in line:
+                break
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, lines
+
+
 def test_the_whole_way_to_a_served_image(bundle: Bundle, tiny_sd: TinySD) -> None:
     fake_runtime_env(bundle.root)
     shutil.copytree(tiny_sd.diffusers_dir, bundle.models_dir / "Stable-diffusion" / "tiny")
@@ -186,22 +210,8 @@ def test_start_with_no_route_ends_with_the_ui_ready_and_says_how_to_add_a_model(
     fake_runtime_env(bundle.root)
     _no_route(bundle)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env.update(PYTHONPATH=str(bundle.root), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--lang", "en", "start", "--no-browser",
-                             "--port", str(port)], cwd=bundle.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    lines: list[str] = []
+    proc, lines = start_headless(bundle, port)
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "Generation UI: http" in line:
-                break
         text = "\n".join(lines)
         assert f"Generation UI: http://127.0.0.1:{port}" in text, text
         assert "models/Stable-diffusion" in text and "models download sd15" in text
@@ -262,22 +272,8 @@ def test_the_default_model_is_downloaded_when_the_library_is_empty(bundle: Bundl
 def test_yijian_start_is_the_same_flow_headless_and_ctrl_c_stops_it(bundle: Bundle) -> None:
     fake_runtime_env(bundle.root)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env.update(PYTHONPATH=str(bundle.root), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--lang", "en", "start", "--demo", "--no-browser",
-                             "--port", str(port)], cwd=bundle.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    lines: list[str] = []
+    proc, lines = start_headless(bundle, port, "--demo")
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "Generation UI: http" in line:
-                break
         assert any(f"Generation UI: http://127.0.0.1:{port}" in ln for ln in lines), "\n".join(lines)
         for n, step in enumerate(STEP_IDS, 1):
             assert any(ln.startswith(f"[{n}/8]") for ln in lines), step
