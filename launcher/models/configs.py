@@ -14,8 +14,8 @@ repository, never from the network:
 
 :func:`ensure_configs` writes ``cache/configs/<arch>`` from them when it is
 missing or was written from other data (its ``.complete`` marker names a
-digest of the shipped files), through ``cache/configs/.<arch>.partial`` renamed
-into place, so a folder that looks complete always is.  No network, no
+digest of the shipped files), through a ``cache/configs/.<arch>.partial-*`` folder
+of the writer's own renamed into place, so a folder that looks complete always is.  No network, no
 offline check: the folders are there whatever the network does.
 
 Standard library only; no torch.
@@ -29,6 +29,8 @@ import json
 import os
 import shutil
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -60,6 +62,7 @@ __all__ = [
 
 MARKER = ".complete"  # written last: a folder without it is not complete
 PARTIAL_SUFFIX = ".partial"
+STALE_SECONDS = 600.0  # a partial folder this old was left by a writer that died
 SHIPPED = "models/configs"  # below the code root
 BPE_FILE = "clip/bpe_simple_vocab_16e6.txt.gz"
 TOKENIZER_FILES = ("vocab.json", "merges.txt")  # derived, written into each tokenizer folder
@@ -246,7 +249,7 @@ def _swap_in(partial: Path, final: Path) -> None:
     """Rename the finished folder into place; an older folder there is moved aside first, then removed."""
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
     os.replace(partial, final)
@@ -255,16 +258,19 @@ def _swap_in(partial: Path, final: Path) -> None:
 
 
 def _write_folder(code: Path, final: Path, spec: ArchSpec, tokenizer: Mapping[str, bytes]) -> None:
-    from launcher.downloads.partfile import PartFile
+    """Write into a folder of this process's own, then rename it into place (no lock: the runtime may write too).
 
+    A leftover of a writer that was killed (older than :data:`STALE_SECONDS`) is removed first.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    lock = PartFile(final)  # cache/configs/<arch>.part.lock: one writer per architecture at a time
-    lock.acquire()
+    for old in final.parent.glob(f".{final.name}{PARTIAL_SUFFIX}*"):
+        try:
+            if time.time() - old.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    partial = final.with_name(f".{final.name}{PARTIAL_SUFFIX}-{os.getpid()}-{threading.get_ident()}")
     try:
-        if _complete(code, final, spec):  # another process finished it while we were starting
-            return
-        partial = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
-        shutil.rmtree(partial, ignore_errors=True)
         for rel in spec.files:
             dest = partial / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -276,9 +282,14 @@ def _write_folder(code: Path, final: Path, spec: ArchSpec, tokenizer: Mapping[st
         marker = {"architecture": spec.id, "source": spec.source, "digest": _digest(code, spec),
                   "files": _expected(spec), "from": "shipped"}  # fmt: skip
         (partial / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
-        _swap_in(partial, final)
+        if not _complete(code, final, spec):  # another writer may have finished first
+            try:
+                _swap_in(partial, final)
+            except OSError:
+                if not _complete(code, final, spec):
+                    raise
     finally:
-        lock.release()
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def ensure_configs(

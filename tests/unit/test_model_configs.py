@@ -173,8 +173,7 @@ def test_folders_are_written_once_without_any_network(bundle: Bundle, no_network
     before = (folders[0] / MARKER).stat().st_mtime_ns
     ensure_configs(bundle, ["sd15"], say=said.append)
     assert said == [] and (folders[0] / MARKER).stat().st_mtime_ns == before
-    leftovers = [p.name for p in folders[0].parent.iterdir() if p.name.startswith(".")]
-    assert not [n for n in leftovers if n.endswith(".partial")]
+    assert not [p.name for p in folders[0].parent.iterdir() if p.name.startswith(".")]  # no partial left
 
 
 def test_an_incomplete_or_stale_folder_is_rewritten(bundle: Bundle) -> None:
@@ -190,16 +189,42 @@ def test_an_incomplete_or_stale_folder_is_rewritten(bundle: Bundle) -> None:
     assert missing_architectures(bundle, ["sd2"]) == ["sd2"]
     ensure_configs(bundle, ["sd2"])
     assert json.loads((folder / "vae" / "config.json").read_text())["latent_channels"] == 4
-    assert not (folder.parent / ".sd2.partial").exists()
+    assert [p.name for p in folder.parent.iterdir()] == ["sd2"]
 
 
-def test_a_folder_without_its_marker_does_not_count(bundle: Bundle) -> None:
-    partial = config_folder(bundle, "sd15").with_name(".sd15.partial")
-    (partial / "unet").mkdir(parents=True)  # what an interrupted writer left
+def test_a_killed_writers_leftovers_do_not_count_and_are_cleared(bundle: Bundle) -> None:
+    import os
+
+    partial = config_folder(bundle, "sd15").with_name(".sd15.partial-999999-1")
+    (partial / "unet").mkdir(parents=True)  # what a writer killed half-way left
     (partial / "unet" / "config.json").write_text("{")
+    os.utime(partial, (0, 0))
+    half = config_folder(bundle, "sd15")
+    (half / "unet").mkdir(parents=True)  # and a folder without its marker
+    (half / "unet" / "config.json").write_text("{")
     [folder] = ensure_configs(bundle, ["sd15"])
     assert json.loads((folder / "unet" / "config.json").read_text())["cross_attention_dim"] == 768
-    assert not partial.exists()
+    assert [p.name for p in folder.parent.iterdir()] == ["sd15"]  # nothing else left beside it
+
+
+def test_two_writers_at_once_leave_one_complete_folder(bundle: Bundle) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            ensure_configs(bundle, ["sdxl"])
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and missing_architectures(bundle, ["sdxl"]) == []
+    assert [p.name for p in config_folder(bundle, "sdxl").parent.iterdir()] == ["sdxl"]
 
 
 def test_any_folder_can_be_filled_for_the_runtime(tmp_path: Path) -> None:
