@@ -151,8 +151,9 @@ def test_a_linux_archive_runs_from_a_new_folder_with_no_system_python(tmp_path: 
     assert shipped == {"start.sh", "start.bat", "README.md", "mirrors.toml", "bootstrap", "launcher", "runtime",
                        "requirements", "packs", "models", "python", "env"}  # fmt: skip
     assert sorted(p.name for p in (root / "models").iterdir() if p.is_dir()) == [
-        "ESRGAN", "Lora", "Stable-diffusion", "VAE", "embeddings",
+        "ESRGAN", "Lora", "Stable-diffusion", "VAE", "configs", "embeddings",
     ]  # fmt: skip
+    assert (root / "models" / "configs" / "sd15" / "unet" / "config.json").is_file()  # configs need no network
 
     env = bare_env(tmp_path / "home", tool_dir(tmp_path))
     doc = subprocess.run([str(root / "start.sh"), "doctor", "--json"], capture_output=True, text=True, cwd=root,
@@ -197,14 +198,15 @@ def test_with_pack_the_generation_environment_travels_too(
     r = run_cli(bundle, "--lang", "en", "release", "--target", "linux-x64", "--with-pack", "test-cpu", "--out",
                 str(out), "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "Warning: the sd15 config files could not be fetched" in r.stderr  # no Hugging Face mirror answers here
+    assert "Architecture config folders included: sd15, sd2, sd2-v, sdxl" in r.stderr  # no network needed for them
     archive = Path(json.loads(r.stdout)["archive"])
     assert archive.name == "yijian-0.1.0-linux-x64-test-cpu.tar.gz"
     where = tmp_path / "离线 电脑"
     where.mkdir()
     subprocess.run(["tar", "-xf", str(archive), "-C", str(where)], check=True)
     root = where / archive.name.removesuffix(".tar.gz")
-    assert not (root / "config.toml").exists() and not (root / "cache").exists()  # the exporter's, never shipped
+    assert not (root / "config.toml").exists()  # the exporter's, never shipped; of its cache only the configs
+    assert sorted(p.name for p in (root / "cache").iterdir()) == ["configs"]
     env = bare_env(tmp_path / "home", tool_dir(tmp_path))
     doc = subprocess.run([str(root / "start.sh"), "doctor", "--json"], capture_output=True, text=True, cwd=root,
                          env=env, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
