@@ -144,8 +144,17 @@ class DownloadFailed(YijianError):
     exit_code = ExitCode.DOWNLOAD
     zh = "下载失败：{url}（{reason}）"
     en = "Download failed: {url} ({reason})"
-    hint_zh = "已下载的部分已保留；检查网络或换一个镜像（./start.sh mirrors test）后重新运行同一命令即可续传。"
-    hint_en = "What was downloaded is kept; check the network or switch mirrors (./start.sh mirrors test), then run the same command again to resume."
+    hint_zh = "检查网络和代理，或运行 ./start.sh mirrors test 后换一个镜像，再重试。"
+    hint_en = "Check the network and the proxy, or run ./start.sh mirrors test and switch mirrors, then try again."
+    # Said only when part of the file is really kept (kept = the .part file's size, in bytes).
+    resume_zh = "已下载的 {kept_human} 保留在 {part}；重新运行同一命令会接着下载。"
+    resume_en = "The {kept_human} already downloaded are kept in {part}; running the same command again resumes."
+
+    def hint(self, lang: str) -> str:
+        base = super().hint(lang)
+        if not self.params.get("kept"):
+            return base
+        return base + " " + self._fill(self.resume_zh if lang == "zh" else self.resume_en)
 
 
 class WrongContent(YijianError):

@@ -205,6 +205,7 @@ def copy_code(bundle: Bundle, root: Path) -> None:
         (root / "models" / folder).mkdir(parents=True)
     for data in sorted((bundle.code / "models").glob("*.toml")):
         shutil.copy2(data, root / "models" / data.name)
+    shutil.copytree(bundle.code / "models" / "configs", root / "models" / "configs", ignore=ignore)
 
 
 def _python_for(bundle: Bundle, build: PythonBuild, spec: Target, dest: Path, *, python_hint: str | None,
@@ -400,28 +401,14 @@ def build_pack_env(bundle: Bundle, root: Path, pack: str, *, lang: str, say: Cal
 def ship_configs(bundle: Bundle, root: Path, *, lang: str, say: Callable[[str], None]) -> list[str]:
     """Every architecture's config folder into the archive's ``cache/configs``; returns the architectures shipped.
 
-    An offline machine can then load a single-file checkpoint brought by hand
-    (the runtime reads ``cache/configs/<arch>``, launcher/models/configs.py).
-    They come from this bundle's own folders, fetched through the Hugging Face
-    mirrors where missing; one that cannot be fetched is said, not fatal.
+    They are written from the shipped data (models/configs, launcher/models/configs.py) and would be
+    written again on first start anyway; carrying them saves that step on a read-only copy.
     """
-    from launcher.models.configs import (
-        ArchConfigFetchFailed,
-        ArchConfigOffline,
-        architectures_path,
-        ensure_configs,
-        load_architectures,
-    )
+    from launcher.models.configs import architectures_path, ensure_configs, load_architectures
 
     shipped = []
     for arch in load_architectures(architectures_path(bundle)):
-        try:
-            [folder] = ensure_configs(bundle, [arch], lang=lang, say=say)
-        except (ArchConfigFetchFailed, ArchConfigOffline) as exc:
-            say(pick(lang, f"警告：没有取得 {arch} 的配置文件（{exc.message('zh')}）；离线电脑上第一次加载 {arch} 单文件模型时需要联网一次。",
-                     f"Warning: the {arch} config files could not be fetched ({exc.message('en')}); an offline machine "
-                     f"will need the internet once to load a single-file {arch} model."))  # fmt: skip
-            continue
+        [folder] = ensure_configs(bundle, [arch], lang=lang, say=say)
         shutil.copytree(folder, root / "cache" / "configs" / arch)
         shipped.append(arch)
     if shipped:

@@ -8,7 +8,9 @@ folders included.
 Loading is offline, always.  A diffusers folder loads as it is; a single
 ``.safetensors`` file loads with ``config=`` pointing at the architecture's
 config folder in ``cache/configs/<arch>`` (configs and tokenizer, no
-weights), which the launcher fetched once through the Hugging Face mirror.
+weights), written from the data shipped in ``models/configs`` (by the launcher
+before it starts the runtime, or here when a model of another architecture
+is picked).
 Without ``config=`` diffusers would go to the Hub.  A pickle (``.ckpt``,
 ``.pt``) loads only with ``--allow-ckpt``, and then with
 ``torch.load(weights_only=True)``, which refuses pickled code.
@@ -146,7 +148,15 @@ def _pipeline_class(architecture: str) -> Any:
 
 
 def config_dir_for(configs_root: Path, architecture: str) -> Path:
+    """The architecture's config folder, written from the shipped data first when it is missing (no network)."""
+    from launcher.models.configs import ensure_config_folders
+
     folder = configs_root / architecture
+    if not (folder / "model_index.json").is_file():
+        try:
+            ensure_config_folders(configs_root, [architecture])
+        except (OSError, ValueError) as e:
+            log.warning("could not write the %s config folder: %s", architecture, e)
     if not (folder / "model_index.json").is_file():
         raise ArchitectureConfigMissing(str(folder), arch=architecture)
     return folder

@@ -61,8 +61,14 @@ class NoModel(YijianError):
     exit_code = ExitCode.RUNTIME
     zh = "还没有可用的模型。"
     en = "There is no model to generate with yet."
-    hint_zh = "运行 ./start.sh models download sd15 下载一个，或用 --demo 试运行（只会生成噪点）。"
-    hint_en = "Run ./start.sh models download sd15, or try --demo (it only draws noise)."
+    hint_zh = (
+        "把 .safetensors 模型文件放进 models/Stable-diffusion 文件夹，在“模型”页点刷新；"
+        "或运行 ./start.sh models download sd15 下载一个；也可以用 --demo 试运行（只会生成噪点）。"
+    )
+    hint_en = (
+        "Put a .safetensors model file in the models/Stable-diffusion folder and refresh the Models tab, "
+        "or run ./start.sh models download sd15; or try --demo (it only draws noise)."
+    )
 
 
 class PickleNotAllowed(YijianError):
@@ -94,8 +100,11 @@ class ArchitectureConfigMissing(YijianError):
     exit_code = ExitCode.RUNTIME
     zh = "缺少 {arch} 架构的配置文件夹（{detail}），无法离线加载单文件模型。"
     en = "The {arch} architecture config folder ({detail}) is missing, so single-file models cannot load offline."
-    hint_zh = "通过启动器启动（./start.sh launch）会自动从镜像下载这些小文件。"
-    hint_en = "Start through the launcher (./start.sh launch); it fetches these small files through the mirror."
+    hint_zh = "这些小文件由软件自带的 models/configs 生成到 cache/configs，无需联网：请确认 cache 文件夹可写、models/configs 完整（重新解压整合包可恢复）。"
+    hint_en = (
+        "These small files are written from models/configs (shipped with Yijian) into cache/configs, with no "
+        "network: check that cache/ is writable and models/configs is complete (unpacking the bundle again restores it)."
+    )
 
 
 class OutOfMemory(YijianError):

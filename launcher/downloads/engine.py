@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +70,24 @@ class Result:
     fetched: int  # bytes fetched by this run
     connections: int
     url: str
+
+
+def redirect_guard(stay_within: Sequence[str]) -> Callable[..., None]:
+    """A requests response hook: raise OffMirrorRedirect at a redirect whose Location leaves ``stay_within``."""
+    from urllib.parse import urljoin
+
+    from launcher.downloads.redirects import check_redirects
+
+    def hook(resp: requests.Response, *args: object, **kwargs: object) -> None:
+        if resp.is_redirect:
+            target = urljoin(resp.url, resp.headers.get("Location", ""))
+            try:
+                check_redirects([target], stay_within)
+            except MirrorProblem:
+                resp.close()
+                raise
+
+    return hook
 
 
 def _default_validator(first: bytes) -> str | None:
@@ -145,6 +163,7 @@ def fetch(
     stop: threading.Event | None = None,
     validator: Validator = _default_validator,
     tick: float = 0.25,
+    stay_within: Sequence[str] = (),
 ) -> Result:
     """Download ``url`` to ``dest`` (see the module docstring).
 
@@ -156,6 +175,8 @@ def fetch(
     stop = stop or threading.Event()
     part = PartFile(dest)
     session = requests.Session()
+    if stay_within:  # a redirect off the mirror (the Xet case) fails this source before it is followed
+        session.hooks["response"].append(redirect_guard(stay_within))
     try:
         for attempt in range(3):
             try:
@@ -220,8 +241,8 @@ def fetch(
         part.close()
 
 
-def as_user_error(problem: MirrorProblem, url: str) -> Exception:
-    """The Yijian error to show when the only source failed this way."""
+def as_user_error(problem: MirrorProblem, url: str, part: Path | None = None) -> Exception:
+    """The Yijian error to show when the only source failed this way (``part``: the kept ``.part`` file)."""
     from launcher.errors import DownloadFailed
 
     if isinstance(problem, WrongContentProblem):
@@ -229,4 +250,5 @@ def as_user_error(problem: MirrorProblem, url: str) -> Exception:
         return WrongContent(what_zh=zh.get(problem.what, problem.what), what_en=f"a {problem.what}", url=problem.url)
     if isinstance(problem, VerifyProblem):
         return ChecksumMismatch(what=problem.what, expected=problem.expected, actual=problem.actual, url=problem.url)
-    return DownloadFailed(url=url, reason=problem.reason)
+    kept = part.stat().st_size if part is not None and part.is_file() else 0
+    return DownloadFailed(url=url, reason=problem.reason, kept=kept, kept_human=human_size(kept), part=str(part))

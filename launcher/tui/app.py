@@ -25,6 +25,7 @@ from bootstrap.errors import YijianError
 from bootstrap.layout import Bundle
 from launcher.oneclick import OneClick, OneClickOptions, StepUpdate
 from launcher.runtime_process import RuntimeProcess
+from launcher.tui.model_choice import with_model_choice
 from launcher.tui.pages.home import HomePage
 from launcher.tui.strings import PAGES, t
 
@@ -208,7 +209,8 @@ class YijianApp(App[int]):
         def on_line(line: str) -> None:
             self.post_message(RuntimeLine(line))
 
-        flow = OneClick(self.bundle, self.lang, on_update, self.options, on_line=on_line, opener=self.opener)
+        flow = OneClick(self.bundle, self.lang, on_update, with_model_choice(self, self.options), on_line=on_line,
+                        opener=self.opener)  # fmt: skip
         self.flow = flow
         try:
             process = flow.run()
