@@ -64,7 +64,7 @@ class EnvironmentBuilder:
         alternates = {"pypi": mirrors.sources["pypi"][1:], "torch": mirrors.sources["torch"][1:]}
         build_plan = make_plan(self.bundle, pack, pack.pins(host_os()), packs.runtime_requirements(pack), pypi, torch,
                                installer or cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"),
-                               alternates=alternates)  # fmt: skip
+                               alternates=alternates, pypi_pins=pack.pypi_pins(host_os()))  # fmt: skip
         env, notices = child_environ(mirrors, bundle_environ(self.bundle, dict(os.environ)))
         for n in notices:
             self.say(n.text(self.lang))

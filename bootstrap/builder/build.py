@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from bootstrap.builder import state
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
 from bootstrap.builder.pythons import PythonChoice, find_python, install_python
@@ -26,7 +28,7 @@ from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
 from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
-from launcher.mirrors.fallback import MirrorProblem
+from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 from launcher.mirrors.sources import Source
 
 RUNTIME_ENV = "runtime"
@@ -85,6 +87,8 @@ class BuildPlan:
     unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     alternates: dict[str, list[Source]] = field(default_factory=dict)  # the next sources per channel, in order
+    pypi_pins: list[str] = field(default_factory=list)  # PyPI's equivalent of ``pins`` on this OS; [] for none
+    torch_route: str = "torch"  # "pypi" once the trio comes from PyPI's equivalent build
 
     @property
     def noop(self) -> bool:
@@ -101,6 +105,7 @@ class BuildPlan:
             "indexes": {"pypi": {"id": self.pypi.id, "url": self.pypi.url, "kind": self.pypi.kind},
                         "torch": {"id": self.torch.id, "url": self.torch.url, "kind": self.torch.kind}},
             "pins": self.pins,
+            "torch_route": {"now": self.torch_route, "pypi_pins": self.pypi_pins or None},
             "requirements": self.requirements,
             "big_wheels": [{"filename": w.filename, "url": w.url, "sha256": w.sha256} for w in self.big_wheels],
             "noop": self.noop,
@@ -119,16 +124,22 @@ def requirements_digest(pins: list[str], requirements: list[str]) -> str:
 
 def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str], pypi: Source, torch: Source,
               installer: str = "uv", *, look_up_wheels: bool = True,
-              alternates: dict[str, list[Source]] | None = None) -> BuildPlan:  # fmt: skip
+              alternates: dict[str, list[Source]] | None = None, pypi_pins: list[str] | None = None) -> BuildPlan:  # fmt: skip
     env = runtime_env(bundle)
     state.heal_home(env, bundle.root)  # a moved bundle with its own python/: point the env at it again
     stamp = state.read_stamp(env)
     ready = env_python(env).exists() and stamp.get("pack") == pack.id
+    route = "torch"
+    if ready and pypi_pins and stamp.get("torch_route") == "pypi" and stamp.get("pins") == pypi_pins:
+        # Built earlier from PyPI's equivalent build (the torch channel was down): that holds; --rebuild replaces it.
+        pins, route = list(pypi_pins), "pypi"
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
     python = find_python(bundle, pack.python)
-    plan = BuildPlan(
-        pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet, alternates=alternates or {}
-    )
+    plan = BuildPlan(pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet,
+                     alternates=alternates or {}, pypi_pins=list(pypi_pins or []), torch_route=route)  # fmt: skip
+    if route == "pypi":
+        plan.notes.append(f"torch came from PyPI ({pins[0]}) because the torch channel failed; "
+                          "setup --rebuild installs the pack's own build")  # fmt: skip
     if plan.noop or not look_up_wheels or torch.local:
         return plan
     try:
@@ -187,7 +198,8 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
         problems.append(f"torch is {facts.get('torch')}, not {want_torch}")
     cuda = plan.pack.cuda
     want_cuda = None if cuda == "cpu" else f"{cuda[2:-1]}.{cuda[-1]}"
-    if "torch_error" not in facts and facts.get("cuda") != want_cuda:
+    any_cuda = cuda == "cpu" and plan.torch_route == "pypi"  # PyPI's Linux torch is a CUDA build; it runs on a CPU
+    if "torch_error" not in facts and facts.get("cuda") != want_cuda and not any_cuda:
         problems.append(f"torch.version.cuda is {facts.get('cuda')}, the pack needs {want_cuda}")
     if xformers and ("xformers_error" in facts or facts.get("xformers_warning")):
         problems.append(f"xformers: {facts.get('xformers_error') or facts.get('xformers_warning')}")
@@ -266,7 +278,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             problems = self_check(py, plan, env, uv, log)
             if problems:
                 raise fail("check", "; ".join(problems))
-            stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
+            stamp = {"pack": plan.pack.id, "pins": plan.pins, "torch_route": plan.torch_route, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
             base = python.path.resolve()
             if base.is_relative_to(bundle.root.resolve()):  # the bundle's own python/: remembered for a move
@@ -295,18 +307,26 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
 
     pip_cache = bundle.cache_dir / "pip"
     alternates = {ch: list(srcs) for ch, srcs in plan.alternates.items()}
+    tried: list[tuple[str, str]] = []  # the torch mirrors that failed, for the switch to PyPI or the finding
     for index, what in enumerate(("torch", "runtime")):
         on_event(Event(what, *_STEP_TEXT[what]))
         while True:
             lines: list[str] = []
             steps = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, pip_cache)
             ok = run_logged(steps[index].argv, env, log, lines.append) == 0
-            blamed = None if ok else mirror_failure(lines, spec, what)
-            if blamed is None or not alternates.get(blamed[0]):
+            blamed = None if ok else mirror_failure(lines, spec, what, _AGENT if uv else _PIP_AGENT)
+            if blamed is None:
                 break
             channel, reason = blamed
-            failed = spec.torch if channel == "torch" else spec.pypi
+            failed = spec.torch if channel == "torch" and spec.torch is not None else spec.pypi
             ranking.record_failure(bundle, channel, failed.id, reason)
+            if channel == "torch":
+                tried.append((failed.name(lang), reason))
+            if channel == "torch" and not alternates.get("torch"):
+                spec = _torch_from_pypi(plan, spec, tried, on_event, lang)  # or TorchNoRoute
+                continue
+            if not alternates.get(channel):
+                break
             new = alternates[channel].pop(0)
             on_event(Event(what, f"镜像 {failed.name('zh')} 失败（{reason}），改用 {new.name('zh')}",
                            f"mirror {failed.name('en')} failed ({reason}); trying {new.name('en')}"))  # fmt: skip
@@ -320,26 +340,72 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
             raise fail(what, f"uv and pip both failed at the {what} step")
 
 
+def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, str]],
+                     on_event: Callable[[Event], None], lang: str) -> InstallSpec:  # fmt: skip
+    """Every torch mirror failed: the same step with PyPI's equivalent pins (and the constraints to match)."""
+    from bootstrap.builder.torch_route import no_route, switch_texts
+
+    if not plan.pypi_pins:
+        raise no_route(plan.pack, plan.pins[0], tried)
+    on_event(Event("torch", *switch_texts(plan.pack, plan.pins, plan.pypi_pins, tried,
+                                          (spec.pypi.name("zh"), spec.pypi.name("en")))))  # fmt: skip
+    plan.pins, plan.torch_route = list(plan.pypi_pins), "pypi"
+    spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
+    return replace(spec, torch=None, torch_reqs=list(plan.pins))
+
+
 _NETWORK = (
     ("connection refused", "connection refused"), ("dns error", "DNS lookup failed"),
     ("name or service not known", "DNS lookup failed"), ("operation timed out", "timed out"),
     ("timed out", "timed out"), ("403 forbidden", "HTTP 403"), ("404 not found", "HTTP 404"),
     ("http status server error", "server error"), ("hash mismatch", "the mirror served a different file"),
     ("certificate", "TLS error"), ("could not fetch url", "unreachable"), ("failed to fetch", "unreachable"),
-    ("max retries exceeded", "unreachable"),
+    ("max retries exceeded", "unreachable"), ("403 client error", "HTTP 403"), ("http error 403", "HTTP 403"),
 )  # fmt: skip
 
 
-def mirror_failure(lines: list[str], spec: InstallSpec, step: str) -> tuple[str, str] | None:
-    """(channel, reason) when an installer's output says a mirror failed, not the request."""
+def _host(url: str) -> str:
+    return url.split("/")[2].lower() if "://" in url else ""
+
+
+_AGENT, _PIP_AGENT = "uv/0.9", "pip/25.0"  # what the installers send; mirrors' WAFs match on the name
+_NOT_FOUND = ("no matching distribution", "from versions: none", "not found in the package registry")
+
+
+def _problem(source: Source, agent: str) -> str | None:
+    """Why ``source`` does not answer the torch project page for this installer's user agent; None if it does.
+
+    The check for an output that does not say which index failed: pip's retry warnings name only the path, and
+    pip treats a 403 on a project page (TUNA's WAF to pip's user agent) as "no versions" and says nothing more.
+    """
+    url = source.url.rstrip("/") + "/torch/" if source.kind == "pep503" else source.url
+    try:
+        resp = requests.get(url, timeout=10, headers={"User-Agent": agent})
+    except requests.RequestException as exc:
+        return problem_for_exception(exc) or "connection failed"
+    return problem_for_status(resp.status_code) if resp.status_code != 404 else None
+
+
+def mirror_failure(lines: list[str], spec: InstallSpec, step: str, agent: str = "uv") -> tuple[str, str] | None:
+    """(channel, reason) when an installer's output says a mirror failed, not the request.
+
+    uv names the failing URL.  pip names only the path (``/simple/torch/``), which both indexes share, or
+    nothing at all (a 403 reads as "from versions: none"): then each index is asked once, as the installer.
+    """
     text = "\n".join(lines).lower()
     reason = next((why for needle, why in _NETWORK if needle in text), None)
-    if reason is None:
+    if reason is None and not any(k in text for k in _NOT_FOUND):
         return None
-    torch_host = spec.torch.url.split("/")[2].lower() if "://" in spec.torch.url else ""
-    if step == "torch" and torch_host and torch_host in text:
-        return "torch", reason
-    return "pypi", reason
+    suspects = [("torch", spec.torch)] if step == "torch" and spec.torch is not None else []
+    suspects = [(ch, src) for ch, src in [*suspects, ("pypi", spec.pypi)] if src is not None and not src.local]
+    for channel, source in suspects:
+        if reason and _host(source.url) and _host(source.url) in text:
+            return channel, reason
+    for channel, source in suspects:
+        problem = _problem(source, agent)
+        if problem:
+            return channel, reason or problem
+    return ("pypi", reason) if reason else None
 
 
 REPAIRS = {"xformers": ("xformers",), "torch": ("torch", "torchvision", "xformers")}
