@@ -242,6 +242,18 @@ class NoPythonForPack(YijianError):
     hint_en = "Put Python {version} in the bundle's python/ folder, or check the python channel (./start.sh mirrors test --channel python)."
 
 
+class BundledPythonUnavailable(YijianError):
+    """setup.python = bundled, and no Python of the pack's version is in the bundle or could be installed into it."""
+
+    code = "ENV_BUNDLED_PYTHON_UNAVAILABLE"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "整合包里没有环境需要的 Python {version}，也没能装进来（{reason}）；按设置 setup.python = bundled，没有改用系统的 Python。"
+    en = ("The bundle has no Python {version}, which the environment needs, and it could not be installed ({reason}); "
+          "with setup.python = bundled the system's Python was not used instead.")  # fmt: skip
+    hint_zh = "{how_zh}"
+    hint_en = "{how_en}"
+
+
 class PackFileInvalid(YijianError):
     code = "PACK_INVALID"
     exit_code = ExitCode.ENVIRONMENT

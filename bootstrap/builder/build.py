@@ -23,11 +23,11 @@ import requests
 
 from bootstrap.builder import state
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
-from bootstrap.builder.pythons import PythonChoice, find_python, install_python
+from bootstrap.builder.pythons import PythonChoice, PythonPlan, install_python, plan_python, unavailable_fix
 from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
-from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
+from launcher.errors import BundledPythonUnavailable, EnvironmentBuildFailed, NoPythonForPack
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 from launcher.mirrors.sources import Source
 
@@ -89,6 +89,7 @@ class BuildPlan:
     alternates: dict[str, list[Source]] = field(default_factory=dict)  # the next sources per channel, in order
     pypi_pins: list[str] = field(default_factory=list)  # PyPI's equivalent of ``pins`` on this OS; [] for none
     torch_route: str = "torch"  # "pypi" once the trio comes from PyPI's equivalent build
+    python_plan: PythonPlan | None = None  # which Python and why (None: made without a setting, as tests do)
 
     @property
     def noop(self) -> bool:
@@ -100,7 +101,8 @@ class BuildPlan:
             "pack": {"id": p.id, "python": p.python, "torch": p.torch, "torchvision": p.torchvision or None,
                      "xformers": (self.pins[2].split("==")[1] if len(self.pins) > 2 else None), "cuda": p.cuda},
             "env": str(self.env),
-            "python": self.python.to_dict() if self.python else {"version": p.python, "source": "to install (uv)"},
+            "python": (self.python_plan.to_dict() if self.python_plan else self.python.to_dict() if self.python
+                       else {"version": p.python, "source": "to install (uv)"}),
             "installer": self.installer,
             "indexes": {"pypi": {"id": self.pypi.id, "url": self.pypi.url, "kind": self.pypi.kind},
                         "torch": {"id": self.torch.id, "url": self.torch.url, "kind": self.torch.kind}},
@@ -124,7 +126,8 @@ def requirements_digest(pins: list[str], requirements: list[str]) -> str:
 
 def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str], pypi: Source, torch: Source,
               installer: str = "uv", *, look_up_wheels: bool = True,
-              alternates: dict[str, list[Source]] | None = None, pypi_pins: list[str] | None = None) -> BuildPlan:  # fmt: skip
+              alternates: dict[str, list[Source]] | None = None, pypi_pins: list[str] | None = None,
+              python_setting: str = "system", python_installable: str = "") -> BuildPlan:  # fmt: skip
     env = runtime_env(bundle)
     state.heal_home(env, bundle.root)  # a moved bundle with its own python/: point the env at it again
     stamp = state.read_stamp(env)
@@ -134,9 +137,11 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
         # Built earlier from PyPI's equivalent build (the torch channel was down): that holds; --rebuild replaces it.
         pins, route = list(pypi_pins), "pypi"
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
-    python = find_python(bundle, pack.python)
+    python_plan = plan_python(bundle, pack.python, python_setting, installable=python_installable)
+    python = python_plan.choice
     plan = BuildPlan(pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet,
-                     alternates=alternates or {}, pypi_pins=list(pypi_pins or []), torch_route=route)  # fmt: skip
+                     alternates=alternates or {}, pypi_pins=list(pypi_pins or []), torch_route=route,
+                     python_plan=python_plan)  # fmt: skip
     if route == "pypi":
         plan.notes.append(f"torch came from PyPI ({pins[0]}) because the torch channel failed; "
                           "setup --rebuild installs the pack's own build")  # fmt: skip
@@ -229,7 +234,7 @@ def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None]
 
 
 def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event: Callable[[Event], None],
-          lang: str = "en", force: bool = False, prefer_bundled_python: bool = False) -> dict[str, Any]:  # fmt: skip
+          lang: str = "en", force: bool = False) -> dict[str, Any]:  # fmt: skip
     """Make ``env/runtime`` match the plan.  Returns the stamp of the environment in use."""
     env_dir = plan.env
     if plan.noop and not force:
@@ -247,11 +252,17 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
 
     with exclusive(bundle.env_dir / ".runtime.lock"):
         python = plan.python
-        # A Python inside the bundle travels with it; a system one ties the bundle to this machine.
-        want_install = python is None or (prefer_bundled_python and python.source == "system")
-        if want_install and uv is not None and base_env.get("UV_OFFLINE") != "1":
+        # A Python inside the bundle travels with it; a system one ties the bundle to this machine, so it is used
+        # only when the user chose setup.python = system (then the plan found it, or it is installed like this).
+        uv_python = uv or uv_bin()  # uv installs the Python even when pip installs the packages
+        why = "uv is missing" if uv_python is None else "offline mode" if base_env.get("UV_OFFLINE") == "1" else ""
+        if python is None and uv_python is not None and not why:
             on_event(Event("python", f"安装 Python {plan.pack.python}", f"installing Python {plan.pack.python}"))
-            python = install_python(bundle, plan.pack.python, uv, env, log) or python
+            python = install_python(bundle, plan.pack.python, uv_python, env, log)
+            why = "" if python else f"uv python install failed through the python mirror channel, see {log}"
+        if python is None and plan.python_plan is not None and plan.python_plan.setting == "bundled":
+            how_zh, how_en = unavailable_fix(plan.pack.python)
+            raise BundledPythonUnavailable(version=plan.pack.python, reason=why, how_zh=how_zh, how_en=how_en)
         if python is None:
             raise NoPythonForPack(version=plan.pack.python)
         staging = env_dir.with_name(env_dir.name + ".new")
