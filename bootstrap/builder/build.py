@@ -380,7 +380,8 @@ def _host(url: str) -> str:
 
 
 _AGENT, _PIP_AGENT = "uv/0.9", "pip/25.0"  # what the installers send; mirrors' WAFs match on the name
-_NOT_FOUND = ("no matching distribution", "from versions: none", "not found in the package registry")
+_NOT_FOUND = ("no matching distribution", "could not find a version that satisfies", "not found in the package registry",
+              "there is no version of")  # fmt: skip
 
 
 def _problem(source: Source, agent: str) -> str | None:
@@ -394,7 +395,13 @@ def _problem(source: Source, agent: str) -> str | None:
         resp = requests.get(url, timeout=10, headers={"User-Agent": agent})
     except requests.RequestException as exc:
         return problem_for_exception(exc) or "connection failed"
-    return problem_for_status(resp.status_code) if resp.status_code != 404 else None
+    if resp.status_code == 404:
+        return None  # the index answers; it lacks the project
+    from launcher.mirrors.probe import content_problem
+
+    return problem_for_status(resp.status_code) or content_problem(
+        source.kind, resp.content, resp.headers.get("Content-Type", ""), resp.status_code
+    )
 
 
 def mirror_failure(lines: list[str], spec: InstallSpec, step: str, agent: str = "uv") -> tuple[str, str] | None:

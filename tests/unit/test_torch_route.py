@@ -97,6 +97,21 @@ def test_every_torch_mirror_down_and_the_first_pypi_mirror_403_still_builds_from
 
 
 @pytest.mark.slow
+def test_a_torch_mirror_that_answers_an_html_page_is_left_too(
+    bundle: Bundle, package_index: PackageIndex, wheelhouse: Wheelhouse, tmp_path: Path
+) -> None:
+    with PackageIndex(variants={"cpu": wheelhouse.variants["cpu"]}) as portal:
+        portal.serve_error_page()  # 200 with a maintenance page: no connection error for the installer to print
+        plan = make_plan(bundle, pack("cpu"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"],
+                         good("pypi", "ustc", package_index.simple_url()), good("torch", "nju", portal.simple_url("cpu")),
+                         pypi_pins=["torch==2.7.1"])  # fmt: skip
+        said: list[str] = []
+        stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: said.append(e.en))
+    assert stamp["torch_route"] == "pypi" and state.installed(runtime_env(bundle))["torch"] == "2.7.1"
+    assert any("(NJU: not a package index (wrong content))" in s for s in said), said
+
+
+@pytest.mark.slow
 def test_a_pack_without_a_pypi_route_ends_with_the_channels_tried_and_the_fix(
     bundle: Bundle, package_index: PackageIndex, tmp_path: Path
 ) -> None:
