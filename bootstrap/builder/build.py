@@ -19,16 +19,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from bootstrap.builder import state
+from bootstrap.builder.blame import mirror_failure
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
 from bootstrap.builder.pythons import PythonChoice, PythonPlan, install_python, plan_python, unavailable_fix
 from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
 from launcher.errors import BundledPythonUnavailable, EnvironmentBuildFailed, NoPythonForPack
-from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
+from launcher.mirrors.fallback import MirrorProblem
 from launcher.mirrors.sources import Source
 
 RUNTIME_ENV = "runtime"
@@ -325,7 +324,7 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
             lines: list[str] = []
             steps = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, pip_cache)
             ok = run_logged(steps[index].argv, env, log, lines.append) == 0
-            blamed = None if ok else mirror_failure(lines, spec, what, _AGENT if uv else _PIP_AGENT)
+            blamed = None if ok else mirror_failure(lines, spec, what, "uv" if uv else "pip")
             if blamed is None:
                 break
             channel, reason = blamed
@@ -363,67 +362,6 @@ def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, 
     plan.pins, plan.torch_route = list(plan.pypi_pins), "pypi"
     spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     return replace(spec, torch=None, torch_reqs=list(plan.pins))
-
-
-_NETWORK = (
-    ("connection refused", "connection refused"), ("dns error", "DNS lookup failed"),
-    ("name or service not known", "DNS lookup failed"), ("operation timed out", "timed out"),
-    ("timed out", "timed out"), ("403 forbidden", "HTTP 403"), ("404 not found", "HTTP 404"),
-    ("http status server error", "server error"), ("hash mismatch", "the mirror served a different file"),
-    ("certificate", "TLS error"), ("could not fetch url", "unreachable"), ("failed to fetch", "unreachable"),
-    ("max retries exceeded", "unreachable"), ("403 client error", "HTTP 403"), ("http error 403", "HTTP 403"),
-)  # fmt: skip
-
-
-def _host(url: str) -> str:
-    return url.split("/")[2].lower() if "://" in url else ""
-
-
-_AGENT, _PIP_AGENT = "uv/0.9", "pip/25.0"  # what the installers send; mirrors' WAFs match on the name
-_NOT_FOUND = ("no matching distribution", "could not find a version that satisfies", "not found in the package registry",
-              "there is no version of")  # fmt: skip
-
-
-def _problem(source: Source, agent: str) -> str | None:
-    """Why ``source`` does not answer the torch project page for this installer's user agent; None if it does.
-
-    The check for an output that does not say which index failed: pip's retry warnings name only the path, and
-    pip treats a 403 on a project page (TUNA's WAF to pip's user agent) as "no versions" and says nothing more.
-    """
-    url = source.url.rstrip("/") + "/torch/" if source.kind == "pep503" else source.url
-    try:
-        resp = requests.get(url, timeout=10, headers={"User-Agent": agent})
-    except requests.RequestException as exc:
-        return problem_for_exception(exc) or "connection failed"
-    if resp.status_code == 404:
-        return None  # the index answers; it lacks the project
-    from launcher.mirrors.probe import content_problem
-
-    return problem_for_status(resp.status_code) or content_problem(
-        source.kind, resp.content, resp.headers.get("Content-Type", ""), resp.status_code
-    )
-
-
-def mirror_failure(lines: list[str], spec: InstallSpec, step: str, agent: str = "uv") -> tuple[str, str] | None:
-    """(channel, reason) when an installer's output says a mirror failed, not the request.
-
-    uv names the failing URL.  pip names only the path (``/simple/torch/``), which both indexes share, or
-    nothing at all (a 403 reads as "from versions: none"): then each index is asked once, as the installer.
-    """
-    text = "\n".join(lines).lower()
-    reason = next((why for needle, why in _NETWORK if needle in text), None)
-    if reason is None and not any(k in text for k in _NOT_FOUND):
-        return None
-    suspects = [("torch", spec.torch)] if step == "torch" and spec.torch is not None else []
-    suspects = [(ch, src) for ch, src in [*suspects, ("pypi", spec.pypi)] if src is not None and not src.local]
-    for channel, source in suspects:
-        if reason and _host(source.url) and _host(source.url) in text:
-            return channel, reason
-    for channel, source in suspects:
-        problem = _problem(source, agent)
-        if problem:
-            return channel, reason or problem
-    return ("pypi", reason) if reason else None
 
 
 REPAIRS = {"xformers": ("xformers",), "torch": ("torch", "torchvision", "xformers")}
