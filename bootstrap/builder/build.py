@@ -216,9 +216,10 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
     return problems
 
 
-def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path:
+def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path | None:
+    """The big wheel in ``cache/wheels/`` (resumable); None when its mirror failed: then the installer fetches it."""
     from launcher.downloads import DownloadSource, download
-    from launcher.downloads.engine import as_user_error
+    from launcher.errors import AllMirrorsFailed, ChecksumMismatch, DownloadFailed, WrongContent
 
     dest = bundle.cache_dir / "wheels" / wheel.filename
 
@@ -227,8 +228,11 @@ def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None]
 
     try:
         download([DownloadSource(wheel.url)], dest, sha256=wheel.sha256, on_progress=progress, lang=lang, bundle=bundle)
-    except MirrorProblem as exc:
-        raise as_user_error(exc, wheel.url) from exc
+    except (DownloadFailed, WrongContent, ChecksumMismatch, AllMirrorsFailed) as exc:  # not a full disk, not Ctrl-C
+        why = exc.params.get("reason") or exc.code
+        on_event(Event("prefetch", f"预先下载 {wheel.filename} 失败（{why}），改由安装器从各镜像下载",
+                       f"prefetching {wheel.filename} failed ({why}); the installer fetches it through the mirrors"))  # fmt: skip
+        return None
     return dest
 
 
@@ -276,7 +280,8 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             torch_reqs = list(plan.pins)
             for wheel in plan.big_wheels:
                 local = _fetch_wheel(bundle, wheel, on_event, lang)
-                torch_reqs = [str(local) if r == plan.pins[0] else r for r in torch_reqs]
+                if local is not None:  # else the installer fetches it, falling back through the mirrors
+                    torch_reqs = [str(local) if r == plan.pins[0] else r for r in torch_reqs]
             constraints = staging / CONSTRAINTS
             constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
             runtime_txt = staging / "yijian-runtime.txt"

@@ -112,6 +112,23 @@ def test_a_torch_mirror_that_answers_an_html_page_is_left_too(
 
 
 @pytest.mark.slow
+def test_a_failed_prefetch_of_the_big_wheel_leaves_it_to_the_installer(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from bootstrap.builder.wheels import Wheel
+
+    plan = make_plan(bundle, pack("cpu"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"],
+                     good("pypi", "ustc", package_index.simple_url()), good("torch", "nju", package_index.simple_url("cpu")))  # fmt: skip
+    assert [w.filename.split("-")[1] for w in plan.big_wheels] == ["2.7.1+cpu"]
+    dead = f"http://127.0.0.1:{free_port()}/files/{plan.big_wheels[0].filename}"
+    plan.big_wheels = [Wheel(plan.big_wheels[0].filename, dead, plan.big_wheels[0].sha256)]  # its file host died
+    said: list[str] = []
+    build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: said.append(e.en))
+    assert state.installed(runtime_env(bundle))["torch"] == "2.7.1+cpu"
+    assert any(s.startswith("prefetching torch-2.7.1+cpu") and "the installer fetches it" in s for s in said), said
+
+
+@pytest.mark.slow
 def test_a_pack_without_a_pypi_route_ends_with_the_channels_tried_and_the_fix(
     bundle: Bundle, package_index: PackageIndex, tmp_path: Path
 ) -> None:
