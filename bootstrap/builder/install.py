@@ -30,7 +30,7 @@ class InstallSpec:
     """What to install from where: the same for uv and for pip."""
 
     pypi: Source
-    torch: Source
+    torch: Source | None  # None: the trio comes from PyPI (the torch channel's route around)
     torch_reqs: Sequence[str]  # pins, or paths of prefetched wheels
     runtime: Path  # requirements file
     constraints: Path  # the trio's pins
