@@ -27,7 +27,13 @@ from launcher.models.architecture import Detection, detect_diffusers, detect_hea
 from launcher.models.hashes import HashCache, short_hash
 from launcher.models.library import ModelFile, scan
 from launcher.models.safetensors_header import read_header
-from runtime.errors import ArchitectureConfigMissing, ModelLoadFailed, ModelNotFound, PickleNotAllowed
+from runtime.errors import (
+    ArchitectureConfigMissing,
+    ModelLoadFailed,
+    ModelNotFound,
+    ModelOutsideLibrary,
+    PickleNotAllowed,
+)
 
 log = logging.getLogger("yijian.runtime")
 
@@ -97,13 +103,32 @@ def read_library(bundle: Bundle, extra_dirs: list[str] | tuple[str, ...] = ()) -
     )
 
 
-def find_checkpoint(view: LibraryView, wanted: str) -> Checkpoint:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # a broken link or a path the OS refuses: not the same file
+        return False
+
+
+def find_checkpoint(view: LibraryView, wanted: str, own_paths: tuple[Path, ...] = ()) -> Checkpoint:
+    """The checkpoint a client names: only one in the library, or a path the runtime's own command line gave.
+
+    Anything else is :class:`ModelNotFound` (the API answers 404): the API and the UI must not make the runtime
+    open arbitrary files, since without a login any local process (or a web page, through DNS rebinding) can
+    call them.
+    """
     for c in view.checkpoints:
         if c.matches(wanted):
             return c
-    path = Path(wanted)
-    if path.exists():
-        return describe_path(path)
+    if wanted.strip():
+        path = Path(wanted.strip())
+        for c in view.checkpoints:  # the library file by another spelling of its path
+            if _same_file(c.path, path):
+                return c
+        if any(_same_file(own, path) for own in own_paths) and path.exists():
+            return describe_path(path)
+        if path.is_absolute() or len(path.parts) > 1:  # said the same whether the file exists or not
+            raise ModelOutsideLibrary(wanted.strip())
     names = ", ".join(c.path.name for c in view.checkpoints[:8]) or "-"
     raise ModelNotFound(f"{wanted} (available: {names})")
 

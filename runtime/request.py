@@ -37,6 +37,8 @@ class GenerationRequest:
     clip_skip: int = 1
     tiling: bool = False
     vae: str = "Automatic"
+    model: str | None = None  # A1111's override_settings sd_model_checkpoint: a library name for this request
+    restore_model: bool = True  # ... and the model before it loaded again afterwards
     # img2img
     init_images: list[Image.Image] = field(default_factory=list)
     denoising_strength: float = 0.75

@@ -16,17 +16,18 @@ from runtime.options import parse
 from runtime.server import build_app
 
 SMALL = {"steps": 3, "width": 64, "height": 64}
+LOCAL = "http://127.0.0.1:7860"  # a loopback Host: any other is refused (DNS rebinding)
 
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--no-browser"], {}))) as c:
+    with TestClient(build_app(engine, parse(["--no-browser"], {})), base_url=LOCAL) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def locked(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--auth", "ann:秘密pw", "--no-browser"], {}))) as c:
+    with TestClient(build_app(engine, parse(["--auth", "ann:秘密pw", "--no-browser"], {})), base_url=LOCAL) as c:
         yield c
 
 
