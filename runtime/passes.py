@@ -141,16 +141,19 @@ def img2img_steps(steps: int, strength: float) -> tuple[int, int]:
     return steps, int(min(strength, 0.999) * steps) + 1
 
 
-def hires_steps(steps: int, strength: float) -> tuple[int, int]:
+def hires_steps(steps: int, strength: float, longest: int = 1000) -> tuple[int, int]:
     """(schedule length, steps run) of the hires pass: A1111 runs all the hires steps, of a longer schedule.
 
     A1111 passes the hires steps to ``setup_img2img_steps``, which then makes a schedule of
     ``int(steps / min(strength, 0.999))`` and runs its last ``steps``.  At strength 0 (where A1111's
     schedule would be empty) one step at the lowest noise runs, as an img2img pass at that strength would.
+    A diffusers schedule cannot be longer than the model's training steps (``longest``, 1000), where
+    A1111's k-diffusion one can: there the steps run from the tail of a ``longest`` schedule.
     """
     if strength <= 0:
         return steps, 1
-    return max(steps, int(steps / min(strength, 0.999))), steps
+    schedule = max(steps, int(steps / min(strength, 0.999)))
+    return min(schedule, max(longest, steps)), steps
 
 
 def diffusers_strength(schedule: int, run: int) -> float:
@@ -315,7 +318,7 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
         pictures = decode(model, latents)
         image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
-    schedule, run = hires_steps(steps, strength)
+    schedule, run = hires_steps(steps, strength, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     progress.batch(batch_no, 1, run)
     hires_cond = cond.with_steps(steps)
     return _img2img(model)(image=image, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
