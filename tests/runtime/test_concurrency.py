@@ -73,60 +73,68 @@ def in_thread(fn: Any, *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return t, box
 
 
+def race(engine: Engine, swap: Any, *args: Any) -> tuple[dict[str, Any], HeldGeneration]:
+    """Hold a generation at its first step, start ``swap(*args)`` meanwhile: it must wait for the generation."""
+    with HeldGeneration(engine) as held:
+        gen, result = in_thread(engine.generate, GenerationRequest(**SMALL, save_images=False))
+        assert held.started.wait(30)
+        model = engine.model
+        assert model is not None
+        vae = model.pipe.vae
+        swapping, swapped = in_thread(swap, *args)
+        swapping.join(0.5)
+        assert swapping.is_alive(), f"{swap.__name__} did not wait for the generation"
+        assert engine.model is model and model.pipe.vae is vae  # nothing changed under the generation
+        held.release()
+        gen.join(60)
+        swapping.join(120)
+    assert "error" not in result and "error" not in swapped, (result, swapped)
+    return result, held
+
+
 def test_a_vae_swap_waits_for_the_running_generation(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from runtime import passes
 
     assert engine.model is not None
     own = engine.model.pipe.vae
     other = copy.deepcopy(own)
-    decoded_by: list[str] = []
+    events: list[str] = []
     for name, vae in (("own", own), ("other", other)):
         real = vae.decode
-        monkeypatch.setattr(vae, "decode", lambda *a, _r=real, _n=name, **k: (decoded_by.append(_n), _r(*a, **k))[1])
+        monkeypatch.setattr(vae, "decode", lambda *a, _r=real, _n=name, **k: (events.append(_n), _r(*a, **k))[1])
     monkeypatch.setattr(
         engine, "view", dataclasses.replace(engine.view, vaes={"other.safetensors": engine.bundle.root})
     )
-    monkeypatch.setattr(passes, "load_vae", lambda *a: other)
+    monkeypatch.setattr(passes, "load_vae", lambda *a: (events.append("swap"), other)[1])
     try:
-        with HeldGeneration(engine) as held:
-            gen, result = in_thread(engine.generate, GenerationRequest(**SMALL, save_images=False))
-            assert held.started.wait(30)
-            swap, swapped = in_thread(engine.select_vae, "other.safetensors")
-            swap.join(0.5)
-            assert swap.is_alive(), "the VAE swap did not wait for the generation"
-            assert engine.model.pipe.vae is own
-            held.release()
-            gen.join(60)
-            swap.join(60)
-        assert "error" not in result and "error" not in swapped
-        assert decoded_by == ["own"]  # the generation decoded with the VAE it began with
-        assert swapped["at"] >= result["at"] - 0.05 or not gen.is_alive()
+        race(engine, engine.select_vae, "other.safetensors")
+        assert events == ["own", "swap"]  # the generation decoded with the VAE it began with; the swap came after
         assert engine.model.pipe.vae is other and engine.vae_name == "other.safetensors"
     finally:
         engine.select_vae("Automatic")
     assert engine.model.pipe.vae is own
 
 
-def test_a_model_swap_waits_for_the_running_generation(engine: Engine, tiny_sd: TinySD) -> None:
+def test_a_model_swap_waits_for_the_running_generation(
+    engine: Engine, tiny_sd: TinySD, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime import passes
+
     single = engine.bundle.models_dir / "Stable-diffusion" / "single"
     shutil.copytree(tiny_sd.diffusers_dir, single)
     engine.refresh()
+    events: list[str] = []
+    real_end, real_place = engine.progress.end, passes.place
+    monkeypatch.setattr(engine.progress, "end", lambda: (events.append("generation ended"), real_end())[1])
+    monkeypatch.setattr(passes, "place", lambda *a, **k: (events.append("swap"), real_place(*a, **k))[1])
     try:
-        with HeldGeneration(engine) as held:
-            gen, result = in_thread(engine.generate, GenerationRequest(**SMALL, save_images=False))
-            assert held.started.wait(30)
-            swap, swapped = in_thread(engine.load, "single")
-            swap.join(0.5)
-            assert swap.is_alive(), "the model swap did not wait for the generation"
-            assert engine.model is not None and engine.model.checkpoint.model_name == "tiny"
-            held.release()
-            gen.join(60)
-            swap.join(120)
-        assert "error" not in result and "error" not in swapped
+        result, held = race(engine, engine.load, "single")
+        assert events == ["generation ended", "swap"]
         assert result["value"].info["sd_model_name"] == "tiny"  # the model it began with, start to end
         assert held.calls == SMALL["steps"]  # every step on the old UNet
         assert engine.model is not None and engine.model.checkpoint.model_name == "single"
     finally:
+        monkeypatch.undo()
         engine.load("tiny")
         shutil.rmtree(single)
         engine.refresh()

@@ -9,7 +9,6 @@ needs it, the API's docs included.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ from runtime.engine import Engine, EngineSettings
 from runtime.errors import ModelOutsideLibrary, OutOfMemory
 from runtime.options import parse
 from runtime.server import build_app
-from tests.runtime.conftest import make_bundle
+from tests.runtime.conftest import LOGIN, make_bundle
 from tests.support.tiny_sd import TinySD
 
 SMALL = {"prompt": "a cat", "steps": 2, "width": 64, "height": 64, "seed": 5, "sampler_name": "Euler"}
-LOCAL = "http://127.0.0.1:7860"
 
 
 class _Evil:
@@ -38,18 +36,6 @@ class _Evil:
         import os
 
         return (os.system, (f"touch '{self.marker}'",))
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--no-browser"], {})), base_url=LOCAL) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def locked(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--auth", "ann:pw", "--no-browser"], {})), base_url=LOCAL) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -274,9 +260,9 @@ def test_a_foreign_host_cannot_open_a_websocket(client: TestClient) -> None:
 
 
 def test_with_listen_other_host_names_are_served(engine: Engine) -> None:
-    app = build_app(engine, parse(["--listen", "--auth", "ann:pw", "--no-browser"], {}))
+    app = build_app(engine, parse(["--listen", "--auth", "ann:秘密pw", "--no-browser"], {}))
     with TestClient(app, base_url="http://192.168.1.20:7860") as c:
-        assert c.get("/sdapi/v1/options", auth=("ann", "pw")).status_code == 200
+        assert c.get("/sdapi/v1/options", auth=LOGIN).status_code == 200
 
 
 # --- the login ----------------------------------------------------------------------------------------------------
@@ -287,13 +273,13 @@ def test_docs_and_openapi_need_the_login(locked: TestClient) -> None:
         r = locked.get(path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Basic", path
         assert locked.get(path, auth=("ann", "wrong")).status_code == 401
-        assert locked.get(path, auth=("ann", "pw")).status_code == 200
-    assert "/sdapi/v1/txt2img" in locked.get("/openapi.json", auth=("ann", "pw")).json()["paths"]
+        assert locked.get(path, auth=LOGIN).status_code == 200
+    assert "/sdapi/v1/txt2img" in locked.get("/openapi.json", auth=LOGIN).json()["paths"]
     assert locked.get("/redoc").status_code != 200
 
 
 def test_every_api_route_needs_the_login(locked: TestClient) -> None:
-    paths = locked.get("/openapi.json", auth=("ann", "pw")).json()["paths"]
+    paths = locked.get("/openapi.json", auth=LOGIN).json()["paths"]
     assert len(paths) >= 10
     for path, methods in paths.items():
         for method in methods:
