@@ -125,6 +125,11 @@ def find_checkpoint(view: LibraryView, wanted: str, own_paths: tuple[Path, ...] 
         for c in view.checkpoints:  # the library file by another spelling of its path
             if _same_file(c.path, path):
                 return c
+        inside = Path(wanted.split(" [")[0].strip())  # A1111 titles models in subfolders "sub/name.safetensors"
+        if not inside.is_absolute() and ".." not in inside.parts:
+            for c in view.checkpoints:
+                if c.path.parts[-len(inside.parts) :] == inside.parts:
+                    return c
         if any(_same_file(own, path) for own in own_paths) and path.exists():
             return describe_path(path)
         if path.is_absolute() or len(path.parts) > 1:  # said the same whether the file exists or not

@@ -142,6 +142,10 @@ def test_library_models_load_by_name_and_by_their_path(client: TestClient, engin
         dotted = engine.bundle.models_dir / "Lora" / ".." / "Stable-diffusion" / "single"
         assert switch(client, str(dotted)).status_code == 200  # the library file by another spelling
         assert current(client).startswith("single")
+        assert switch(client, "tiny").status_code == 200
+        assert switch(client, "Stable-diffusion/single").status_code == 200  # A1111's relative title
+        assert current(client).startswith("single")
+        assert switch(client, "../Stable-diffusion/single").json()["code"] == "MODEL_NOT_IN_LIBRARY"
     finally:
         assert switch(client, "tiny").status_code == 200
         shutil.rmtree(single)
