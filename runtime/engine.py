@@ -4,8 +4,11 @@
 the LoRA adapters, the progress/interrupt state and the output folder.
 Front ends (the Gradio UI and the A1111 API) only build a
 :class:`~runtime.request.GenerationRequest` and call :meth:`Engine.generate`;
-the sampling passes themselves are in :mod:`runtime.passes`.  A lock makes
-concurrent requests queue instead of fighting over the GPU.
+the sampling passes themselves are in :mod:`runtime.passes`.  One lock makes
+concurrent requests queue instead of fighting over the GPU, and it is the
+only way to the model: model and VAE swaps, LoRA changes (made by a
+generation) and option changes all take it, so a generation finishes with
+the model it began with.  Progress and interrupt never take it.
 
 Nothing here imports Gradio or FastAPI.
 """
@@ -93,6 +96,8 @@ class Engine:
 
     # --- models ---------------------------------------------------------------------------------------------------
     def refresh(self) -> LibraryView:
+        # No engine lock: the view is an immutable snapshot replaced in one assignment, and a generation keeps the
+        # one it started with; a rescan must not wait for a long generation.
         self.view = read_library(self.bundle, self.settings.extra_model_dirs)
         return self.view
 
