@@ -256,7 +256,7 @@ class Engine:
                         log.exception("override_settings: %s could not be loaded again", before.title)
 
     def _generate(self, req: GenerationRequest) -> GenerationResult:
-        model = self._require_model()
+        model, view = self._require_model(), self.view  # this generation's library, whatever a refresh does
         assert self.placement is not None and self.lora is not None
         if req.vae != self.vae_name:
             self._select_vae(req.vae)
@@ -270,7 +270,7 @@ class Engine:
                 if self.progress.interrupted:
                     break
                 batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
-                done = passes.run_batch(model, self.lora, self.view, self.placement, req, batch_seeds,
+                done = passes.run_batch(model, self.lora, view, self.placement, req, batch_seeds,
                                         self.progress, batch_no)  # fmt: skip
                 result.warnings.extend(w for w in done.warnings if w not in result.warnings)
                 for i, image in enumerate(done.images):
