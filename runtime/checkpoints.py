@@ -182,6 +182,23 @@ def config_dir_for(configs_root: Path, architecture: str) -> Path:
     return folder
 
 
+def check_loadable(
+    ckpt: Checkpoint, configs_root: Path, *, allow_pickle: bool = False, architecture: str | None = None
+) -> str:
+    """What refuses ``ckpt`` before any weight is read; returns its architecture (``unknown`` for a folder)."""
+    arch = architecture or ckpt.architecture or "unknown"
+    if arch.startswith("unknown"):
+        arch = "unknown"
+    if ckpt.format in ("diffusers", "demo"):
+        return arch
+    if ckpt.format in PICKLE_FORMATS and not allow_pickle:
+        raise PickleNotAllowed(ckpt.path.name)
+    if arch == "unknown":
+        raise ModelLoadFailed("the architecture could not be recognised from its weights", model=ckpt.path.name)
+    config_dir_for(configs_root, arch)
+    return arch
+
+
 def load_checkpoint(
     ckpt: Checkpoint,
     configs_root: Path,
@@ -191,9 +208,7 @@ def load_checkpoint(
     dtype: Any = None,
 ) -> LoadedModel:
     """Load ``ckpt`` on the CPU (the caller places it); never touches the network."""
-    arch = architecture or ckpt.architecture or "unknown"
-    if arch.startswith("unknown"):
-        arch = "unknown"
+    arch = check_loadable(ckpt, configs_root, allow_pickle=allow_pickle, architecture=architecture)
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"local_files_only": True}
     if dtype is not None:
@@ -208,10 +223,6 @@ def load_checkpoint(
             if arch == "unknown":
                 arch = "sdxl" if hasattr(pipe, "text_encoder_2") else "sd15"
         else:
-            if ckpt.format in PICKLE_FORMATS and not allow_pickle:
-                raise PickleNotAllowed(ckpt.path.name)
-            if arch == "unknown":
-                raise ModelLoadFailed("the architecture could not be recognised from its weights", model=ckpt.path.name)
             config = config_dir_for(configs_root, arch)
             extra: dict[str, Any] = {}
             if arch != "sdxl":

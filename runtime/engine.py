@@ -31,6 +31,7 @@ from runtime.checkpoints import (
     Checkpoint,
     LibraryView,
     LoadedModel,
+    check_loadable,
     demo_model,
     find_checkpoint,
     load_checkpoint,
@@ -146,18 +147,18 @@ class Engine:
         if self.model is not None and self.model.checkpoint.path == ckpt.path:
             return self.model
         placement = device.resolve(self.settings, ckpt.architecture or "sd15")
-        # The new model is read (on the CPU) while the old one stays loaded: a refused pickle, a corrupt file, a
-        # foreign architecture or a missing config all fail here, and the old model goes on generating untouched.
-        # Placing the new one needs the old one's memory, so the old is dropped only then; should placing fail
-        # (out of memory), the old one is read again from its file, so the runtime is never left without a model.
-        loaded = self._read(ckpt, placement)
+        # What can be refused without reading weights (a pickle without --allow-ckpt, an unknown architecture, a
+        # missing config folder) is refused first, with the old model untouched.  Then the old model is dropped
+        # BEFORE the new one is read: two models at once would need twice the memory, and with --medvram (weights
+        # in RAM) two SDXL models do not fit a 16 GB PC.  Should reading or placing the new one fail (a damaged
+        # file, out of memory), the old one is read again from its file, so a failed switch keeps it.
+        check_loadable(ckpt, self.configs_root, allow_pickle=self.settings.allow_ckpt)
         previous = self.model.checkpoint if self.model is not None else None
         self._release()
         try:
-            return self._install(loaded, placement)
+            return self._install(self._read(ckpt, placement), placement)
         except Exception as e:
             self._release()
-            del loaded
             if previous is not None:
                 self._reinstall(previous)
             if passes.is_oom(e):

@@ -94,11 +94,12 @@ def test_a_pickle_in_the_library_is_refused_unread_and_the_model_kept(
     try:
         assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
         assert "evil.ckpt" in {m["title"].split(" [")[0] for m in client.get("/sdapi/v1/sd-models").json()}
-        before = current(client)
+        before, loaded = current(client), engine.model
         r = switch(client, "evil.ckpt")
         assert r.status_code == 403 and r.json()["code"] == "UNSAFE_PICKLE_CHECKPOINT"
         assert "--allow-ckpt" in r.json()["hint"]
         assert not marker.exists()
+        assert engine.model is loaded  # refused before anything was released: not even reloaded
         assert current(client) == before and generates(client)
     finally:
         evil.unlink()
