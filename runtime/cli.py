@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = EngineSettings(vram=options.vram, attention=options.attention, precision=options.precision,
                                   allow_ckpt=options.allow_ckpt, compile=options.compile,
-                                  extra_model_dirs=options.extra_model_dirs)  # fmt: skip
+                                  extra_model_dirs=options.extra_model_dirs,
+                                  own_paths=(options.model,) if options.model else ())  # fmt: skip
         engine = Engine(bundle, settings)
         if options.demo:
             engine.load_demo()

@@ -56,6 +56,29 @@ class ModelNotFound(YijianError):
     hint_en = "Put the model in models/Stable-diffusion or run ./start.sh models download; then refresh the Models tab."
 
 
+class ModelOutsideLibrary(ModelNotFound):
+    """A path that is neither in the model library nor on the runtime's own command line."""
+
+    code = "MODEL_NOT_IN_LIBRARY"
+    zh = "只能加载模型库里的模型，{detail} 不在其中。"
+    en = "Only models in the model library can be loaded; {detail} is not one of them."
+    hint_zh = "把模型文件放进 models/Stable-diffusion（或已配置的其他模型文件夹），刷新后按文件名选择。"
+    hint_en = (
+        "Put the file in models/Stable-diffusion (or another configured models folder), refresh, and pick it by name."
+    )
+
+
+class HostNotAllowed(YijianError):
+    """A request whose Host header is not this computer's loopback name (DNS rebinding)."""
+
+    code = "HOST_NOT_ALLOWED"
+    exit_code = ExitCode.USAGE
+    zh = "拒绝了 Host 为 {detail} 的请求：本服务只在本机（127.0.0.1）上提供。"
+    en = "Refused a request for Host {detail}: this service is only for this computer (127.0.0.1)."
+    hint_zh = "请用 http://127.0.0.1:端口 或 http://localhost:端口 打开；要让局域网访问，请用 --listen 并设置登录密码。"
+    hint_en = "Open it as http://127.0.0.1:PORT or http://localhost:PORT; for the LAN, start with --listen and a login."
+
+
 class NoModel(YijianError):
     code = "NO_MODEL"
     exit_code = ExitCode.RUNTIME

@@ -132,6 +132,39 @@ def hires_strength(req: GenerationRequest) -> float:
     return req.hr_denoising_strength if req.hr_denoising_strength is not None else DEFAULT_HIRES_STRENGTH
 
 
+def img2img_steps(steps: int, strength: float) -> tuple[int, int]:
+    """(schedule length, steps run) of an img2img pass, counted as A1111 1.10 counts them.
+
+    A1111 (``setup_img2img_steps`` and the k-diffusion samplers' ``sample_img2img``) makes a schedule of
+    ``steps`` and runs its last ``int(min(strength, 0.999) * steps) + 1``: at least one step, however small
+    the strength (5 steps at 0.01 run one).
+    """
+    return steps, int(min(strength, 0.999) * steps) + 1
+
+
+def hires_steps(steps: int, strength: float, longest: int = 1000) -> tuple[int, int]:
+    """(schedule length, steps run) of the hires pass: A1111 runs all the hires steps, of a longer schedule.
+
+    A1111 passes the hires steps to ``setup_img2img_steps``, which then makes a schedule of
+    ``int(steps / min(strength, 0.999))`` and runs its last ``steps``.  At strength 0 (where A1111's
+    schedule would be empty) one step at the lowest noise runs, as an img2img pass at that strength would.
+    A diffusers schedule cannot be longer than the model's training steps (``longest``, 1000), where
+    A1111's k-diffusion one can: there the steps run from the tail of a ``longest`` schedule.
+    """
+    if strength <= 0:
+        return steps, 1
+    schedule = max(steps, int(steps / min(strength, 0.999)))
+    return min(schedule, max(longest, steps)), steps
+
+
+def diffusers_strength(schedule: int, run: int) -> float:
+    """The ``strength`` that makes diffusers' img2img run the last ``run`` steps of a ``schedule``-step schedule.
+
+    diffusers runs ``int(schedule * strength)`` steps; the half step keeps a float rounding down from losing one.
+    """
+    return min(1.0, (run + 0.5) / schedule)
+
+
 def _generators(placement: Placement, seeds: list[int]) -> list[Any]:
     import torch
 
@@ -266,8 +299,9 @@ def run_batch(
             if req.init_images:
                 init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
                         for i in range(len(seeds))]  # fmt: skip
-                progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
-                latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
+                schedule, run = img2img_steps(req.steps, req.denoising_strength)
+                progress.batch(batch_no, 0, run)
+                latents = _img2img(model)(image=init, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
                                           generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
                                           **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
             else:
@@ -294,10 +328,11 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
         pictures = decode(model, latents)
         image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
-    progress.batch(batch_no, 1, max(1, int(steps * strength)))
+    schedule, run = hires_steps(steps, strength, int(model.scheduler_config.get("num_train_timesteps", 1000)))
+    progress.batch(batch_no, 1, run)
     hires_cond = cond.for_hires_pass(steps)
     with composable_guidance(model.pipe, hires_cond):
-        return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
+        return _img2img(model)(image=image, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
                                generator=_generators(placement, seeds),
                                callback_on_step_end=_callback(progress, hires_cond),
                                **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip

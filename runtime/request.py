@@ -40,6 +40,8 @@ class GenerationRequest:
     old_scheduling: bool = False  # A1111's "use old prompt editing timelines"
     tiling: bool = False
     vae: str = "Automatic"
+    model: str | None = None  # A1111's override_settings sd_model_checkpoint: a library name for this request
+    restore_model: bool = True  # ... and the model before it loaded again afterwards
     # img2img
     init_images: list[Image.Image] = field(default_factory=list)
     denoising_strength: float = 0.75

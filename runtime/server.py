@@ -22,12 +22,18 @@ log = logging.getLogger("yijian.runtime")
 def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from fastapi import FastAPI
 
+    from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import build_router, install_error_handlers
 
-    app = FastAPI(title="Yijian", docs_url="/docs" if options.api else None, redoc_url=None)
+    # FastAPI's own /docs, /redoc and /openapi.json would answer without the login: they are off, and the two
+    # we serve are added below behind the same login as the API.
+    app = FastAPI(title="Yijian", docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app, options.lang)
+    if not options.listen:
+        app.add_middleware(LoopbackHostOnly, lang=options.lang)
     if options.api:
         app.include_router(build_router(engine, options.auth, options.lang))
+        _add_docs(app, options.auth)
     if options.no_ui:
         return app
     import gradio as gr
@@ -38,6 +44,24 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     ui.queue(default_concurrency_limit=1)
     return gr.mount_gradio_app(app, ui, path="/", auth=options.auth, i18n=I18N, footer_links=["api", "settings"],
                                show_error=True, ssr_mode=False)  # fmt: skip
+
+
+def _add_docs(app: Any, auth: tuple[str, str] | None) -> None:
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    from runtime.api.routes import BasicAuth
+
+    login = [Depends(BasicAuth(auth))]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=login)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=login)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Yijian API")
 
 
 def local_url(options: RuntimeOptions) -> str:

@@ -427,7 +427,7 @@ def test_an_sdxl_lora_on_the_sd1_model_is_a_short_warning_and_leaves_it_usable(x
 # --- img2img and hires fix --------------------------------------------------------------------------------------
 
 
-def test_img2img_keeps_the_size_starts_from_the_image_and_runs_steps_x_strength(
+def test_img2img_keeps_the_size_starts_from_the_image_and_runs_a1111s_steps(
     xl_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     size = {"width": 64, "height": 128}
@@ -437,7 +437,7 @@ def test_img2img_keeps_the_size_starts_from_the_image_and_runs_steps_x_strength(
     real = xl_engine.progress.step
     monkeypatch.setattr(xl_engine.progress, "step", lambda done: (steps_seen.append(done), real(done)))
     low = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[cat], denoising_strength=0.3, **size)
-    assert max(steps_seen) == 3  # A1111: img2img runs steps x strength
+    assert max(steps_seen) == 4  # A1111 1.10: img2img runs int(steps x strength) + 1
     other = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[dog], denoising_strength=0.3, **size)
     high = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[cat], denoising_strength=0.9, **size)
     assert low.images[0].size == other.images[0].size == high.images[0].size == (64, 128)
