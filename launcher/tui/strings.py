@@ -14,6 +14,24 @@ PAGES: tuple[tuple[str, Text], ...] = (
     ("console", Text("控制台", "Console")),
 )
 
+# The mirror channels by their plain names (网络/镜像 page, the 镜像 card).
+CHANNEL_TITLES: dict[str, Text] = {
+    "pypi": Text("Python 包", "PyPI"),
+    "torch": Text("PyTorch 轮子", "PyTorch wheels"),
+    "huggingface": Text("模型下载 (HF)", "Models (HF)"),
+    "python": Text("Python 安装包", "Python builds"),
+    "github": Text("GitHub 加速", "GitHub proxy"),
+}
+
+
+def no_working_mirror(channel: str) -> Text:
+    """What a channel whose every mirror failed says, with the fix."""
+    name = CHANNEL_TITLES[channel]
+    return Text(f"{name.zh}：无可用镜像（全部失败）。到「网络/镜像」页重新测速、换镜像，或填代理/自己的网址或文件夹",
+                f"{name.en}: no working mirror (all failed). On the Network page: test again, pick another "
+                "mirror, or set a proxy / your own URL or folder")  # fmt: skip
+
+
 T: dict[str, Text] = {
     "title": Text("一键 Yijian", "Yijian"),
     "subtitle": Text("Stable Diffusion 一键启动器", "Stable Diffusion launcher"),
@@ -41,6 +59,7 @@ T: dict[str, Text] = {
     "ready": Text("正常", "ok"),
     "running": Text("运行中", "running"),
     "stopped": Text("已停止", "stopped"),
+    "starting": Text("启动中（端口还没有应答）", "starting (the port does not answer yet)"),
     "state_running": Text("进行中", "running"),
     "state_done": Text("完成", "done"),
     "state_skipped": Text("跳过", "skipped"),
