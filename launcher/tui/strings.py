@@ -32,6 +32,12 @@ def no_working_mirror(channel: str) -> Text:
                 "mirror, or set a proxy / your own URL or folder")  # fmt: skip
 
 
+# The 镜像 card marks a channel with no working mirror "pypi✗" and explains the mark once.
+NO_WORKING_MIRROR_MARK = Text(
+    "✗ = 无可用镜像（全部失败），见「网络/镜像」页", "✗ = no working mirror (all failed), see Network"
+)
+
+
 T: dict[str, Text] = {
     "title": Text("一键 Yijian", "Yijian"),
     "subtitle": Text("Stable Diffusion 一键启动器", "Stable Diffusion launcher"),

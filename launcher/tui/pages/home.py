@@ -11,7 +11,7 @@ from bootstrap.errors import YijianError
 from launcher.oneclick import STEPS, StepUpdate
 from launcher.tui.pages.base import Page
 from launcher.tui.status import Status, gather
-from launcher.tui.strings import T, no_working_mirror, t
+from launcher.tui.strings import NO_WORKING_MIRROR_MARK, T, t
 
 ICONS = {"waiting": "○", "running": "◐", "progress": "◐", "done": "●", "skipped": "–", "failed": "✗"}
 CARDS = ("gpu", "driver", "vram", "python", "torch", "xformers", "model_count", "pack", "env_state", "mirrors",
@@ -26,8 +26,6 @@ class HomePage(Page):
     HomePage #cards { grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0 0 0; }
     HomePage .card { height: 1; }
     HomePage .card.wide { column-span: 2; }
-    HomePage #cardrow-mirrors { height: auto; }
-    HomePage #card-mirrors { width: 1fr; }
     HomePage .card-key { color: $text-muted; width: 12; }
     HomePage #steps { height: auto; margin: 1 0 0 0; }
     HomePage .step { height: 1; }
@@ -102,7 +100,7 @@ class HomePage(Page):
                 gpu=self.text(s.gpu), driver=s.driver or none, vram=s.vram or none, python=s.python or none,
                 torch=s.torch or none, xformers=s.xformers or none, pack=self.text(s.pack),
                 env_state=self.text(s.env_state), model_count=str(s.models),
-                mirrors="\n".join([s.mirrors or none, *(no_working_mirror(ch).text(self.lang) for ch in s.dead_channels)]),
+                mirrors=(s.mirrors or none) + (f"  {self.text(NO_WORKING_MIRROR_MARK)}" if s.dead_channels else ""),
                 last_error=self.text(s.last_error) if s.last_error else none,
             )  # fmt: skip
         if self.yijian.last_error is not None:
