@@ -25,17 +25,15 @@ CHANNEL_TITLES: dict[str, Text] = {
 
 
 def no_working_mirror(channel: str) -> Text:
-    """What a channel whose every mirror failed says, with the fix."""
-    name = CHANNEL_TITLES[channel]
-    return Text(f"{name.zh}：无可用镜像（全部失败）。到「网络/镜像」页重新测速、换镜像，或填代理/自己的网址或文件夹",
-                f"{name.en}: no working mirror (all failed). On the Network page: test again, pick another "
-                "mirror, or set a proxy / your own URL or folder")  # fmt: skip
+    """What a channel whose every mirror failed says under its choice on the 网络 page, with the fix."""
+    return Text("无可用镜像（所有镜像都失败了）：点 测速 重新测、换一个镜像，或填代理/自己的网址"
+                + ("或文件夹" if channel in ("pypi", "torch") else ""),
+                "no working mirror (every mirror failed): press Test again, pick another mirror, or set a proxy / "
+                "your own URL" + (" or folder" if channel in ("pypi", "torch") else ""))  # fmt: skip
 
 
 # The 镜像 card marks a channel with no working mirror "pypi✗" and explains the mark once.
-NO_WORKING_MIRROR_MARK = Text(
-    "✗ = 无可用镜像（全部失败），见「网络/镜像」页", "✗ = no working mirror (all failed), see Network"
-)
+NO_WORKING_MIRROR_MARK = Text("✗ = 无可用镜像，见「网络/镜像」页", "✗ = no working mirror: see Network")
 
 
 T: dict[str, Text] = {

@@ -286,7 +286,8 @@ async def test_a_dead_channel_is_shown_dead_after_a_mirror_test(tui_bundle: Bund
         await until(pilot, lambda: "无可用镜像" in static(app, "#now-torch"))
         await settle(app, pilot)
         now_torch = static(app, "#now-torch")
-        assert "当前" not in now_torch and "测速最快" not in now_torch and "代理" in now_torch
+        assert now_torch.startswith("✗ 无可用镜像") and "当前" not in now_torch and "测速最快" not in now_torch
+        assert "代理" in now_torch and "文件夹" in now_torch  # the fix
         assert "测速最快" in static(app, "#now-pypi")
         mirrors = card(app, "mirrors")
         assert mirrors.startswith(f"{fastest} · torch✗") and "✗ = 无可用镜像" in mirrors
