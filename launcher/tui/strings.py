@@ -26,7 +26,7 @@ CHANNEL_TITLES: dict[str, Text] = {
 
 def no_working_mirror(channel: str) -> Text:
     """What a channel whose every mirror failed says under its choice on the 网络 page, with the fix."""
-    return Text("无可用镜像（所有镜像都失败了）：点 测速 重新测、换一个镜像，或填代理/自己的网址"
+    return Text("无可用镜像（所有镜像都失败了）：重新测速、换一个镜像，或填代理/自己的网址"
                 + ("或文件夹" if channel in ("pypi", "torch") else ""),
                 "no working mirror (every mirror failed): press Test again, pick another mirror, or set a proxy / "
                 "your own URL" + (" or folder" if channel in ("pypi", "torch") else ""))  # fmt: skip
