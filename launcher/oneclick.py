@@ -12,7 +12,7 @@ Eight steps, each visible with its progress; the TUI's home page and
                  or a file the user adds if ``OneClickOptions.no_model`` asks them (the TUI's dialog);
 6. launch      - the runtime started in the bundle environment;
 7. ready       - its "Running on local URL" line;
-8. browser     - opened (unless switched off).
+8. browser     - opened (unless switched off); where none can be (no display, CI), the URL to open by hand.
 
 A failing step reports its error together with the doctor's findings (for
 the runtime: the signatures found in its log) and raises the error; nothing
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +88,7 @@ Listener = Callable[[StepUpdate], None]
 class OneClick:
     def __init__(self, bundle: Bundle, lang: str, on_update: Listener, options: OneClickOptions | None = None, *,
                  environ: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
-                 opener: Callable[[str], Any] = webbrowser.open) -> None:  # fmt: skip
+                 opener: Callable[[str], Any] | None = None) -> None:  # fmt: skip
         import os
 
         self.bundle, self.lang, self.on_update = bundle, lang, on_update
@@ -357,5 +356,9 @@ class OneClick:
         if not wanted or not self.url:
             self._emit("browser", "skipped", f"请在浏览器里打开 {self.url}", f"open {self.url} in your browser")
             return
-        self.opener(self.url)
-        self._emit("browser", "done", f"已打开 {self.url}", f"opened {self.url}")
+        from bootstrap import browser
+
+        # None: the system's browser, if this machine can show one; an opener answers None/True when it opened
+        why = browser.open_url(self.url, self.environ) if self.opener is None else browser.result(self.opener(self.url))
+        said = browser.opened_text(self.url, why)
+        self._emit("browser", "done" if why is None else "skipped", said.zh, said.en)

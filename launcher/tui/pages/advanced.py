@@ -388,6 +388,7 @@ class AdvancedPage(FormPage):
             else:
                 self.note = Text("已保存到 config.toml，下次启动生成界面时生效。",
                                  "Saved to config.toml; takes effect at the next start.")  # fmt: skip
+            self.yijian.state_changed("config")
         self._show_state()
 
     # --- the automatic VRAM choice ----------------------------------------------------------------------------

@@ -233,6 +233,11 @@ class ModelsPage(Page):
         if self.download is not None:
             self.download.stop.set()  # the partial file stays; the next start resumes it
 
+    def reread(self, what: str) -> None:
+        """The state changed (app.StateChanged): read the library again after what can change it."""
+        if what in ("models", "model", "flow", "config"):
+            self.refresh_models()
+
     def refresh_models(self) -> None:
         self.scan_library()
         self.load_catalog()
@@ -623,7 +628,7 @@ class ModelsPage(Page):
             if d.phase == "done":
                 bar = self.query_one("#models-dl-bar", ProgressBar)
                 bar.update(total=max(1, d.result.size), progress=max(1, d.result.size))
-        self.refresh_models()
+        self.yijian.state_changed("models")  # this page, the 模型 card and the mirrors read the new state
 
     def _update_entry_state(self, entry: CatalogEntry) -> None:
         table: DataTable[Cell] = self.query_one("#models-catalog-table", DataTable)
