@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import webbrowser
 from typing import Any
 
 from runtime.engine import Engine
@@ -82,9 +81,17 @@ def serve(engine: Engine, options: RuntimeOptions) -> int:
                     print(f"Listening on all interfaces, port {options.port}"
                           + (" (password required)" if options.auth else " WITHOUT A PASSWORD"), flush=True)  # fmt: skip
                 if options.open_browser:
-                    threading.Thread(target=webbrowser.open, args=(local_url(options),), daemon=True).start()
+                    threading.Thread(target=_open_browser, args=(local_url(options), options.lang), daemon=True).start()
 
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False)
     server = ReadyServer(config)
     server.run()
     return 0 if server.started else 3
+
+
+def _open_browser(url: str, lang: str) -> None:
+    """Open the UI where a browser can be shown, and say plainly where it was not (no display, CI)."""
+    from bootstrap.browser import open_url, opened_text
+
+    text = opened_text(url, open_url(url))
+    print(text.zh if lang == "zh" else text.en, flush=True)
