@@ -114,3 +114,17 @@ class LauncherEnvError(YijianError):
         "Mirrors tried: {tried}. Full log: {log}. Check the network, or pick another "
         "pypi mirror under [mirrors] in config.toml, then try again."
     )
+
+
+class LoginInvalid(YijianError):
+    """A UI login that cannot be used (its value is never part of the message)."""
+
+    code = "LOGIN_INVALID"
+    exit_code = ExitCode.USAGE
+    zh = "登录设置有误：{detail}"
+    en = "The login cannot be used: {detail}"
+    hint_zh = "登录写成 用户名:密码（如 --auth alice:密码 或 config set launch.auth alice:密码）；--gradio-auth-path 指向每行一个 用户名:密码 的文件。"
+    hint_en = (
+        "Write a login as user:password (--auth alice:secret, or config set launch.auth alice:secret); "
+        "--gradio-auth-path names a file with one user:password per line."
+    )

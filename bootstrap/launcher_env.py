@@ -12,12 +12,13 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
+from bootstrap import proc
 from bootstrap.errors import BundleNotWritable, LauncherEnvError
 from bootstrap.i18n import pick
 from bootstrap.index_choice import (
@@ -37,33 +38,67 @@ from bootstrap.portable import (
     pip_wheel,
     relink_venv,
 )
+from bootstrap.redact import redact, redact_argv, url_password
 from bootstrap.stage0 import STAMP, launcher_env_ready, requirements_digest
 
 MAX_ATTEMPTS = 3
 
 
+# msvcrt.locking's modes (the module exists only on Windows).
+LK_UNLCK, LK_LOCK = 0, 1
+Locking = Callable[[int, int, int], None]
+
+
+def lock_byte_zero(fh: IO[bytes], locking: Locking, wait: Callable[[float], None] = time.sleep) -> None:
+    """Windows: lock the first byte of ``fh``, waiting for as long as another start holds it.
+
+    ``msvcrt.locking`` locks from the current position, and a file opened for
+    appending starts at its end: every start must lock the same byte, so seek
+    to 0 first.  LK_LOCK itself gives up after 10 s with OSError: wait again.
+    """
+    while True:
+        fh.seek(0)
+        try:
+            locking(fh.fileno(), LK_LOCK, 1)
+            return
+        except OSError:
+            wait(0.5)
+
+
+def unlock_byte_zero(fh: IO[bytes], locking: Locking) -> None:
+    """Windows: unlock what :func:`lock_byte_zero` locked (before the close, as msvcrt asks)."""
+    fh.seek(0)
+    with contextlib.suppress(OSError):
+        locking(fh.fileno(), LK_UNLCK, 1)
+
+
 @contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """One first start at a time per bundle (another start waits here)."""
+def exclusive(path: Path, platform: str = sys.platform, locking: Locking | None = None) -> Iterator[None]:
+    """One first start at a time per bundle (another start waits here).
+
+    The lock file is never written to nor deleted (deleting an open file fails
+    on Windows); only the lock on it matters.  ``locking`` stands in for
+    ``msvcrt.locking`` in tests.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
-        if sys.platform == "win32":
-            import msvcrt
+        if platform == "win32":
+            if locking is None:
+                import msvcrt
 
-            while True:
-                try:
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
+                locking = msvcrt.locking  # type: ignore[attr-defined,unused-ignore]  # Windows-only module
+            lock_byte_zero(fh, locking)
+            try:
+                yield
+            finally:
+                unlock_byte_zero(fh, locking)
         else:
             import fcntl
 
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if sys.platform != "win32":
+            try:
+                yield
+            finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
@@ -77,6 +112,13 @@ def _child_env(bundle: Bundle) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     env["PIP_CONFIG_FILE"] = os.devnull
     return env
+
+
+def proxy_environ(proxy: str) -> dict[str, str]:
+    """A proxy with a password reaches pip through the environment, never its command line (``ps`` shows that)."""
+    if not proxy or url_password(proxy) is None:
+        return {}
+    return {name: proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
 
 
 def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index]:
@@ -138,7 +180,7 @@ def pip_argv(python: Path, index: Index, bundle: Bundle, proxy: str, *, runner: 
         if index.url.startswith("http://"):
             host = index.url.split("/")[2].split(":")[0]
             argv += ["--trusted-host", host]
-    if proxy:
+    if proxy and url_password(proxy) is None:  # a proxy with a password goes by the environment (proxy_environ)
         argv += ["--proxy", proxy]
     if target is not None:
         # pip itself too: the embeddable Python has none, and the environment's pip is the builder's fallback.
@@ -166,18 +208,17 @@ def _embedded_pip(index: Index, bundle: Bundle, proxy: str) -> list[str]:
 
 def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: bool) -> int:
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"\n$ {' '.join(argv)}\n")
+        fh.write(f"\n$ {redact_argv(argv)}\n")
         fh.flush()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                encoding="utf-8", errors="replace")  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
+        child = proc.start(argv, env=env)
+        assert child.stdout is not None
+        for line in child.stdout:
+            fh.write(redact(line))
             if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
                 text = line.strip()[:70]
                 sys.stderr.write("\r  " + text.ljust(72))
                 sys.stderr.flush()
-        code = proc.wait()
+        code = child.wait()
     if show_progress:
         sys.stderr.write("\r" + " " * 76 + "\r")
         sys.stderr.flush()
@@ -212,7 +253,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
     say(pick(lang, "首次启动（或启动器已更新）：正在准备启动器环境 env/launcher …",
               "First start (or the launcher was updated): preparing the launcher environment env/launcher ..."))  # fmt: skip
     shutil.rmtree(staging, ignore_errors=True)
-    env = _child_env(bundle)
+    env = {**_child_env(bundle), **proxy_environ(cfg.proxy)}
     base = embeddable_base(bundle)
     if base is not None:  # Windows embeddable Python: no venv module; a self-contained copy instead
         try:
@@ -250,7 +291,7 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
                 runner = _embedded_pip(index, bundle, cfg.proxy)
             except (OSError, ValueError) as exc:
                 with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"\nno pip from {index.url}: {exc}\n")
+                    fh.write(redact(f"\nno pip from {index.url}: {exc}\n"))
                 continue
             site = staging / "Lib" / "site-packages"
             argv = pip_argv(env_python(staging), index, bundle, cfg.proxy, runner=runner, target=site)

@@ -115,10 +115,12 @@ def main(argv: list[str]) -> int:
         return 0  # launcher/__main__.py exits with the command's code
     argv_out = [str(python), "-s", "-m", "launcher", *argv]
     if os.name == "nt":
-        import subprocess
+        from bootstrap import proc
 
-        try:
-            return subprocess.call(argv_out, env=env)
+        try:  # the launcher keeps this console (the TUI draws in it) and its keyboard
+            return proc.run(
+                argv_out, timeout=None, env=env, stdin=None, stdout=None, stderr=None, window=True
+            ).returncode
         except KeyboardInterrupt:
             return int(ExitCode.INTERRUPTED)
     os.execve(argv_out[0], argv_out, env)

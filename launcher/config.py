@@ -10,17 +10,17 @@ invalid is ever written.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from bootstrap.atomic import write_atomic
 from bootstrap.layout import Bundle
+from bootstrap.redact import MASK, redact, remember, url_password
 from launcher.errors import ConfigInvalid, ConfigProblem, ConfigUnreadable, UsageError
 from launcher.mirrors.catalog import Catalog, load_catalog
 from launcher.mirrors.sources import is_path, local_folder
@@ -45,6 +45,7 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     check: Check | None = None
+    secret: bool = False  # never echoed, logged or shown: `config show` masks it, the logs mask its value
 
     @property
     def section(self) -> str:
@@ -90,6 +91,7 @@ def _mirror_check(channel: str, allow_path: bool, allow_off: bool = False) -> Ch
 def _proxy_check(value: Any, catalog: Catalog) -> Message | None:
     if value == "" or _PROXY.match(value):
         return None
+    value = redact(value)  # the message is printed and logged: never with the proxy's password
     return (
         f"代理地址「{value}」格式不对，应为 http://主机:端口 或 socks5://主机:端口。",
         f"proxy {value!r} is not valid; use http://host:port or socks5://host:port.",
@@ -119,10 +121,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("network.offline", bool, False, "离线模式：不访问网络", "Offline mode: no network access"),
     Setting("network.probe_timeout", float, 3.0, "镜像测速的超时（秒）", "Timeout of one mirror probe (seconds)", minimum=0.5, maximum=30),
     Setting("downloads.connections", int, 8, "每个下载的连接数", "Connections per download", minimum=1, maximum=32),
-    Setting("downloads.civitai_token", str, "", "Civitai API 令牌（下载需要登录的模型）", "Civitai API token (for models that need a login)"),
+    Setting("downloads.civitai_token", str, "", "Civitai API 令牌（下载需要登录的模型）", "Civitai API token (for models that need a login)", secret=True),
     Setting("launch.port", int, 7860, "生成界面的端口", "Port of the generation UI", minimum=1024, maximum=65535),
     Setting("launch.listen", bool, False, "允许局域网访问（需要同时设置 auth）", "Listen on the network (requires auth)"),
-    Setting("launch.auth", str, "", "界面与 API 的登录，格式 用户名:密码", "Login for the UI and API, as user:password", check=_auth_check),
+    Setting("launch.auth", str, "", "界面与 API 的登录，格式 用户名:密码", "Login for the UI and API, as user:password", check=_auth_check, secret=True),
     Setting("launch.vram", str, "auto", "显存优化：auto 按显存自动选择", "VRAM preset: auto chooses from the VRAM", ("auto", "none", "medvram", "lowvram")),
     Setting("launch.attention", str, "auto", "注意力实现", "Attention implementation", ("auto", "sdpa", "xformers")),
     Setting("launch.precision", str, "auto", "计算精度", "Precision", ("auto", "fp16", "bf16", "fp32")),
@@ -136,6 +138,40 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+
+# One rule for the CLI (`config set`, `config validate`) and the TUI's 高级选项 page.
+LISTEN_RULE: Message = (
+    "开启局域网访问前，请先设置登录（auth，格式 用户名:密码）。",
+    "Set a login (auth, as user:password) before listening on the network.",
+)
+
+
+def listen_problem(values: Mapping[str, Any]) -> Message | None:
+    """LISTEN_RULE when ``launch.listen`` is on without a ``launch.auth`` login, else None."""
+    if values.get("launch.listen") is True and not values.get("launch.auth"):
+        return LISTEN_RULE
+    return None
+
+
+def shown(setting: Setting, value: Any) -> Any:
+    """A value as it may be shown or logged: a secret masked, credentials inside a URL (a proxy) masked."""
+    if setting.secret:
+        return MASK if value else value
+    if isinstance(value, str) and "://" in value:
+        return redact(value)
+    return value
+
+
+def remember_secrets(values: Mapping[str, Any]) -> None:
+    """Have every log writer mask the secrets of these settings (and passwords in proxy URLs)."""
+    for key, value in values.items():
+        setting = BY_KEY.get(key)
+        if not isinstance(value, str) or setting is None:
+            continue
+        if setting.secret:
+            remember(value)
+        elif "://" in value:
+            remember(url_password(value))
 
 
 @dataclass(frozen=True)
@@ -218,7 +254,8 @@ def check_value(setting: Setting, value: Any, catalog: Catalog) -> Message | Non
         ok = all(isinstance(v, str) for v in value)
     if not ok:
         zh, en = _kind_name(kind)
-        return (f"应为{zh}，而不是 {value!r}。", f"expected {en}, not {value!r}.")
+        given = MASK if setting.secret else repr(value)  # a secret is never echoed, even a wrong one
+        return (f"应为{zh}，而不是 {given}。", f"expected {en}, not {given}.")
     if setting.choices and value not in setting.choices:
         near = get_close_matches(str(value), setting.choices, n=1)
         return (
@@ -242,8 +279,15 @@ def check_value(setting: Setting, value: Any, catalog: Catalog) -> Message | Non
     return None
 
 
-def validate(data: Mapping[str, Any], text: str, file: str, catalog: Catalog) -> list[ConfigProblem]:
-    """Every problem in a parsed config.toml, in file order."""
+def validate(
+    data: Mapping[str, Any], text: str, file: str, catalog: Catalog, *, rules: bool = True
+) -> list[ConfigProblem]:
+    """Every problem in a parsed config.toml, in file order.
+
+    ``rules`` adds the rules between settings (listening needs a login): `config validate`, `config set` and
+    the TUI's save apply them; loading does not, so a hand-edited file still serves every other command and
+    `launch` refuses to listen with its own error.
+    """
     lines = locate_keys(text)
     problems: list[ConfigProblem] = []
 
@@ -277,6 +321,11 @@ def validate(data: Mapping[str, Any], text: str, file: str, catalog: Catalog) ->
             msg = check_value(setting, value, catalog)
             if msg:
                 add(key, msg)
+    launch = data.get("launch")
+    if rules and isinstance(launch, dict):
+        rule = listen_problem({f"launch.{k}": v for k, v in launch.items()})
+        if rule and not any(p.key == "launch.auth" for p in problems):
+            add("launch.listen", rule)
     problems.sort(key=lambda p: p.line or 0)
     return problems
 
@@ -312,7 +361,7 @@ def check(bundle: Bundle) -> list[ConfigProblem]:
 def load(bundle: Bundle) -> Config:
     """The effective config; raises if config.toml is unreadable or invalid."""
     text, data = read(bundle)
-    problems = validate(data, text, str(bundle.config_file), load_catalog(bundle.mirrors_file))
+    problems = validate(data, text, str(bundle.config_file), load_catalog(bundle.mirrors_file), rules=False)
     if problems:
         raise ConfigInvalid(problems, str(bundle.config_file))
     values = {s.key: s.default for s in SETTINGS}
@@ -322,6 +371,7 @@ def load(bundle: Bundle) -> Config:
             key = f"{section}.{name}"
             values[key] = float(value) if BY_KEY[key].kind is float else value
             user.add(key)
+    remember_secrets(values)
     return Config(values, frozenset(user), bundle.config_file)
 
 
@@ -363,18 +413,6 @@ def find_setting(key: str) -> Setting:
     return setting
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 _NEW_FILE_HEADER = (
     "# Yijian settings (一键 设置). Only what you change is stored here; everything\n"
     "# else uses the defaults. `./start.sh config show` lists every setting.\n"
@@ -410,5 +448,5 @@ def apply(bundle: Bundle, changes: Iterable[tuple[str, Any | None]]) -> Config:
     problems = validate(new_data, new_text, str(bundle.config_file), load_catalog(bundle.mirrors_file))
     if problems:
         raise ConfigInvalid(problems, str(bundle.config_file))
-    write_atomic(bundle.config_file, new_text)
+    write_atomic(bundle.config_file, new_text, mode=0o600)  # it may hold a token or the UI login
     return load(bundle)

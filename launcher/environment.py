@@ -64,11 +64,26 @@ class EnvironmentBuilder:
         alternates = {"pypi": mirrors.sources["pypi"][1:], "torch": mirrors.sources["torch"][1:]}
         build_plan = make_plan(self.bundle, pack, pack.pins(host_os()), packs.runtime_requirements(pack), pypi, torch,
                                installer or cfg.get_str("setup.installer"), look_up_wheels=not cfg.get_bool("network.offline"),
-                               alternates=alternates)  # fmt: skip
+                               alternates=alternates, pypi_pins=pack.pypi_pins(host_os()),
+                               python_setting=cfg.get_str("setup.python"), python_installable=self._python_blocked(cfg))  # fmt: skip
         env, notices = child_environ(mirrors, bundle_environ(self.bundle, dict(os.environ)))
         for n in notices:
             self.say(n.text(self.lang))
         return cfg, build_plan, env
+
+    def _python_blocked(self, cfg: Any) -> str:
+        """Why ``uv python install`` cannot be tried now ("" when it can): for the plan's Python note."""
+        from bootstrap.builder.install import uv_bin
+        from launcher.mirrors import ranking
+
+        if uv_bin() is None:
+            return "uv is missing"
+        if cfg.get_bool("network.offline"):
+            return "network.offline = true"
+        measured = ranking.load(self.bundle)
+        if "python" in measured.results and not measured.order("python") and cfg.get_str("mirrors.python") == "auto":
+            return "the last mirrors test found no working python mirror"
+        return ""
 
     def _on_event(self, e: Any) -> None:
         if self.on_event is not None:
@@ -95,8 +110,7 @@ class EnvironmentBuilder:
         if plan.noop and not force:
             return None
         self.require_sources(cfg, plan)
-        stamp = build(self.bundle, plan, base_env=env, on_event=self._on_event, lang=self.lang, force=force,
-                      prefer_bundled_python=cfg.get_str("setup.python") == "bundled")  # fmt: skip
+        stamp = build(self.bundle, plan, base_env=env, on_event=self._on_event, lang=self.lang, force=force)  # fmt: skip
         return f"{plan.env.name}: built for pack {stamp.get('pack')} (torch {plan.pins[0].split('==')[1]})"
 
     def repair(self, what: str) -> str | None:

@@ -112,6 +112,25 @@ class AllMirrorsFailed(YijianError):
     )
 
 
+class TorchNoRoute(YijianError):
+    """Every torch mirror failed and PyPI carries no equivalent of the pack's torch build on this OS."""
+
+    code = "TORCH_NO_ROUTE"
+    exit_code = ExitCode.NETWORK
+    zh = "无法安装 {pin}：PyTorch 轮子通道的所有镜像都失败了（{tried}）；{why_zh}"
+    en = "Cannot install {pin}: every mirror of the PyTorch wheel channel failed ({tried}); {why_en}"
+    hint_zh = (
+        "办法：1) 在能上网的电脑下载 {pin} 的轮子（.whl）放进一个文件夹，然后运行 "
+        "./start.sh mirrors use torch 文件夹路径（如 D:\\torch-wheels 或 file:///home/me/torch-wheels）；2) 设置能访问 download.pytorch.org 的代理："
+        "./start.sh config set network.proxy http://主机:端口；3) 稍后再试：./start.sh mirrors test --channel torch。"
+    )
+    hint_en = (
+        "Fix: 1) on a machine with access, download the {pin} wheel (.whl) into a folder and run "
+        "./start.sh mirrors use torch FOLDER (e.g. D:\\torch-wheels or file:///home/me/torch-wheels); 2) set a proxy that reaches download.pytorch.org: "
+        "./start.sh config set network.proxy http://host:port; 3) try later: ./start.sh mirrors test --channel torch."
+    )
+
+
 class MirrorChoiceInvalid(YijianError):
     code = "MIRROR_CHOICE_INVALID"
     exit_code = ExitCode.USAGE
@@ -144,8 +163,17 @@ class DownloadFailed(YijianError):
     exit_code = ExitCode.DOWNLOAD
     zh = "下载失败：{url}（{reason}）"
     en = "Download failed: {url} ({reason})"
-    hint_zh = "已下载的部分已保留；检查网络或换一个镜像（./start.sh mirrors test）后重新运行同一命令即可续传。"
-    hint_en = "What was downloaded is kept; check the network or switch mirrors (./start.sh mirrors test), then run the same command again to resume."
+    hint_zh = "检查网络和代理，或运行 ./start.sh mirrors test 后换一个镜像，再重试。"
+    hint_en = "Check the network and the proxy, or run ./start.sh mirrors test and switch mirrors, then try again."
+    # Said only when part of the file is really kept (kept = the .part file's size, in bytes).
+    resume_zh = "已下载的 {kept_human} 保留在 {part}；重新运行同一命令会接着下载。"
+    resume_en = "The {kept_human} already downloaded are kept in {part}; running the same command again resumes."
+
+    def hint(self, lang: str) -> str:
+        base = super().hint(lang)
+        if not self.params.get("kept"):
+            return base
+        return base + " " + self._fill(self.resume_zh if lang == "zh" else self.resume_en)
 
 
 class WrongContent(YijianError):
@@ -221,6 +249,18 @@ class NoPythonForPack(YijianError):
     en = "Python {version}, which the pack needs, was not found and could not be installed through the mirrors."
     hint_zh = "把 Python {version} 放到整合包的 python/ 文件夹，或检查 python 通道的镜像（./start.sh mirrors test --channel python）。"
     hint_en = "Put Python {version} in the bundle's python/ folder, or check the python channel (./start.sh mirrors test --channel python)."
+
+
+class BundledPythonUnavailable(YijianError):
+    """setup.python = bundled, and no Python of the pack's version is in the bundle or could be installed into it."""
+
+    code = "ENV_BUNDLED_PYTHON_UNAVAILABLE"
+    exit_code = ExitCode.ENVIRONMENT
+    zh = "整合包里没有环境需要的 Python {version}，也没能装进来（{reason}）；按设置 setup.python = bundled，没有改用系统的 Python。"
+    en = ("The bundle has no Python {version}, which the environment needs, and it could not be installed ({reason}); "
+          "with setup.python = bundled the system's Python was not used instead.")  # fmt: skip
+    hint_zh = "{how_zh}"
+    hint_en = "{how_en}"
 
 
 class PackFileInvalid(YijianError):

@@ -7,10 +7,12 @@ Eight steps, each visible with its progress; the TUI's home page and
 2. hardware    - GPU, driver and VRAM (NVML, then nvidia-smi), or "no NVIDIA GPU";
 3. pack        - the environment pack for that GPU and driver (or the one the settings name);
 4. environment - built, or verified as already matching the pack (no work then);
-5. model       - the default model when the library has none (resumable, verified), skipped when offline;
+5. model       - the default model when the library has none (resumable, verified); when it cannot be had
+                 (offline, or every route failed) the flow goes on without a model, or with the demo model
+                 or a file the user adds if ``OneClickOptions.no_model`` asks them (the TUI's dialog);
 6. launch      - the runtime started in the bundle environment;
 7. ready       - its "Running on local URL" line;
-8. browser     - opened (unless switched off).
+8. browser     - opened (unless switched off); where none can be (no display, CI), the URL to open by hand.
 
 A failing step reports its error together with the doctor's findings (for
 the runtime: the signatures found in its log) and raises the error; nothing
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,12 @@ class OneClickOptions:
     port: int | None = None
     ready_timeout: float = 600.0
     passthrough: tuple[str, ...] = ()
+    # Asked when the library is empty and the default model cannot be had (the reason, or None when offline);
+    # answers one of NO_MODEL_CHOICES.  None (the CLI): go on without a model.
+    no_model: Callable[[YijianError | None], str] | None = None
+
+
+NO_MODEL_CHOICES = ("none", "demo", "file")  # start without a model | the labelled demo model | a file I have
 
 
 Listener = Callable[[StepUpdate], None]
@@ -81,7 +88,7 @@ Listener = Callable[[StepUpdate], None]
 class OneClick:
     def __init__(self, bundle: Bundle, lang: str, on_update: Listener, options: OneClickOptions | None = None, *,
                  environ: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
-                 opener: Callable[[str], Any] = webbrowser.open) -> None:  # fmt: skip
+                 opener: Callable[[str], Any] | None = None) -> None:  # fmt: skip
         import os
 
         self.bundle, self.lang, self.on_update = bundle, lang, on_update
@@ -93,6 +100,8 @@ class OneClick:
         self._stopped = False
         self.hardware: Any = None
         self.pack: Any = None
+        self.without_model = False  # the UI was started with no model: say how to add one
+        self.demo = self.options.demo  # this run's: the user may pick the demo model at the model step
 
     # --- reporting ----------------------------------------------------------------------------------------------
     def _emit(self, step: str, state: str, zh: str = "", en: str = "", **kw: Any) -> None:
@@ -224,23 +233,71 @@ class OneClick:
     def _model(self) -> None:
         from launcher.models.library import scan
 
-        if self.options.demo:
+        if self.demo:
             self._emit("model", "skipped", "演示模式：使用随机权重的演示模型", "demo mode: the random demo model")
             return
         extra = list(self.cfg["models.extra_dirs"])
         have = [m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint" and not m.problems]
         if not have:
-            if self.cfg.get_bool("network.offline"):
-                self._emit("model", "skipped", "离线模式：模型库是空的，也不下载默认模型。请把模型放进 models/Stable-diffusion。",
-                           "Offline: the library is empty and the default model is not downloaded. "
-                           "Put a model in models/Stable-diffusion.")  # fmt: skip
+            failure: YijianError | None = None
+            if not self.cfg.get_bool("network.offline"):
+                try:
+                    self._download_default()
+                except YijianError as e:
+                    from launcher.errors import DownloadInterrupted
+
+                    if isinstance(e, DownloadInterrupted) and self._stopped:
+                        raise
+                    failure = e
+            if failure is not None or self.cfg.get_bool("network.offline"):
+                self._without_model(failure, extra)
                 return
-            self._download_default()
         else:
             self._emit("model", "progress", f"模型库里有 {len(have)} 个模型", f"{len(have)} model(s) in the library")
         self._architecture_configs(extra)
         count = len([m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint"])
         self._emit("model", "done", f"模型库里有 {count} 个模型", f"{count} model(s) in the library")
+
+    def how_to_add_model(self) -> Text:
+        """The one sentence that says how to add a model (printed, and shown by the TUI)."""
+        folder = self.bundle.models_dir / "Stable-diffusion"
+        return Text(
+            f"添加模型：把 .safetensors 模型文件放进 {folder}，然后在界面的“模型”页点刷新；"
+            "或在能联网时运行 ./start.sh models download sd15。",
+            f"To add a model: put a .safetensors model file in {folder} and refresh the UI's Models tab; "
+            "or, when online, run ./start.sh models download sd15.",
+        )
+
+    def _without_model(self, failure: YijianError | None, extra: list[str]) -> None:
+        """No model and none to be had: go on anyway, as the user chooses (no dead end)."""
+        from launcher.models.library import scan
+
+        why = (
+            Text(f"没能下载默认模型（{failure.message('zh')}）", f"the default model could not be downloaded "
+                 f"({failure.message('en')})")
+            if failure is not None
+            else Text("离线模式：模型库是空的，也不下载默认模型", "offline: the library is empty and no model is downloaded")
+        )  # fmt: skip
+        choice = self.options.no_model(failure) if self.options.no_model is not None else "none"
+        if choice not in NO_MODEL_CHOICES:
+            raise ValueError(f"no_model answered {choice!r}, not one of {NO_MODEL_CHOICES}")
+        if choice == "file":
+            have = [m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint" and not m.problems]
+            if have:
+                self._architecture_configs(extra)
+                self._emit("model", "done", f"用你放进来的模型：{have[0].path.name}",
+                           f"using the model you added: {have[0].path.name}")  # fmt: skip
+                return
+            choice = "none"
+        if choice == "demo":
+            self.demo = True
+            self._emit("model", "skipped", f"{why.zh}；改用演示模型（随机权重，只会生成噪点）",
+                       f"{why.en}; using the demo model (random weights, it only draws noise)")  # fmt: skip
+            return
+        self.without_model = True
+        add = self.how_to_add_model()
+        self._emit("model", "skipped", f"{why.zh}；先启动没有模型的界面。{add.zh}", f"{why.en}; starting the UI "
+                   f"without a model. {add.en}")  # fmt: skip
 
     def _download_default(self) -> None:
         from launcher.models.catalog import catalog_path, load_model_catalog
@@ -258,18 +315,17 @@ class OneClick:
                     say=lambda line: self._emit("model", "progress", line, line))  # fmt: skip
 
     def _architecture_configs(self, extra: list[str]) -> None:
-        from launcher.mirrors.plan import plan_for
         from launcher.models.configs import architectures_in_library, ensure_configs, missing_architectures
 
         archs = sorted(architectures_in_library(self.bundle, extra))
         if missing_architectures(self.bundle, archs):
-            ensure_configs(self.bundle, archs, cfg=self.cfg, plan=plan_for(self.bundle, self.cfg), lang=self.lang,
+            ensure_configs(self.bundle, archs, lang=self.lang,
                            say=lambda line: self._emit("model", "progress", line, line))  # fmt: skip
 
     def _launch(self) -> None:
         from launcher.runtime_process import options_from_config, start
 
-        options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.options.demo,
+        options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.demo,
                                       passthrough=self.options.passthrough, open_browser=False)  # fmt: skip
         self.process = start(self.bundle, options, self.environ, on_line=self.on_line)
         self._emit("launch", "done", f"已启动生成界面（进程 {self.process.proc.pid}）",
@@ -300,5 +356,9 @@ class OneClick:
         if not wanted or not self.url:
             self._emit("browser", "skipped", f"请在浏览器里打开 {self.url}", f"open {self.url} in your browser")
             return
-        self.opener(self.url)
-        self._emit("browser", "done", f"已打开 {self.url}", f"opened {self.url}")
+        from bootstrap import browser
+
+        # None: the system's browser, if this machine can show one; an opener answers None/True when it opened
+        why = browser.open_url(self.url, self.environ) if self.opener is None else browser.result(self.opener(self.url))
+        said = browser.opened_text(self.url, why)
+        self._emit("browser", "done" if why is None else "skipped", said.zh, said.en)

@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -49,8 +48,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bootstrap import proc
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.i18n import pick
+from bootstrap.launcher_env import proxy_environ
 from bootstrap.layout import MODEL_FOLDERS, Bundle
 from bootstrap.portable import make_embedded_env, move_scripts
 from bootstrap.python_builds import PythonBuild, host_target, load_builds
@@ -204,6 +205,7 @@ def copy_code(bundle: Bundle, root: Path) -> None:
         (root / "models" / folder).mkdir(parents=True)
     for data in sorted((bundle.code / "models").glob("*.toml")):
         shutil.copy2(data, root / "models" / data.name)
+    shutil.copytree(bundle.code / "models" / "configs", root / "models" / "configs", ignore=ignore)
 
 
 def _python_for(bundle: Bundle, build: PythonBuild, spec: Target, dest: Path, *, python_hint: str | None,
@@ -292,11 +294,11 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def _pip(argv: list[str]) -> tuple[int, str]:
+def _pip(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     base = [sys.executable, "-m", "pip", *argv[:1], "--isolated", "--disable-pip-version-check", "--no-input",
             "--progress-bar", "off"]  # fmt: skip
-    proc = subprocess.run([*base, *argv[1:]], capture_output=True, text=True, env=_pip_env())
-    return proc.returncode, proc.stdout + proc.stderr
+    done = proc.run([*base, *argv[1:]], timeout=None, env={**_pip_env(), **(extra_env or {})})
+    return done.returncode, done.stdout + done.stderr
 
 
 def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str, dest: Path, *, lang: str,
@@ -316,7 +318,9 @@ def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str,
     cfg = config.load(bundle)
     ensure_measured(bundle, cfg, ("pypi",), lang=lang, say=say)
     plan = plan_for(bundle, cfg)
-    proxy = ["--proxy", plan.network.proxy] if plan.network.proxy else []
+    # a proxy with a password goes by the environment: a command line is visible to every user (ps)
+    by_env = proxy_environ(plan.network.proxy)
+    proxy = ["--proxy", plan.network.proxy] if plan.network.proxy and not by_env else []
     say(pick(lang, f"下载 {len(pins)} 个 {spec.platforms[0]} 平台的 wheel …",
              f"Downloading {len(pins)} wheels for {spec.platforms[0]} ..."))  # fmt: skip
 
@@ -327,7 +331,7 @@ def download_wheels(bundle: Bundle, pins: list[str], spec: Target, version: str,
             where = ["--index-url", src.url, "--timeout", "20", "--retries", "1", *proxy]
             if src.url.startswith("http://"):
                 where += ["--trusted-host", src.url.split("/")[2].split(":")[0]]
-        code, output = _pip(["download", *where, "-d", str(dest), *tags, *pins])
+        code, output = _pip(["download", *where, "-d", str(dest), *tags, *pins], by_env)
         if code != 0:
             lines = [ln for ln in output.splitlines() if "error" in ln.lower()] or output.splitlines() or ["pip failed"]
             raise MirrorProblem(lines[-1].strip()[:200])
@@ -397,28 +401,14 @@ def build_pack_env(bundle: Bundle, root: Path, pack: str, *, lang: str, say: Cal
 def ship_configs(bundle: Bundle, root: Path, *, lang: str, say: Callable[[str], None]) -> list[str]:
     """Every architecture's config folder into the archive's ``cache/configs``; returns the architectures shipped.
 
-    An offline machine can then load a single-file checkpoint brought by hand
-    (the runtime reads ``cache/configs/<arch>``, launcher/models/configs.py).
-    They come from this bundle's own folders, fetched through the Hugging Face
-    mirrors where missing; one that cannot be fetched is said, not fatal.
+    They are written from the shipped data (models/configs, launcher/models/configs.py) and would be
+    written again on first start anyway; carrying them saves that step on a read-only copy.
     """
-    from launcher.models.configs import (
-        ArchConfigFetchFailed,
-        ArchConfigOffline,
-        architectures_path,
-        ensure_configs,
-        load_architectures,
-    )
+    from launcher.models.configs import architectures_path, ensure_configs, load_architectures
 
     shipped = []
     for arch in load_architectures(architectures_path(bundle)):
-        try:
-            [folder] = ensure_configs(bundle, [arch], lang=lang, say=say)
-        except (ArchConfigFetchFailed, ArchConfigOffline) as exc:
-            say(pick(lang, f"警告：没有取得 {arch} 的配置文件（{exc.message('zh')}）；离线电脑上第一次加载 {arch} 单文件模型时需要联网一次。",
-                     f"Warning: the {arch} config files could not be fetched ({exc.message('en')}); an offline machine "
-                     f"will need the internet once to load a single-file {arch} model."))  # fmt: skip
-            continue
+        [folder] = ensure_configs(bundle, [arch], lang=lang, say=say)
         shutil.copytree(folder, root / "cache" / "configs" / arch)
         shipped.append(arch)
     if shipped:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap import proc
 from bootstrap.layout import Bundle
 from bootstrap.portable import edit_pth, pth_file
 from bootstrap.python_builds import PythonBuild
@@ -110,9 +110,9 @@ def local_prefix(python: str | None, wanted: str) -> Path | None:
     """The installation prefix of ``python`` (default: the one running this), if it is CPython ``wanted`` ("3.11")."""
     exe = str(python or getattr(sys, "_base_executable", None) or sys.executable)
     try:
-        out = subprocess.run([exe, "-I", "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout.split("\n")  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+        out = proc.run([exe, "-I", "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"],
+                       timeout=30, check=True).stdout.split("\n")  # fmt: skip
+    except (OSError, proc.SubprocessError):
         return None
     prefix, version = Path(out[0]), out[1]
     if version != wanted or not (prefix / "lib" / f"python{version}" / "os.py").exists():
@@ -231,8 +231,7 @@ def check_relocated(dest: Path) -> str:
     """Run the copy in ``dest`` with a bare environment; its version, or ValueError naming what escaped."""
     exe = dest / "bin" / "python3"
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    out = subprocess.run([str(exe), "-I", "-B", "-c", PROBE], capture_output=True, text=True, env=env, cwd="/",
-                         timeout=60)  # fmt: skip
+    out = proc.run([exe, "-I", "-B", "-c", PROBE], env=env, cwd="/", timeout=60)
     if out.returncode != 0:
         raise ValueError(f"the copied interpreter does not run: {out.stderr.strip()[-500:]}")
     facts = json.loads(out.stdout)

@@ -5,7 +5,10 @@ The runtime runs in the bundle environment's own interpreter
 the child, and the launcher stays up to diagnose it.  Its output is copied
 line by line to ``logs/runtime.log`` and to whoever watches (the CLI prints
 it, the TUI's console page shows it); the launcher knows the UI is up when
-the child prints ``Running on local URL:``.  When the child exits with an
+the child prints ``Running on local URL:``.  Every line is masked by the one
+redaction layer (bootstrap/redact.py) before anyone sees it, and the UI login
+reaches the child in its environment, never its command line
+(:func:`take_logins`, :func:`login_environ`).  When the child exits with an
 error, its log is scanned by the doctor's signatures so the user sees the
 cause in plain words, not only a traceback.
 
@@ -16,18 +19,21 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc as procs
 from bootstrap.layout import Bundle, bundle_environ, env_python
+from bootstrap.login import LOGIN_ENV, logins_in, take_login_flags
+from bootstrap.redact import redact, redact_argv, remember
 from launcher.errors import ListenNeedsAuth, RuntimeEnvMissing
 
 READY = re.compile(r"Running on local URL:\s*(http://\S+)")
@@ -83,8 +89,6 @@ def argv_for(bundle: Bundle, options: LaunchOptions) -> list[str]:
             "--precision", options.precision, "--lang", options.lang]  # fmt: skip
     if options.listen:
         argv.append("--listen")
-    if options.auth:
-        argv += ["--auth", options.auth]
     if options.insecure_no_auth:
         argv.append("--insecure-no-auth")
     if not options.api:
@@ -110,6 +114,29 @@ def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
+    """Gather every login into ``options.auth``, so that none stays among the arguments.
+
+    Login flags among the A1111 flags handed on after ``--`` (``--gradio-auth``, ``--api-auth``, ``--auth``,
+    ``--gradio-auth-path``) leave ``options.passthrough`` and win, being the most explicit; then the
+    launcher's own login (``--auth``, else ``launch.auth``); then the user's ``COMMANDLINE_ARGS``.
+    """
+    passthrough, given = take_login_flags(list(options.passthrough))
+    _, from_env = take_login_flags(shlex.split(environ.get("COMMANDLINE_ARGS", "")))
+    options.passthrough = passthrough
+    options.auth = ",".join(given) or options.auth or ",".join(from_env)
+    remember(options.auth, *options.auth.split(","))
+    logins_in(options.auth)  # a malformed --auth is refused here, before a runtime starts, without echoing it
+
+
+def login_environ(options: LaunchOptions, env: dict[str, str]) -> dict[str, str]:
+    """The child's environment with the login in ``YIJIAN_AUTH`` (see bootstrap/login.py for why not a file)."""
+    env.pop(LOGIN_ENV, None)
+    if options.auth:
+        env[LOGIN_ENV] = options.auth
+    return env
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -131,7 +158,7 @@ def next_free_port(start: int, tries: int = 20) -> int | None:
 class RuntimeProcess:
     """A started runtime: its output lines, its URL once ready, and how to stop it."""
 
-    proc: subprocess.Popen[bytes]
+    proc: procs.Popen[bytes]
     log_path: Path
     on_line: Callable[[str], None] | None = None
     url: str | None = None
@@ -142,9 +169,9 @@ class RuntimeProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         with open(self.log_path, "w", encoding="utf-8") as log:
-            log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self.proc.args)}\n")  # type: ignore[arg-type]
+            log.write(f"--- runtime started {time.strftime('%Y-%m-%d %H:%M:%S')}: {redact_argv(self.proc.args)}\n")  # type: ignore[arg-type]
             for raw in iter(self.proc.stdout.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = redact(raw.decode("utf-8", "replace").rstrip("\r\n"))  # the log, the watchers, the doctor
                 log.write(line + "\n")
                 log.flush()
                 self.lines.append(line)
@@ -169,13 +196,12 @@ class RuntimeProcess:
         return rc
 
     def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.wait()
+        """SIGTERM (Ctrl+Break to its own group on Windows), then kill after ``timeout`` seconds."""
+        procs.stop(self.proc, timeout)
+        rc = self.wait()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the lifeline: only now, so the child never sees two stop requests
+        return rc
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -199,16 +225,19 @@ def stop_on_signals() -> Iterator[None]:
 
 def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
           on_line: Callable[[str], None] | None = None) -> RuntimeProcess:  # fmt: skip
+    take_logins(options, environ)
+    env = login_environ(options, child_env(bundle, environ))
     options.check()
     argv = argv_for(bundle, options)
     bundle.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = bundle.logs_dir / "runtime.log"
     if log_path.exists():  # one run per file, so the doctor never reads an old run's error as today's
         os.replace(log_path, bundle.logs_dir / "runtime.previous.log")
-    # The child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP) or a
-    # signal to the group reach both, so a runtime never outlives the launcher that started it.
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=child_env(bundle, environ), cwd=str(bundle.root))  # fmt: skip
+    # On POSIX the child stays in the launcher's process group: Ctrl-C in the terminal, a closed terminal (SIGHUP)
+    # or a signal to the group reach both.  On Windows it gets its own group, so that stop() can send it Ctrl+Break.
+    # Whatever kills the launcher (kill -9 too) closes the pipe on the child's stdin: the lifeline it watches.
+    env[procs.LIFELINE_ENV] = procs.LIFELINE_STDIN
+    proc = procs.start_bytes(argv, stdin=procs.PIPE, env=env, cwd=bundle.root, window=True, new_group=True)
     rp = RuntimeProcess(proc, log_path, on_line)
     rp._reader = threading.Thread(target=rp._read, name="runtime-output", daemon=True)
     rp._reader.start()

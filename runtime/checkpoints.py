@@ -8,7 +8,9 @@ folders included.
 Loading is offline, always.  A diffusers folder loads as it is; a single
 ``.safetensors`` file loads with ``config=`` pointing at the architecture's
 config folder in ``cache/configs/<arch>`` (configs and tokenizer, no
-weights), which the launcher fetched once through the Hugging Face mirror.
+weights), written from the data shipped in ``models/configs`` (by the launcher
+before it starts the runtime, or here when a model of another architecture
+is picked).
 Without ``config=`` diffusers would go to the Hub.  A pickle (``.ckpt``,
 ``.pt``) loads only with ``--allow-ckpt``, and then with
 ``torch.load(weights_only=True)``, which refuses pickled code.
@@ -27,7 +29,13 @@ from launcher.models.architecture import Detection, detect_diffusers, detect_hea
 from launcher.models.hashes import HashCache, short_hash
 from launcher.models.library import ModelFile, scan
 from launcher.models.safetensors_header import read_header
-from runtime.errors import ArchitectureConfigMissing, ModelLoadFailed, ModelNotFound, PickleNotAllowed
+from runtime.errors import (
+    ArchitectureConfigMissing,
+    ModelLoadFailed,
+    ModelNotFound,
+    ModelOutsideLibrary,
+    PickleNotAllowed,
+)
 
 log = logging.getLogger("yijian.runtime")
 
@@ -97,13 +105,37 @@ def read_library(bundle: Bundle, extra_dirs: list[str] | tuple[str, ...] = ()) -
     )
 
 
-def find_checkpoint(view: LibraryView, wanted: str) -> Checkpoint:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # a broken link or a path the OS refuses: not the same file
+        return False
+
+
+def find_checkpoint(view: LibraryView, wanted: str, own_paths: tuple[Path, ...] = ()) -> Checkpoint:
+    """The checkpoint a client names: only one in the library, or a path the runtime's own command line gave.
+
+    Anything else is :class:`ModelNotFound` (the API answers 404): the API and the UI must not make the runtime
+    open arbitrary files, since without a login any local process (or a web page, through DNS rebinding) can
+    call them.
+    """
     for c in view.checkpoints:
         if c.matches(wanted):
             return c
-    path = Path(wanted)
-    if path.exists():
-        return describe_path(path)
+    if wanted.strip():
+        path = Path(wanted.strip())
+        for c in view.checkpoints:  # the library file by another spelling of its path
+            if _same_file(c.path, path):
+                return c
+        inside = Path(wanted.split(" [")[0].strip())  # A1111 titles models in subfolders "sub/name.safetensors"
+        if not inside.is_absolute() and ".." not in inside.parts:
+            for c in view.checkpoints:
+                if c.path.parts[-len(inside.parts) :] == inside.parts:
+                    return c
+        if any(_same_file(own, path) for own in own_paths) and path.exists():
+            return describe_path(path)
+        if path.is_absolute() or len(path.parts) > 1:  # said the same whether the file exists or not
+            raise ModelOutsideLibrary(wanted.strip())
     names = ", ".join(c.path.name for c in view.checkpoints[:8]) or "-"
     raise ModelNotFound(f"{wanted} (available: {names})")
 
@@ -146,10 +178,35 @@ def _pipeline_class(architecture: str) -> Any:
 
 
 def config_dir_for(configs_root: Path, architecture: str) -> Path:
+    """The architecture's config folder, written from the shipped data first when it is missing (no network)."""
+    from launcher.models.configs import ensure_config_folders
+
     folder = configs_root / architecture
+    if not (folder / "model_index.json").is_file():
+        try:
+            ensure_config_folders(configs_root, [architecture])
+        except (OSError, ValueError) as e:
+            log.warning("could not write the %s config folder: %s", architecture, e)
     if not (folder / "model_index.json").is_file():
         raise ArchitectureConfigMissing(str(folder), arch=architecture)
     return folder
+
+
+def check_loadable(
+    ckpt: Checkpoint, configs_root: Path, *, allow_pickle: bool = False, architecture: str | None = None
+) -> str:
+    """What refuses ``ckpt`` before any weight is read; returns its architecture (``unknown`` for a folder)."""
+    arch = architecture or ckpt.architecture or "unknown"
+    if arch.startswith("unknown"):
+        arch = "unknown"
+    if ckpt.format in ("diffusers", "demo"):
+        return arch
+    if ckpt.format in PICKLE_FORMATS and not allow_pickle:
+        raise PickleNotAllowed(ckpt.path.name)
+    if arch == "unknown":
+        raise ModelLoadFailed("the architecture could not be recognised from its weights", model=ckpt.path.name)
+    config_dir_for(configs_root, arch)
+    return arch
 
 
 def load_checkpoint(
@@ -161,9 +218,7 @@ def load_checkpoint(
     dtype: Any = None,
 ) -> LoadedModel:
     """Load ``ckpt`` on the CPU (the caller places it); never touches the network."""
-    arch = architecture or ckpt.architecture or "unknown"
-    if arch.startswith("unknown"):
-        arch = "unknown"
+    arch = check_loadable(ckpt, configs_root, allow_pickle=allow_pickle, architecture=architecture)
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"local_files_only": True}
     if dtype is not None:
@@ -178,10 +233,6 @@ def load_checkpoint(
             if arch == "unknown":
                 arch = "sdxl" if hasattr(pipe, "text_encoder_2") else "sd15"
         else:
-            if ckpt.format in PICKLE_FORMATS and not allow_pickle:
-                raise PickleNotAllowed(ckpt.path.name)
-            if arch == "unknown":
-                raise ModelLoadFailed("the architecture could not be recognised from its weights", model=ckpt.path.name)
             config = config_dir_for(configs_root, arch)
             extra: dict[str, Any] = {}
             if arch != "sdxl":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.layout import Bundle
+from bootstrap.login import LOGIN_ENV
+from bootstrap.redact import redact_handlers, remember_argv, remember_environ
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 PROXY_VARS = ("ALL_PROXY", "all_proxy")
@@ -55,9 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.options import parse
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    redact_handlers(logging.getLogger())  # the runtime's own log lines mask secrets too
+
+    from runtime.lifeline import start_if_wanted
+
+    start_if_wanted()  # ends this process when the launcher that started it dies
     lang = "zh" if os.environ.get("LANG", "").lower().startswith("zh") else "en"
+    args = sys.argv[1:] if argv is None else argv
+    remember_environ(os.environ)
+    remember_argv(args)
     try:
-        options = parse(sys.argv[1:] if argv is None else argv)
+        try:
+            options = parse(args)
+        finally:
+            os.environ.pop(LOGIN_ENV, None)  # read once; nothing this process starts inherits it
         lang = options.lang
         for w in [*options.warnings, *safe_environ(os.environ)]:
             logging.warning("%s", w)
@@ -67,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = EngineSettings(vram=options.vram, attention=options.attention, precision=options.precision,
                                   allow_ckpt=options.allow_ckpt, compile=options.compile,
-                                  extra_model_dirs=options.extra_model_dirs)  # fmt: skip
+                                  extra_model_dirs=options.extra_model_dirs,
+                                  own_paths=(options.model,) if options.model else ())  # fmt: skip
         engine = Engine(bundle, settings)
         if options.demo:
             engine.load_demo()

@@ -4,8 +4,11 @@
 the LoRA adapters, the progress/interrupt state and the output folder.
 Front ends (the Gradio UI and the A1111 API) only build a
 :class:`~runtime.request.GenerationRequest` and call :meth:`Engine.generate`;
-the sampling passes themselves are in :mod:`runtime.passes`.  A lock makes
-concurrent requests queue instead of fighting over the GPU.
+the sampling passes themselves are in :mod:`runtime.passes`.  One lock makes
+concurrent requests queue instead of fighting over the GPU, and it is the
+only way to the model: model and VAE swaps, LoRA changes (made by a
+generation) and option changes all take it, so a generation finishes with
+the model it began with.  Progress and interrupt never take it.
 
 Nothing here imports Gradio or FastAPI.
 """
@@ -28,12 +31,13 @@ from runtime.checkpoints import (
     Checkpoint,
     LibraryView,
     LoadedModel,
+    check_loadable,
     demo_model,
     find_checkpoint,
     load_checkpoint,
     read_library,
 )
-from runtime.errors import Interrupted, NoModel, OutOfMemory
+from runtime.errors import Interrupted, ModelLoadFailed, ModelNotFound, NoModel, OutOfMemory
 from runtime.lora import LoraSet
 from runtime.outputs import OutputFolder
 from runtime.pnginfo import format_parameters
@@ -56,6 +60,7 @@ class EngineSettings:
     allow_ckpt: bool = False
     compile: bool = False
     extra_model_dirs: tuple[str, ...] = ()
+    own_paths: tuple[str, ...] = ()  # checkpoints the runtime's own command line named (--model/--ckpt)
     configs_root: Path | None = None  # default: <bundle>/cache/configs
 
 
@@ -86,10 +91,14 @@ class Engine:
         self.vae_name = "Automatic"
         self._own_vae: Any = None
         self._lock = threading.Lock()
+        self.clip_skip = 1  # A1111's CLIP_stop_at_last_layers option: the default of requests that name none
+        self.own_paths = tuple(Path(p) for p in self.settings.own_paths)
         self.view: LibraryView = read_library(bundle, self.settings.extra_model_dirs)
 
     # --- models ---------------------------------------------------------------------------------------------------
     def refresh(self) -> LibraryView:
+        # No engine lock: the view is an immutable snapshot replaced in one assignment, and a generation keeps the
+        # one it started with; a rescan must not wait for a long generation.
         self.view = read_library(self.bundle, self.settings.extra_model_dirs)
         return self.view
 
@@ -99,27 +108,85 @@ class Engine:
 
     def load_demo(self) -> LoadedModel:
         with self._lock:
+            self._release()
             return self._install(demo_model())
 
     def load(self, wanted: str) -> LoadedModel:
-        """Load the checkpoint named ``wanted`` (title, name, hash or path); a no-op when it is loaded."""
-        ckpt = find_checkpoint(self.view, wanted)
-        with self._lock:
-            if self.model is not None and self.model.checkpoint.path == ckpt.path:
-                return self.model
-            self._release()
-            arch = ckpt.architecture or "sd15"
-            placement = device.resolve(self.settings, arch)
-            loaded = load_checkpoint(
-                ckpt, self.configs_root, allow_pickle=self.settings.allow_ckpt, dtype=placement.dtype
-            )
-            if ckpt.format != "demo" and ckpt.path.is_file() and not ckpt.sha256:
-                from launcher.models.hashes import HashCache
+        """Load the checkpoint named ``wanted`` (title, name, hash, or a path the command line gave).
 
-                loaded.checkpoint = Checkpoint(ckpt.path, ckpt.format, ckpt.architecture, ckpt.v_prediction,
-                                               HashCache.for_bundle(self.bundle).sha256(ckpt.path))  # fmt: skip
-                self.refresh()
-            return self._install(loaded, placement)
+        A no-op when it is loaded.  When it cannot be loaded, the model loaded before stays loaded.
+        """
+        with self._lock:
+            return self._switch(wanted)
+
+    def set_options(
+        self, *, checkpoint: str | None = None, vae: str | None = None, clip_skip: int | None = None
+    ) -> None:
+        """``POST /options``: change the model, the VAE and the default clip skip, in that order, under the lock."""
+        with self._lock:
+            if checkpoint is not None:
+                self._switch(checkpoint)
+            if vae is not None:
+                self._select_vae(vae)
+            if clip_skip is not None:
+                self.clip_skip = clip_skip
+
+    def select_vae(self, name: str) -> None:
+        """Use the model's own VAE (``Automatic``/``None``) or a file from models/VAE."""
+        with self._lock:
+            self._select_vae(name)
+
+    # Everything below whose name starts with "_" runs with self._lock held: the lock is the one gate to the
+    # model, its VAE, its LoRA adapters and the options, and generation holds it from start to end.
+    def _switch(self, wanted: str) -> LoadedModel:
+        if self.model is not None and self.model.checkpoint.matches(wanted):
+            return self.model
+        return self._switch_to(find_checkpoint(self.view, wanted, self.own_paths))
+
+    def _switch_to(self, ckpt: Checkpoint) -> LoadedModel:
+        if self.model is not None and self.model.checkpoint.path == ckpt.path:
+            return self.model
+        placement = device.resolve(self.settings, ckpt.architecture or "sd15")
+        # What can be refused without reading weights (a pickle without --allow-ckpt, an unknown architecture, a
+        # missing config folder) is refused first, with the old model untouched.  Then the old model is dropped
+        # BEFORE the new one is read: two models at once would need twice the memory, and with --medvram (weights
+        # in RAM) two SDXL models do not fit a 16 GB PC.  Should reading or placing the new one fail (a damaged
+        # file, out of memory), the old one is read again from its file, so a failed switch keeps it.
+        check_loadable(ckpt, self.configs_root, allow_pickle=self.settings.allow_ckpt)
+        previous = self.model.checkpoint if self.model is not None else None
+        self._release()
+        try:
+            return self._install(self._read(ckpt, placement), placement)
+        except Exception as e:
+            self._release()
+            if previous is not None:
+                self._reinstall(previous)
+            if passes.is_oom(e):
+                passes.free_memory()
+                zh, en = device.oom_advice(placement, 512, 512)
+                raise OutOfMemory(str(e).splitlines()[0][:200], advice_zh=zh, advice_en=en) from e
+            raise
+
+    def _read(self, ckpt: Checkpoint, placement: device.Placement) -> LoadedModel:
+        if ckpt.format == "demo":
+            return demo_model()
+        loaded = load_checkpoint(ckpt, self.configs_root, allow_pickle=self.settings.allow_ckpt, dtype=placement.dtype)
+        if ckpt.path.is_file() and not ckpt.sha256:
+            from launcher.models.hashes import HashCache
+
+            loaded.checkpoint = Checkpoint(ckpt.path, ckpt.format, ckpt.architecture, ckpt.v_prediction,
+                                           HashCache.for_bundle(self.bundle).sha256(ckpt.path))  # fmt: skip
+            self.refresh()
+        return loaded
+
+    def _reinstall(self, ckpt: Checkpoint) -> None:
+        try:
+            placement = device.resolve(self.settings, ckpt.architecture or "sd15")
+            self._install(self._read(ckpt, placement), placement)
+            log.warning("Model switch failed; %s is loaded again", ckpt.title)
+        except Exception:  # the error the caller raises matters more; this one goes to the log
+            self._release()
+            log.exception("Model switch failed and %s could not be loaded again", ckpt.title)
 
     def _release(self) -> None:
         if self.model is None:
@@ -136,7 +203,6 @@ class Engine:
             pass
 
     def _install(self, loaded: LoadedModel, placement: device.Placement | None = None) -> LoadedModel:
-        self._release()
         placement = placement or device.resolve(self.settings, loaded.architecture)
         passes.place(loaded.pipe, placement, compile_unet=self.settings.compile)
         passes.load_embeddings(loaded.pipe, self.view.embeddings, loaded.is_sdxl)
@@ -147,18 +213,20 @@ class Engine:
         log.info("Model %s loaded in %.1f s (%s)", loaded.checkpoint.title, loaded.load_seconds, placement.reason)
         return loaded
 
-    def select_vae(self, name: str) -> None:
-        """Use the model's own VAE (``Automatic``/``None``) or a file from models/VAE."""
+    def _select_vae(self, name: str) -> None:
         model = self._require_model()
         if name in ("", "Automatic", "None"):
             model.pipe.vae = self._own_vae
         elif name != self.vae_name:
-            from runtime.errors import ModelNotFound
-
             path = self.view.vaes.get(name)
             if path is None:
                 raise ModelNotFound(f"VAE {name}")
-            model.pipe.vae = passes.load_vae(path, self.configs_root, model, self._own_vae)
+            try:
+                vae = passes.load_vae(path, self.configs_root, model, self._own_vae)
+            except Exception as e:  # a broken file: the VAE in use stays
+                log.exception("loading the VAE %s failed", path)
+                raise ModelLoadFailed(f"{type(e).__name__}: {e}", model=name) from e
+            model.pipe.vae = vae
         self.vae_name = name if name not in ("", "None") else "Automatic"
 
     def _require_model(self) -> LoadedModel:
@@ -173,47 +241,63 @@ class Engine:
     def generate(self, req: GenerationRequest) -> GenerationResult:
         req.check()
         with self._lock:
-            model = self._require_model()
-            assert self.placement is not None and self.lora is not None
-            if req.vae != self.vae_name:
-                self.select_vae(req.vae)
-            started = time.perf_counter()
-            base_seed = req.seed if req.seed >= 0 else secrets.randbelow(2**32)
-            seeds = [(base_seed + i) % 2**32 for i in range(req.total_images)]
-            self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1)
-            result = GenerationResult([], [], [], [], [], [], {})
+            if not req.model:
+                return self._generate(req)
+            # A1111's override_settings {"sd_model_checkpoint": ...}: this request's model, then (by default) the
+            # model before it again
+            before = self.model.checkpoint if self.model is not None else None
+            self._switch(req.model)
             try:
-                for batch_no in range(req.n_iter):
-                    if self.progress.interrupted:
-                        break
-                    batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
-                    done = passes.run_batch(model, self.lora, self.view, self.placement, req, batch_seeds,
-                                            self.progress, batch_no)  # fmt: skip
-                    result.warnings.extend(w for w in done.warnings if w not in result.warnings)
-                    for i, image in enumerate(done.images):
-                        seed = batch_seeds[i]
-                        text = self._parameters(req, model, seed, done, i)
-                        result.images.append(image)
-                        result.seeds.append(seed)
-                        result.prompts.append(done.prompts[i])
-                        result.negative_prompts.append(done.negatives[i])
-                        result.infotexts.append(text)
-                        if req.save_images:
-                            result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
-            except Exception as e:
-                if passes.is_oom(e):
-                    passes.free_memory()
-                    zh, en = device.oom_advice(self.placement, req.width, req.height)
-                    raise OutOfMemory(str(e).splitlines()[0][:200], advice_zh=zh, advice_en=en) from e
-                raise
+                return self._generate(req)
             finally:
-                self.progress.end()
-            result.interrupted = self.progress.interrupted
-            if not result.images and result.interrupted:
-                raise Interrupted()
-            result.seconds = time.perf_counter() - started
-            result.info = self._info(req, model, result)
-            return result
+                if req.restore_model and before is not None:
+                    try:
+                        self._switch_to(before)
+                    except Exception:  # the images are made: they are answered; the model stays the request's
+                        log.exception("override_settings: %s could not be loaded again", before.title)
+
+    def _generate(self, req: GenerationRequest) -> GenerationResult:
+        model, view = self._require_model(), self.view  # this generation's library, whatever a refresh does
+        assert self.placement is not None and self.lora is not None
+        if req.vae != self.vae_name:
+            self._select_vae(req.vae)
+        started = time.perf_counter()
+        base_seed = req.seed if req.seed >= 0 else secrets.randbelow(2**32)
+        seeds = [(base_seed + i) % 2**32 for i in range(req.total_images)]
+        self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1)
+        result = GenerationResult([], [], [], [], [], [], {})
+        try:
+            for batch_no in range(req.n_iter):
+                if self.progress.interrupted:
+                    break
+                batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
+                done = passes.run_batch(model, self.lora, view, self.placement, req, batch_seeds,
+                                        self.progress, batch_no)  # fmt: skip
+                result.warnings.extend(w for w in done.warnings if w not in result.warnings)
+                for i, image in enumerate(done.images):
+                    seed = batch_seeds[i]
+                    text = self._parameters(req, model, seed, done, i)
+                    result.images.append(image)
+                    result.seeds.append(seed)
+                    result.prompts.append(done.prompts[i])
+                    result.negative_prompts.append(done.negatives[i])
+                    result.infotexts.append(text)
+                    if req.save_images:
+                        result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+        except Exception as e:
+            if passes.is_oom(e):
+                passes.free_memory()
+                zh, en = device.oom_advice(self.placement, req.width, req.height)
+                raise OutOfMemory(str(e).splitlines()[0][:200], advice_zh=zh, advice_en=en) from e
+            raise
+        finally:
+            self.progress.end()
+        result.interrupted = self.progress.interrupted
+        if not result.images and result.interrupted:
+            raise Interrupted()
+        result.seconds = time.perf_counter() - started
+        result.info = self._info(req, model, result)
+        return result
 
     def _parameters(
         self, req: GenerationRequest, model: LoadedModel, seed: int, done: passes.BatchOutput, i: int
@@ -231,6 +315,10 @@ class Engine:
             fields["Denoising strength"] = req.denoising_strength
         if req.clip_skip > 1:
             fields["Clip skip"] = req.clip_skip
+        if req.emphasis != "Original" and any("(" in p or "[" in p for p in (req.prompt, req.negative_prompt)):
+            fields["Emphasis"] = req.emphasis  # as A1111 1.10 (sd_hijack_clip) records it
+        if req.old_scheduling:
+            fields["Old prompt editing timelines"] = True
         if req.tiling:
             fields["Tiling"] = True
         if req.enable_hr:

@@ -56,13 +56,42 @@ class ModelNotFound(YijianError):
     hint_en = "Put the model in models/Stable-diffusion or run ./start.sh models download; then refresh the Models tab."
 
 
+class ModelOutsideLibrary(ModelNotFound):
+    """A path that is neither in the model library nor on the runtime's own command line."""
+
+    code = "MODEL_NOT_IN_LIBRARY"
+    zh = "只能加载模型库里的模型，{detail} 不在其中。"
+    en = "Only models in the model library can be loaded; {detail} is not one of them."
+    hint_zh = "把模型文件放进 models/Stable-diffusion（或已配置的其他模型文件夹），刷新后按文件名选择。"
+    hint_en = (
+        "Put the file in models/Stable-diffusion (or another configured models folder), refresh, and pick it by name."
+    )
+
+
+class HostNotAllowed(YijianError):
+    """A request whose Host header is not this computer's loopback name (DNS rebinding)."""
+
+    code = "HOST_NOT_ALLOWED"
+    exit_code = ExitCode.USAGE
+    zh = "拒绝了 Host 为 {detail} 的请求：本服务只在本机（127.0.0.1）上提供。"
+    en = "Refused a request for Host {detail}: this service is only for this computer (127.0.0.1)."
+    hint_zh = "请用 http://127.0.0.1:端口 或 http://localhost:端口 打开；要让局域网访问，请用 --listen 并设置登录密码。"
+    hint_en = "Open it as http://127.0.0.1:PORT or http://localhost:PORT; for the LAN, start with --listen and a login."
+
+
 class NoModel(YijianError):
     code = "NO_MODEL"
     exit_code = ExitCode.RUNTIME
     zh = "还没有可用的模型。"
     en = "There is no model to generate with yet."
-    hint_zh = "运行 ./start.sh models download sd15 下载一个，或用 --demo 试运行（只会生成噪点）。"
-    hint_en = "Run ./start.sh models download sd15, or try --demo (it only draws noise)."
+    hint_zh = (
+        "把 .safetensors 模型文件放进 models/Stable-diffusion 文件夹，在“模型”页点刷新；"
+        "或运行 ./start.sh models download sd15 下载一个；也可以用 --demo 试运行（只会生成噪点）。"
+    )
+    hint_en = (
+        "Put a .safetensors model file in the models/Stable-diffusion folder and refresh the Models tab, "
+        "or run ./start.sh models download sd15; or try --demo (it only draws noise)."
+    )
 
 
 class PickleNotAllowed(YijianError):
@@ -71,10 +100,12 @@ class PickleNotAllowed(YijianError):
     zh = "{detail} 是 pickle 格式（.ckpt/.pt），加载时可能运行其中的代码，默认不加载。"
     en = "{detail} is a pickle (.ckpt/.pt) and can run code when loaded, so it is not loaded by default."
     hint_zh = (
-        "请换用该模型的 .safetensors 版本；确信来源可靠时，用 --allow-ckpt 启动（仍以 weights_only 安全方式读取）。"
+        "请换用该模型的 .safetensors 版本；确信来源可靠时，用 ./start.sh launch -- --allow-ckpt 启动"
+        "（Windows：start.bat launch -- --allow-ckpt；仍以 weights_only 安全方式读取）。"
     )
     hint_en = (
-        "Use the model's .safetensors version; if you trust it, start with --allow-ckpt (still read with weights_only)."
+        "Use the model's .safetensors version; if you trust it, start with ./start.sh launch -- --allow-ckpt "
+        "(Windows: start.bat launch -- --allow-ckpt; still read with weights_only)."
     )
 
 
@@ -92,8 +123,11 @@ class ArchitectureConfigMissing(YijianError):
     exit_code = ExitCode.RUNTIME
     zh = "缺少 {arch} 架构的配置文件夹（{detail}），无法离线加载单文件模型。"
     en = "The {arch} architecture config folder ({detail}) is missing, so single-file models cannot load offline."
-    hint_zh = "通过启动器启动（./start.sh launch）会自动从镜像下载这些小文件。"
-    hint_en = "Start through the launcher (./start.sh launch); it fetches these small files through the mirror."
+    hint_zh = "这些小文件由软件自带的 models/configs 生成到 cache/configs，无需联网：请确认 cache 文件夹可写、models/configs 完整（重新解压整合包可恢复）。"
+    hint_en = (
+        "These small files are written from models/configs (shipped with Yijian) into cache/configs, with no "
+        "network: check that cache/ is writable and models/configs is complete (unpacking the bundle again restores it)."
+    )
 
 
 class OutOfMemory(YijianError):

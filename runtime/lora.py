@@ -97,12 +97,20 @@ class LoraSet:
             self.pipe.load_lora_weights(str(path), adapter_name=adapter, unet_config=self.pipe.unet.config)
         self.loaded[adapter] = path
 
-    def apply(self, refs: list[tuple[str, float]], files: dict[str, Path]) -> Applied:
-        """Activate exactly the LoRAs in ``refs`` (name, weight); everything else is switched off."""
+    def _component_weights(self, te: float, unet: float) -> float | dict[str, float]:
+        """One weight, or diffusers' per-component form when the text encoders' weight differs."""
+        if te == unet:
+            return unet
+        encoders = [n for n in ("text_encoder", "text_encoder_2") if getattr(self.pipe, n, None) is not None]
+        return {"unet": unet, **dict.fromkeys(encoders, te)}
+
+    def apply(self, refs: list[tuple[str, float, float]], files: dict[str, Path]) -> Applied:
+        """Activate exactly the LoRAs in ``refs`` (name, text-encoder weight, UNet weight); everything
+        else is switched off."""
         out = Applied()
         names: list[str] = []
-        weights: list[float] = []
-        for name, weight in refs:
+        weights: list[tuple[float, float]] = []
+        for name, te_weight, unet_weight in refs:
             path = files.get(name.lower())
             if path is None:
                 out.warnings.append((f"找不到 LoRA「{name}」（models/Lora 里没有同名文件），已忽略。",
@@ -126,16 +134,17 @@ class LoraSet:
                 zh, en = self.failed[path]
                 out.warnings.append((f"LoRA「{name}」{zh}", f"LoRA '{name}' {en}"))
                 continue
-            if adapter in names:
-                weights[names.index(adapter)] += weight
+            if adapter in names:  # named twice: the weights add up, as A1111's do
+                te, unet = weights[names.index(adapter)]
+                weights[names.index(adapter)] = (te + te_weight, unet + unet_weight)
                 continue
             names.append(adapter)
-            weights.append(weight)
+            weights.append((te_weight, unet_weight))
             out.names.append(name)
             out.hashes[name] = self._hash(path)
         if names:
             self.pipe.enable_lora()
-            self.pipe.set_adapters(names, weights)
+            self.pipe.set_adapters(names, [self._component_weights(te, unet) for te, unet in weights])
             self.active = True
         elif self.active:
             self.pipe.disable_lora()

@@ -5,6 +5,9 @@ Users carry flags over from webui-user.bat (``--xformers --medvram
 what they meant there.  Flags A1111 has and we do not are named in one
 warning rather than ignored in silence; anything else is an error with the
 closest valid flag.  ``COMMANDLINE_ARGS`` from the environment is read too.
+The login comes from ``--auth``/``--gradio-auth``/``--api-auth``/
+``--gradio-auth-path`` or, as the launcher sends it, from ``YIJIAN_AUTH``
+(never the command line; see bootstrap/login.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootstrap.login import LOGIN_ENV, logins_in, take_login_flags
 from runtime.device import ATTENTION, PRECISIONS, VRAM_PRESETS
 from runtime.errors import ListenWithoutAuth, RuntimeUsageError
 
@@ -76,8 +80,8 @@ class RuntimeOptions:
 
 def _auth(value: str) -> tuple[str, str]:
     user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise RuntimeUsageError(f"--auth {value!r}: write it as user:password")
+    if not sep or not user or not password:  # the value is not echoed: it may be a password alone
+        raise RuntimeUsageError("--auth: write the login as user:password")
     return user, password
 
 
@@ -87,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p.add_argument("--listen", action="store_true", help="listen on all interfaces (needs --auth)")
-    p.add_argument("--auth", help="user:password for the UI and the API")
+    p.add_argument(
+        "--auth",
+        help="user:password for the UI and the API (also --gradio-auth, --api-auth, "
+        f"--gradio-auth-path FILE, or the environment variable {LOGIN_ENV}, which keeps it out of `ps`)",
+    )
     p.add_argument(
         "--insecure-no-auth",
         action="store_true",
@@ -133,7 +141,10 @@ def _split_a1111(argv: list[str]) -> tuple[list[str], dict[str, object], list[st
 def parse(argv: list[str], environ: dict[str, str] | None = None) -> RuntimeOptions:
     env = os.environ if environ is None else environ
     from_env = shlex.split(env.get("COMMANDLINE_ARGS", ""))
-    rest, aliased, ignored = _split_a1111([*from_env, *argv])
+    args, logins = take_login_flags([*from_env, *argv])
+    if not logins and env.get(LOGIN_ENV):
+        logins = logins_in(env[LOGIN_ENV])
+    rest, aliased, ignored = _split_a1111(args)
     parser = build_parser()
     ns, unknown = parser.parse_known_args(rest)
     if unknown:
@@ -145,7 +156,10 @@ def parse(argv: list[str], environ: dict[str, str] | None = None) -> RuntimeOpti
         extra_model_dirs=tuple(ns.extra_models_dir),
         lang=ns.lang or ("zh" if env.get("LANG", "").lower().startswith("zh") else "en"),
     )  # fmt: skip
-    opts.auth = _auth(ns.auth) if ns.auth else None
+    opts.auth = _auth(logins[0]) if logins else None
+    if len(logins) > 1:
+        opts.warnings.append(f"{len(logins)} logins given; the generation UI has one, so only the first "
+                             f"(user {opts.auth[0] if opts.auth else '?'}) can log in")  # fmt: skip
     for dest, value in aliased.items():
         if dest == "share_refused":
             opts.warnings.append(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from runtime import samplers, upscale
 from runtime.prompts import extract_networks, resolve_choices
 from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
+from runtime.prompts.guidance import composable_guidance
 from runtime.tiling import seamless
 
 if TYPE_CHECKING:
@@ -131,6 +132,39 @@ def hires_strength(req: GenerationRequest) -> float:
     return req.hr_denoising_strength if req.hr_denoising_strength is not None else DEFAULT_HIRES_STRENGTH
 
 
+def img2img_steps(steps: int, strength: float) -> tuple[int, int]:
+    """(schedule length, steps run) of an img2img pass, counted as A1111 1.10 counts them.
+
+    A1111 (``setup_img2img_steps`` and the k-diffusion samplers' ``sample_img2img``) makes a schedule of
+    ``steps`` and runs its last ``int(min(strength, 0.999) * steps) + 1``: at least one step, however small
+    the strength (5 steps at 0.01 run one).
+    """
+    return steps, int(min(strength, 0.999) * steps) + 1
+
+
+def hires_steps(steps: int, strength: float, longest: int = 1000) -> tuple[int, int]:
+    """(schedule length, steps run) of the hires pass: A1111 runs all the hires steps, of a longer schedule.
+
+    A1111 passes the hires steps to ``setup_img2img_steps``, which then makes a schedule of
+    ``int(steps / min(strength, 0.999))`` and runs its last ``steps``.  At strength 0 (where A1111's
+    schedule would be empty) one step at the lowest noise runs, as an img2img pass at that strength would.
+    A diffusers schedule cannot be longer than the model's training steps (``longest``, 1000), where
+    A1111's k-diffusion one can: there the steps run from the tail of a ``longest`` schedule.
+    """
+    if strength <= 0:
+        return steps, 1
+    schedule = max(steps, int(steps / min(strength, 0.999)))
+    return min(schedule, max(longest, steps)), steps
+
+
+def diffusers_strength(schedule: int, run: int) -> float:
+    """The ``strength`` that makes diffusers' img2img run the last ``run`` steps of a ``schedule``-step schedule.
+
+    diffusers runs ``int(schedule * strength)`` steps; the half step keeps a float rounding down from losing one.
+    """
+    return min(1.0, (run + 0.5) / schedule)
+
+
 def _generators(placement: Placement, seeds: list[int]) -> list[Any]:
     import torch
 
@@ -190,8 +224,8 @@ def decode(model: LoadedModel, latents: Any) -> list[Image.Image]:
 
 def _prompts(
     req: GenerationRequest, seeds: list[int], out: BatchOutput
-) -> tuple[list[str], list[str], list[tuple[str, float]]]:
-    refs: list[tuple[str, float]] = []
+) -> tuple[list[str], list[str], list[tuple[str, float, float]]]:
+    refs: list[tuple[str, float, float]] = []
     clean_pos: list[str] = []
     clean_neg: list[str] = []
     for i, seed in enumerate(seeds):
@@ -205,7 +239,10 @@ def _prompts(
         clean_pos.append(pos_clean)
         clean_neg.append(neg_clean)
         if i == 0:
-            refs = [(n.name, n.weight) for n in networks if n.kind in ("lora", "lyco")]
+            loras = [n for n in networks if n.kind in ("lora", "lyco")]
+            refs = [(n.name, n.text_encoder_weight, n.weight) for n in loras if not n.problem]
+            out.warnings += [(f"LoRA 标签 <{n.kind}:{n.name}…> 无效（{n.problem}），已忽略。",
+                              f"LoRA tag <{n.kind}:{n.name}...> ignored: {n.problem}.") for n in loras if n.problem]  # fmt: skip
     return clean_pos, clean_neg, refs
 
 
@@ -236,12 +273,17 @@ def run_batch(
     out = BatchOutput()
     pos, neg, refs = _prompts(req, seeds, out)
     applied = lora.apply(refs, view.loras)
-    out.lora_hashes, out.warnings = applied.hashes, list(applied.warnings)
+    out.lora_hashes = applied.hashes
+    out.warnings += applied.warnings
     spec = samplers.resolve(req.sampler_name, req.scheduler)
     model.pipe.scheduler = samplers.make_scheduler(
         spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
     )
-    cond = ConditioningSchedule(PromptEncoder.from_pipeline(model.pipe), pos, neg, req.steps, req.clip_skip)
+    encoder = PromptEncoder.from_pipeline(model.pipe, emphasis=req.emphasis)
+    cond = ConditioningSchedule(encoder, pos, neg, req.steps, req.clip_skip, old_scheduling=req.old_scheduling)
+    if cond.composable and req.cfg_scale <= 1:
+        out.warnings.append(("提示词里的 AND（组合生成）需要 CFG 大于 1，本次按第一段提示词生成。",
+                             "AND (composable prompts) needs a CFG scale above 1; this image used the first part only."))  # fmt: skip
     if req.width * req.height > LARGE_IMAGE or req.enable_hr or placement.vram == "lowvram":
         model.pipe.vae.enable_tiling()
     else:
@@ -253,18 +295,20 @@ def run_batch(
         "callback_on_step_end_tensor_inputs": cond.callback_tensor_inputs,
     }
     with seamless(model.pipe, req.tiling), torch.inference_mode():
-        if req.init_images:
-            init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
-                    for i in range(len(seeds))]  # fmt: skip
-            progress.batch(batch_no, 0, max(1, int(req.steps * req.denoising_strength)))
-            latents = _img2img(model)(image=init, strength=req.denoising_strength, num_inference_steps=req.steps,
-                                      generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                      **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
-        else:
-            progress.batch(batch_no, 0, req.steps)
-            latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
-                                 generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                 **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+        with composable_guidance(model.pipe, cond):
+            if req.init_images:
+                init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
+                        for i in range(len(seeds))]  # fmt: skip
+                schedule, run = img2img_steps(req.steps, req.denoising_strength)
+                progress.batch(batch_no, 0, run)
+                latents = _img2img(model)(image=init, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
+                                          generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                          **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+            else:
+                progress.batch(batch_no, 0, req.steps)
+                latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
+                                     generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
+                                     **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
         if req.enable_hr and not progress.interrupted:
             latents = _hires(
                 model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
@@ -284,9 +328,11 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
         pictures = decode(model, latents)
         image = [upscale.upscale_image(p, req.hr_upscaler, size=(width, height), esrgan_dir=esrgan_dir,
                                        device=placement.device, cache=UPSCALERS) for p in pictures]  # fmt: skip
-    progress.batch(batch_no, 1, max(1, int(steps * strength)))
-    hires_cond = cond.with_steps(steps)
-    return _img2img(model)(image=image, strength=strength, num_inference_steps=steps,
-                           generator=_generators(placement, seeds),
-                           callback_on_step_end=_callback(progress, hires_cond),
-                           **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+    schedule, run = hires_steps(steps, strength, int(model.scheduler_config.get("num_train_timesteps", 1000)))
+    progress.batch(batch_no, 1, run)
+    hires_cond = cond.for_hires_pass(steps)
+    with composable_guidance(model.pipe, hires_cond):
+        return _img2img(model)(image=image, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
+                               generator=_generators(placement, seeds),
+                               callback_on_step_end=_callback(progress, hires_cond),
+                               **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.errors import InvalidRequest
+from runtime.prompts.attention import EMPHASIS_MODES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -35,8 +36,12 @@ class GenerationRequest:
     n_iter: int = 1  # batch count
     batch_size: int = 1
     clip_skip: int = 1
+    emphasis: str = "Original"  # A1111's "Emphasis" option: None, Ignore, Original, No norm
+    old_scheduling: bool = False  # A1111's "use old prompt editing timelines"
     tiling: bool = False
     vae: str = "Automatic"
+    model: str | None = None  # A1111's override_settings sd_model_checkpoint: a library name for this request
+    restore_model: bool = True  # ... and the model before it loaded again afterwards
     # img2img
     init_images: list[Image.Image] = field(default_factory=list)
     denoising_strength: float = 0.75
@@ -97,6 +102,10 @@ class GenerationRequest:
                       f"n_iter x batch_size must be between 1 and {MAX_IMAGES}")  # fmt: skip
         if not 1 <= self.clip_skip <= 12:
             raise bad("clip_skip", "应在 1 到 12 之间", "must be between 1 and 12")
+        if self.emphasis not in EMPHASIS_MODES:
+            modes = ", ".join(EMPHASIS_MODES)
+            raise bad("emphasis", f"{self.emphasis!r} 不是可用的强调模式（{modes}）",
+                      f"{self.emphasis!r} is not an emphasis mode ({modes})")  # fmt: skip
         if self.seed < -1 or self.seed >= 2**32:
             raise bad("seed", "应为 -1（随机）或 0 到 4294967295", "must be -1 (random) or 0 to 4294967295")
         if self.init_images and not 0.0 < self.denoising_strength <= 1.0:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import webbrowser
 from typing import Any
 
 from runtime.engine import Engine
@@ -22,12 +21,18 @@ log = logging.getLogger("yijian.runtime")
 def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from fastapi import FastAPI
 
+    from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import build_router, install_error_handlers
 
-    app = FastAPI(title="Yijian", docs_url="/docs" if options.api else None, redoc_url=None)
+    # FastAPI's own /docs, /redoc and /openapi.json would answer without the login: they are off, and the two
+    # we serve are added below behind the same login as the API.
+    app = FastAPI(title="Yijian", docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app, options.lang)
+    if not options.listen:
+        app.add_middleware(LoopbackHostOnly, lang=options.lang)
     if options.api:
         app.include_router(build_router(engine, options.auth, options.lang))
+        _add_docs(app, options.auth)
     if options.no_ui:
         return app
     import gradio as gr
@@ -38,6 +43,24 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     ui.queue(default_concurrency_limit=1)
     return gr.mount_gradio_app(app, ui, path="/", auth=options.auth, i18n=I18N, footer_links=["api", "settings"],
                                show_error=True, ssr_mode=False)  # fmt: skip
+
+
+def _add_docs(app: Any, auth: tuple[str, str] | None) -> None:
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    from runtime.api.routes import BasicAuth
+
+    login = [Depends(BasicAuth(auth))]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=login)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=login)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Yijian API")
 
 
 def local_url(options: RuntimeOptions) -> str:
@@ -58,9 +81,17 @@ def serve(engine: Engine, options: RuntimeOptions) -> int:
                     print(f"Listening on all interfaces, port {options.port}"
                           + (" (password required)" if options.auth else " WITHOUT A PASSWORD"), flush=True)  # fmt: skip
                 if options.open_browser:
-                    threading.Thread(target=webbrowser.open, args=(local_url(options),), daemon=True).start()
+                    threading.Thread(target=_open_browser, args=(local_url(options), options.lang), daemon=True).start()
 
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False)
     server = ReadyServer(config)
     server.run()
     return 0 if server.started else 3
+
+
+def _open_browser(url: str, lang: str) -> None:
+    """Open the UI where a browser can be shown, and say plainly where it was not (no display, CI)."""
+    from bootstrap.browser import open_url, opened_text
+
+    text = opened_text(url, open_url(url))
+    print(text.zh if lang == "zh" else text.en, flush=True)

@@ -12,20 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc
 from bootstrap.builder import state
+from bootstrap.builder.blame import mirror_failure
 from bootstrap.builder.install import InstallSpec, installer_env, pip_steps, run_logged, uv_bin, uv_steps
-from bootstrap.builder.pythons import PythonChoice, find_python, install_python
+from bootstrap.builder.pythons import PythonChoice, PythonPlan, install_python, plan_python, unavailable_fix
 from bootstrap.builder.wheels import Wheel, find_wheel
 from bootstrap.launcher_env import exclusive, swap_in
 from bootstrap.layout import Bundle, env_python
-from launcher.errors import EnvironmentBuildFailed, NoPythonForPack
+from bootstrap.redact import redact
+from launcher.errors import BundledPythonUnavailable, EnvironmentBuildFailed, NoPythonForPack
 from launcher.mirrors.fallback import MirrorProblem
 from launcher.mirrors.sources import Source
 
@@ -85,6 +87,9 @@ class BuildPlan:
     unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     alternates: dict[str, list[Source]] = field(default_factory=dict)  # the next sources per channel, in order
+    pypi_pins: list[str] = field(default_factory=list)  # PyPI's equivalent of ``pins`` on this OS; [] for none
+    torch_route: str = "torch"  # "pypi" once the trio comes from PyPI's equivalent build
+    python_plan: PythonPlan | None = None  # which Python and why (None: made without a setting, as tests do)
 
     @property
     def noop(self) -> bool:
@@ -96,11 +101,13 @@ class BuildPlan:
             "pack": {"id": p.id, "python": p.python, "torch": p.torch, "torchvision": p.torchvision or None,
                      "xformers": (self.pins[2].split("==")[1] if len(self.pins) > 2 else None), "cuda": p.cuda},
             "env": str(self.env),
-            "python": self.python.to_dict() if self.python else {"version": p.python, "source": "to install (uv)"},
+            "python": (self.python_plan.to_dict() if self.python_plan else self.python.to_dict() if self.python
+                       else {"version": p.python, "source": "to install (uv)"}),
             "installer": self.installer,
             "indexes": {"pypi": {"id": self.pypi.id, "url": self.pypi.url, "kind": self.pypi.kind},
                         "torch": {"id": self.torch.id, "url": self.torch.url, "kind": self.torch.kind}},
             "pins": self.pins,
+            "torch_route": {"now": self.torch_route, "pypi_pins": self.pypi_pins or None},
             "requirements": self.requirements,
             "big_wheels": [{"filename": w.filename, "url": w.url, "sha256": w.sha256} for w in self.big_wheels],
             "noop": self.noop,
@@ -119,16 +126,25 @@ def requirements_digest(pins: list[str], requirements: list[str]) -> str:
 
 def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str], pypi: Source, torch: Source,
               installer: str = "uv", *, look_up_wheels: bool = True,
-              alternates: dict[str, list[Source]] | None = None) -> BuildPlan:  # fmt: skip
+              alternates: dict[str, list[Source]] | None = None, pypi_pins: list[str] | None = None,
+              python_setting: str = "system", python_installable: str = "") -> BuildPlan:  # fmt: skip
     env = runtime_env(bundle)
     state.heal_home(env, bundle.root)  # a moved bundle with its own python/: point the env at it again
     stamp = state.read_stamp(env)
     ready = env_python(env).exists() and stamp.get("pack") == pack.id
+    route = "torch"
+    if ready and pypi_pins and stamp.get("torch_route") == "pypi" and stamp.get("pins") == pypi_pins:
+        # Built earlier from PyPI's equivalent build (the torch channel was down): that holds; --rebuild replaces it.
+        pins, route = list(pypi_pins), "pypi"
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
-    python = find_python(bundle, pack.python)
-    plan = BuildPlan(
-        pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet, alternates=alternates or {}
-    )
+    python_plan = plan_python(bundle, pack.python, python_setting, installable=python_installable)
+    python = python_plan.choice
+    plan = BuildPlan(pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet,
+                     alternates=alternates or {}, pypi_pins=list(pypi_pins or []), torch_route=route,
+                     python_plan=python_plan)  # fmt: skip
+    if route == "pypi":
+        plan.notes.append(f"torch came from PyPI ({pins[0]}) because the torch channel failed; "
+                          "setup --rebuild installs the pack's own build")  # fmt: skip
     if plan.noop or not look_up_wheels or torch.local:
         return plan
     try:
@@ -172,13 +188,12 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
     """Problems with a freshly built environment; empty when it is good."""
     xformers = len(plan.pins) > 2
     try:
-        out = subprocess.run([str(python), "-c", SELF_CHECK, "1" if xformers else ""], capture_output=True, text=True,
-                             env=env, timeout=300)  # fmt: skip
+        out = proc.run([python, "-c", SELF_CHECK, "1" if xformers else ""], env=env, timeout=300)
         facts = json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+    except (OSError, proc.TimeoutExpired, ValueError, IndexError) as exc:
         return [f"the environment's Python did not run its check: {exc!r}"]
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write("self-check: " + json.dumps(facts) + "\n")
+        fh.write(redact("self-check: " + json.dumps(facts) + "\n"))
     problems = []
     want_torch = plan.pins[0].split("==")[1]
     if "torch_error" in facts:
@@ -187,22 +202,25 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
         problems.append(f"torch is {facts.get('torch')}, not {want_torch}")
     cuda = plan.pack.cuda
     want_cuda = None if cuda == "cpu" else f"{cuda[2:-1]}.{cuda[-1]}"
-    if "torch_error" not in facts and facts.get("cuda") != want_cuda:
+    any_cuda = cuda == "cpu" and plan.torch_route == "pypi"  # PyPI's Linux torch is a CUDA build; it runs on a CPU
+    if "torch_error" not in facts and facts.get("cuda") != want_cuda and not any_cuda:
         problems.append(f"torch.version.cuda is {facts.get('cuda')}, the pack needs {want_cuda}")
     if xformers and ("xformers_error" in facts or facts.get("xformers_warning")):
         problems.append(f"xformers: {facts.get('xformers_error') or facts.get('xformers_warning')}")
     if uv is not None:
-        check = subprocess.run(
-            [str(uv), "pip", "check", "--python", str(python)], capture_output=True, text=True, env=env
-        )
+        try:
+            check = proc.run([uv, "pip", "check", "--python", python], env=env, timeout=300)
+        except (OSError, proc.TimeoutExpired) as exc:
+            return [*problems, f"pip check did not run: {exc!r}"]
         if check.returncode != 0:
             problems.append("pip check: " + (check.stdout + check.stderr).strip().splitlines()[-1])
     return problems
 
 
-def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path:
+def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path | None:
+    """The big wheel in ``cache/wheels/`` (resumable); None when its mirror failed: then the installer fetches it."""
     from launcher.downloads import DownloadSource, download
-    from launcher.downloads.engine import as_user_error
+    from launcher.errors import AllMirrorsFailed, ChecksumMismatch, DownloadFailed, WrongContent
 
     dest = bundle.cache_dir / "wheels" / wheel.filename
 
@@ -211,13 +229,16 @@ def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None]
 
     try:
         download([DownloadSource(wheel.url)], dest, sha256=wheel.sha256, on_progress=progress, lang=lang, bundle=bundle)
-    except MirrorProblem as exc:
-        raise as_user_error(exc, wheel.url) from exc
+    except (DownloadFailed, WrongContent, ChecksumMismatch, AllMirrorsFailed) as exc:  # not a full disk, not Ctrl-C
+        why = exc.params.get("reason") or exc.code
+        on_event(Event("prefetch", f"预先下载 {wheel.filename} 失败（{why}），改由安装器从各镜像下载",
+                       f"prefetching {wheel.filename} failed ({why}); the installer fetches it through the mirrors"))  # fmt: skip
+        return None
     return dest
 
 
 def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event: Callable[[Event], None],
-          lang: str = "en", force: bool = False, prefer_bundled_python: bool = False) -> dict[str, Any]:  # fmt: skip
+          lang: str = "en", force: bool = False) -> dict[str, Any]:  # fmt: skip
     """Make ``env/runtime`` match the plan.  Returns the stamp of the environment in use."""
     env_dir = plan.env
     if plan.noop and not force:
@@ -235,11 +256,17 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
 
     with exclusive(bundle.env_dir / ".runtime.lock"):
         python = plan.python
-        # A Python inside the bundle travels with it; a system one ties the bundle to this machine.
-        want_install = python is None or (prefer_bundled_python and python.source == "system")
-        if want_install and uv is not None and base_env.get("UV_OFFLINE") != "1":
+        # A Python inside the bundle travels with it; a system one ties the bundle to this machine, so it is used
+        # only when the user chose setup.python = system (then the plan found it, or it is installed like this).
+        uv_python = uv or uv_bin()  # uv installs the Python even when pip installs the packages
+        why = "uv is missing" if uv_python is None else "offline mode" if base_env.get("UV_OFFLINE") == "1" else ""
+        if python is None and uv_python is not None and not why:
             on_event(Event("python", f"安装 Python {plan.pack.python}", f"installing Python {plan.pack.python}"))
-            python = install_python(bundle, plan.pack.python, uv, env, log) or python
+            python = install_python(bundle, plan.pack.python, uv_python, env, log)
+            why = "" if python else f"uv python install failed through the python mirror channel, see {log}"
+        if python is None and plan.python_plan is not None and plan.python_plan.setting == "bundled":
+            how_zh, how_en = unavailable_fix(plan.pack.python)
+            raise BundledPythonUnavailable(version=plan.pack.python, reason=why, how_zh=how_zh, how_en=how_en)
         if python is None:
             raise NoPythonForPack(version=plan.pack.python)
         staging = env_dir.with_name(env_dir.name + ".new")
@@ -254,7 +281,8 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             torch_reqs = list(plan.pins)
             for wheel in plan.big_wheels:
                 local = _fetch_wheel(bundle, wheel, on_event, lang)
-                torch_reqs = [str(local) if r == plan.pins[0] else r for r in torch_reqs]
+                if local is not None:  # else the installer fetches it, falling back through the mirrors
+                    torch_reqs = [str(local) if r == plan.pins[0] else r for r in torch_reqs]
             constraints = staging / CONSTRAINTS
             constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
             runtime_txt = staging / "yijian-runtime.txt"
@@ -266,7 +294,7 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             problems = self_check(py, plan, env, uv, log)
             if problems:
                 raise fail("check", "; ".join(problems))
-            stamp = {"pack": plan.pack.id, "pins": plan.pins, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
+            stamp = {"pack": plan.pack.id, "pins": plan.pins, "torch_route": plan.torch_route, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
             base = python.path.resolve()
             if base.is_relative_to(bundle.root.resolve()):  # the bundle's own python/: remembered for a move
@@ -295,18 +323,26 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
 
     pip_cache = bundle.cache_dir / "pip"
     alternates = {ch: list(srcs) for ch, srcs in plan.alternates.items()}
+    tried: list[tuple[str, str]] = []  # the torch mirrors that failed, for the switch to PyPI or the finding
     for index, what in enumerate(("torch", "runtime")):
         on_event(Event(what, *_STEP_TEXT[what]))
         while True:
             lines: list[str] = []
             steps = uv_steps(uv, py, spec) if uv else pip_steps(py, spec, pip_cache)
             ok = run_logged(steps[index].argv, env, log, lines.append) == 0
-            blamed = None if ok else mirror_failure(lines, spec, what)
-            if blamed is None or not alternates.get(blamed[0]):
+            blamed = None if ok else mirror_failure(lines, spec, what, "uv" if uv else "pip")
+            if blamed is None:
                 break
             channel, reason = blamed
-            failed = spec.torch if channel == "torch" else spec.pypi
+            failed = spec.torch if channel == "torch" and spec.torch is not None else spec.pypi
             ranking.record_failure(bundle, channel, failed.id, reason)
+            if channel == "torch":
+                tried.append((failed.name(lang), reason))
+            if channel == "torch" and not alternates.get("torch"):
+                spec = _torch_from_pypi(plan, spec, tried, on_event, lang)  # or TorchNoRoute
+                continue
+            if not alternates.get(channel):
+                break
             new = alternates[channel].pop(0)
             on_event(Event(what, f"镜像 {failed.name('zh')} 失败（{reason}），改用 {new.name('zh')}",
                            f"mirror {failed.name('en')} failed ({reason}); trying {new.name('en')}"))  # fmt: skip
@@ -320,26 +356,18 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
             raise fail(what, f"uv and pip both failed at the {what} step")
 
 
-_NETWORK = (
-    ("connection refused", "connection refused"), ("dns error", "DNS lookup failed"),
-    ("name or service not known", "DNS lookup failed"), ("operation timed out", "timed out"),
-    ("timed out", "timed out"), ("403 forbidden", "HTTP 403"), ("404 not found", "HTTP 404"),
-    ("http status server error", "server error"), ("hash mismatch", "the mirror served a different file"),
-    ("certificate", "TLS error"), ("could not fetch url", "unreachable"), ("failed to fetch", "unreachable"),
-    ("max retries exceeded", "unreachable"),
-)  # fmt: skip
+def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, str]],
+                     on_event: Callable[[Event], None], lang: str) -> InstallSpec:  # fmt: skip
+    """Every torch mirror failed: the same step with PyPI's equivalent pins (and the constraints to match)."""
+    from bootstrap.builder.torch_route import no_route, switch_texts
 
-
-def mirror_failure(lines: list[str], spec: InstallSpec, step: str) -> tuple[str, str] | None:
-    """(channel, reason) when an installer's output says a mirror failed, not the request."""
-    text = "\n".join(lines).lower()
-    reason = next((why for needle, why in _NETWORK if needle in text), None)
-    if reason is None:
-        return None
-    torch_host = spec.torch.url.split("/")[2].lower() if "://" in spec.torch.url else ""
-    if step == "torch" and torch_host and torch_host in text:
-        return "torch", reason
-    return "pypi", reason
+    if not plan.pypi_pins:
+        raise no_route(plan.pack, plan.pins[0], tried)
+    on_event(Event("torch", *switch_texts(plan.pack, plan.pins, plan.pypi_pins, tried,
+                                          (spec.pypi.name("zh"), spec.pypi.name("en")))))  # fmt: skip
+    plan.pins, plan.torch_route = list(plan.pypi_pins), "pypi"
+    spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
+    return replace(spec, torch=None, torch_reqs=list(plan.pins))
 
 
 REPAIRS = {"xformers": ("xformers",), "torch": ("torch", "torchvision", "xformers")}

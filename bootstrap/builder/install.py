@@ -15,12 +15,13 @@ settings (``--isolated`` / ``--no-config`` and a cleaned environment).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap import proc
+from bootstrap.redact import redact, redact_argv
 from launcher.mirrors.sources import Source
 
 
@@ -29,7 +30,7 @@ class InstallSpec:
     """What to install from where: the same for uv and for pip."""
 
     pypi: Source
-    torch: Source
+    torch: Source | None  # None: the trio comes from PyPI (the torch channel's route around)
     torch_reqs: Sequence[str]  # pins, or paths of prefetched wheels
     runtime: Path  # requirements file
     constraints: Path  # the trio's pins
@@ -120,13 +121,12 @@ def installer_env(base: dict[str, str]) -> dict[str, str]:
 def run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None] | None = None) -> int:
     """Run one installer; everything it prints goes to ``log``."""
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write("\n$ " + " ".join(argv) + "\n")
+        fh.write("\n$ " + redact_argv(argv) + "\n")
         fh.flush()
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                encoding="utf-8", errors="replace")  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
+        child = proc.start(argv, env=env)
+        assert child.stdout is not None
+        for line in child.stdout:
+            fh.write(redact(line))
             if on_line is not None:
                 on_line(line.rstrip("\n"))
-        return proc.wait()
+        return child.wait()

@@ -15,6 +15,8 @@ from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
 
+from bootstrap.atomic import write_atomic
+
 STAMP = "yijian-env.json"
 
 
@@ -71,7 +73,7 @@ def read_stamp(env: Path) -> dict[str, Any]:
 
 
 def write_stamp(env: Path, data: dict[str, Any]) -> None:
-    (env / STAMP).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_atomic(env / STAMP, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def make_portable(env: Path, bundle_root: Path) -> None:
@@ -115,5 +117,5 @@ def heal_home(env: Path, bundle_root: Path) -> bool:
             line, changed = f"home = {home}", True
         out.append(line)
     if changed:
-        cfg.write_text("\n".join(out) + "\n", encoding="utf-8")
+        write_atomic(cfg, "\n".join(out) + "\n")  # a torn pyvenv.cfg would break the environment
     return changed

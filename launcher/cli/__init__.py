@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from bootstrap.errors import ExitCode, NotBuiltYet, YijianError
 from bootstrap.i18n import detect_language, lang_flag, pick
 from bootstrap.layout import Bundle
+from bootstrap.redact import remember_argv
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say
 from launcher.logs import setup_logging
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     bundle = Bundle.locate()
     lang = detect_language(lang_flag(args_in), _configured_language(bundle))
+    remember_argv(args_in)  # a login or token given here is masked in every log, whatever its shape
     log_path = setup_logging(bundle)
     log_file = str(log_path) if log_path else None
     ctx = Context(bundle=bundle, lang=lang)

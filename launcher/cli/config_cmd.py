@@ -78,7 +78,8 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
             {
                 "file": str(cfg.path),
                 "settings": [
-                    {"key": s.key, "value": cfg[s.key], "default": s.default, "set": s.key in cfg.user_keys,
+                    {"key": s.key, "value": config.shown(s, cfg[s.key]), "default": s.default,
+                     "set": s.key in cfg.user_keys,
                      "help": s.help(ctx.lang)}
                     for s in settings
                 ],
@@ -86,9 +87,12 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
         )  # fmt: skip
         return 0
     if args.key:
-        print(_fmt(cfg[args.key]))
+        print(_fmt(config.shown(settings[0], cfg[args.key])))
         return 0
-    rows = [(s.key, _fmt(cfg[s.key]), "*" if s.key in cfg.user_keys else "", s.help(ctx.lang)) for s in settings]
+    rows = [
+        (s.key, _fmt(config.shown(s, cfg[s.key])), "*" if s.key in cfg.user_keys else "", s.help(ctx.lang))
+        for s in settings
+    ]
     print(table((ctx.t("键", "key"), ctx.t("值", "value"), ctx.t("已改", "set"), ctx.t("说明", "meaning")), rows))
     return 0
 
@@ -112,7 +116,8 @@ def set_(ctx: Context, args: argparse.Namespace) -> int:
         changes.append((key, config.parse_value(setting, raw)))
     cfg = config.apply(ctx.bundle, changes)
     for key, _ in changes:
-        print(ctx.t(f"已保存 {key} = {_fmt(cfg[key])}", f"saved {key} = {_fmt(cfg[key])}"))
+        value = _fmt(config.shown(config.BY_KEY[key], cfg[key]))  # a secret is never echoed
+        print(ctx.t(f"已保存 {key} = {value}", f"saved {key} = {value}"))
     return 0
 
 

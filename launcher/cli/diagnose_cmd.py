@@ -1,9 +1,16 @@
-"""``yijian diagnose FILE|-``: name the known errors in a console log."""
+"""``yijian diagnose FILE|-``: name the known errors in a console log.
+
+The findings are held against what the doctor's probe sees in this bundle's
+environment (a log that says "CPU torch" while the environment's torch has
+CUDA is old or from elsewhere); when nothing known matches, the answer says
+what the log does show and what to include when asking for help.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bootstrap.i18n import pick
@@ -41,18 +48,36 @@ def read_log(name: str) -> str:
         return raw.decode("gbk", errors="replace")
 
 
-def diagnose(ctx: Context, args: argparse.Namespace) -> int:
+def probe_machine(bundle: Any) -> Any:
+    """The facts of this bundle's environment, from the doctor's own probe; None without an environment."""
+    from bootstrap.builder.build import runtime_env
+    from launcher.diagnosis.machine import from_probe
+    from launcher.doctor.envprobe import probe_environment
+
+    env = probe_environment(runtime_env(bundle))
+    return from_probe(env.facts) if env.state == "ok" else None
+
+
+def diagnose(ctx: Context, args: argparse.Namespace, probe: Callable[[Any], Any] = probe_machine) -> int:
     from launcher.doctor.scanner import exit_code, scan
 
-    findings = scan(read_log(args.file), ctx.lang)
+    findings = scan(read_log(args.file), ctx.lang, machine=probe(ctx.bundle), summary=True)
     if args.json:
         emit_json({"findings": [f.to_dict() for f in findings]})
         return exit_code(findings)
     if not findings:
-        print(ctx.t("没有发现已知问题。", "No known problem found."))
+        print(ctx.t("日志里没有出错的迹象，也没有发现已知问题。", "The log shows no failure and no known problem."))
     marks = {"error": ctx.t("错误", "error"), "warning": ctx.t("警告", "warning"), "info": ctx.t("提示", "info")}
+    sure = {
+        "high": ctx.t("把握大", "likely"),
+        "medium": ctx.t("把握中等", "probable"),
+        "low": ctx.t("把握小", "possible"),
+    }
     for f in findings:
-        print(f"[{marks[f.severity]}] {f.code}: {f.title}")
+        print(
+            f"[{marks[f.severity]}] {f.code}: {f.title}"
+            + ("" if f.code == "LOG_SUMMARY" else f" ({sure[f.confidence]})")
+        )
         print("    " + f.detail)
         print("    " + ctx.t("修复：", "Fix: ") + f.fix)
     return exit_code(findings)

@@ -74,9 +74,10 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 def _launch(ctx: Context, args: argparse.Namespace) -> int:
 
     from launcher.errors import RuntimeStartFailed
-    from launcher.runtime_process import start
+    from launcher.runtime_process import start, take_logins
 
     options = options_from(ctx, args)
+    take_logins(options, os.environ)  # -- --gradio-auth … and COMMANDLINE_ARGS count for the check below
     options.check()
     if not options.demo:
         _ensure_architecture_configs(ctx, args)
@@ -115,11 +116,10 @@ def report_exit(ctx: Context, rp: Any, rc: int) -> int:
 
 
 def _ensure_architecture_configs(ctx: Context, args: argparse.Namespace) -> None:
-    """Fetch, once, the config folders single-file checkpoints need to load offline."""
+    """Write, once, the config folders single-file checkpoints load with (from the shipped data, no network)."""
     from pathlib import Path
 
     from launcher import config
-    from launcher.mirrors.plan import plan_for
     from launcher.models.architecture import ARCHITECTURES
     from launcher.models.configs import architectures_in_library, ensure_configs, missing_architectures
 
@@ -132,7 +132,7 @@ def _ensure_architecture_configs(ctx: Context, args: argparse.Namespace) -> None
         if arch in ARCHITECTURES:
             archs.add(arch)
     if missing_architectures(ctx.bundle, sorted(archs)):
-        ensure_configs(ctx.bundle, sorted(archs), plan=plan_for(ctx.bundle, cfg), lang=ctx.lang, say=say)
+        ensure_configs(ctx.bundle, sorted(archs), lang=ctx.lang, say=say)
 
 
 def _explain(ctx: Context, output: str) -> None:

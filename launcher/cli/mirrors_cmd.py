@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bootstrap.errors import ExitCode
 from bootstrap.i18n import pick
 from launcher.cli.context import Context
 from launcher.cli.output import emit_json, say, table
@@ -130,10 +132,13 @@ def test(ctx: Context, args: argparse.Namespace) -> int:
                   f"Measuring the mirrors of {len(channels)} channel(s) at once (at most {timeout:g} s each) ..."))  # fmt: skip
     by_channel = measure(ctx.bundle, cfg, channels, args.cuda, timeout)
     elapsed = time.monotonic() - started
+    findings = dead_channels(by_channel, {name: cfg.get_str(f"mirrors.{name}") for name in channels})
+    code = int(ExitCode.NETWORK) if findings else 0
     if args.json:
         emit_json({"results": [r.to_dict() for name in channels for r in by_channel[name]],
+                   "findings": [f.to_dict(ctx.lang) for f in findings],
                    "timeout_s": timeout, "elapsed_s": round(elapsed, 2)})  # fmt: skip
-        return 0
+        return code
     for name, rs in by_channel.items():
         print(f"\n[{name}]")
         rows = []
@@ -156,7 +161,52 @@ def test(ctx: Context, args: argparse.Namespace) -> int:
                      ctx.t("首字节ms", "first byte ms"), ctx.t("速度", "speed")), rows))  # fmt: skip
     say(ctx.t(f"用时 {elapsed:.1f} 秒。结果已保存，auto 会选每个通道最快的可用镜像。",
               f"Took {elapsed:.1f} s. Saved: auto now picks the fastest healthy mirror of each channel."))  # fmt: skip
-    return 0
+    for f in findings:
+        say(f"✗ {f.text(ctx.lang)}\n  {f.fix(ctx.lang)}")
+    return code
+
+
+@dataclass(frozen=True)
+class DeadChannel:
+    """A finding of ``mirrors test``: no mirror of ``channel`` works."""
+
+    channel: str
+    tried: tuple[tuple[str, str], ...]  # (id, error)
+
+    def text(self, lang: str) -> str:
+        listing = "; ".join(f"{i}: {e}" for i, e in self.tried) or "-"
+        return pick(lang, f"{self.channel} 通道没有可用的镜像（试过：{listing}）。",
+                    f"The {self.channel} channel has no working mirror (tried: {listing}).")  # fmt: skip
+
+    def fix(self, lang: str) -> str:
+        zh, en = _FIXES.get(self.channel, _FIXES["*"])
+        return pick(lang, zh, en).format(channel=self.channel)
+
+    def to_dict(self, lang: str) -> dict[str, Any]:
+        return {"code": "CHANNEL_DEAD", "channel": self.channel, "tried": [{"id": i, "error": e} for i, e in self.tried],
+                "message": self.text(lang), "fix": self.fix(lang)}  # fmt: skip
+
+
+_PROXY = (
+    "或设置代理：./start.sh config set network.proxy http://主机:端口。",
+    "or set a proxy: ./start.sh config set network.proxy http://host:port.",
+)
+_FIXES = {
+    "torch": ("安装时会改用 PyPI 上等价的 torch（若环境包有）；否则把 torch 轮子放进一个文件夹并运行 ./start.sh mirrors use torch 文件夹路径，" + _PROXY[0],
+              "Setup falls back to PyPI's equivalent torch where the pack has one; otherwise put the torch wheels in a folder "
+              "and run ./start.sh mirrors use torch FOLDER, " + _PROXY[1]),
+    "huggingface": ("模型会改从 ModelScope 下载（若目录里有）；也可以把自己的模型文件放进 models/Stable-diffusion，" + _PROXY[0],
+                    "Models fall back to ModelScope where the catalog has a copy; or put your own model file in "
+                    "models/Stable-diffusion, " + _PROXY[1]),
+    "*": ("检查网络，用 ./start.sh mirrors use {channel} 网址 指定一个能用的镜像，" + _PROXY[0],
+          "Check the network, pick one that works with ./start.sh mirrors use {channel} URL, " + _PROXY[1]),
+}  # fmt: skip
+
+
+def dead_channels(by_channel: dict[str, list[Any]], choices: dict[str, str]) -> list[DeadChannel]:
+    """The tested channels in which no mirror answered (github with ``off`` uses none, so it cannot be dead)."""
+    return [DeadChannel(name, tuple((r.id, r.error) for r in rs)) for name, rs in by_channel.items()
+            if not any(r.ok for r in rs) and not (name == "github" and choices.get(name) == "off")]  # fmt: skip
 
 
 def use(ctx: Context, args: argparse.Namespace) -> int:

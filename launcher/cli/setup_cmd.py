@@ -81,8 +81,7 @@ def setup(ctx: Context, args: argparse.Namespace) -> int:
 
             stamp = repair(ctx.bundle, plan, args.repair, base_env=env, on_event=on_event, lang=ctx.lang)
         else:
-            stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild,
-                          prefer_bundled_python=cfg.get_str("setup.python") == "bundled")  # fmt: skip
+            stamp = build(ctx.bundle, plan, base_env=env, on_event=on_event, lang=ctx.lang, force=args.rebuild)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -101,7 +100,10 @@ def _print_plan(ctx: Context, plan: Any) -> None:
         )
     )
     print(ctx.t(f"环境：{d['env']}", f"environment: {d['env']}"))
-    print(f"Python: {d['python'].get('version')} ({d['python'].get('source')}) {d['python'].get('path', '')}")
+    py = d["python"]
+    print(f"Python: {py.get('version', d['pack']['python'])} ({py.get('source')}) {py.get('path', '')}".rstrip())
+    if plan.python_plan is not None:
+        say(plan.python_plan.note(ctx.lang))
     print(ctx.t(f"PyPI 源：{d['indexes']['pypi']['url']}", f"PyPI index: {d['indexes']['pypi']['url']}"))
     print(ctx.t(f"torch 源：{d['indexes']['torch']['url']}", f"torch index: {d['indexes']['torch']['url']}"))
     for w in d["big_wheels"]:

@@ -10,11 +10,11 @@ the process, an import that hangs, torch that raises), the launcher gets an
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc
 from bootstrap.layout import env_python
 
 PROBE = r"""
@@ -77,23 +77,25 @@ def probe_environment(env: Path, timeout: float = 60.0, uv: Path | None = None) 
     if not python.exists():
         return EnvFacts("missing", str(env), f"{python} does not exist")
     try:
-        proc = subprocess.run([str(python), "-I", "-c", PROBE], capture_output=True, text=True, timeout=timeout,
-                              encoding="utf-8", errors="replace")  # fmt: skip
-    except subprocess.TimeoutExpired:
+        done = proc.run([python, "-I", "-c", PROBE], timeout=timeout)
+    except proc.TimeoutExpired:
         return EnvFacts("timeout", str(env), f"the probe did not finish within {timeout:g} s")
     except OSError as exc:
         return EnvFacts("crashed", str(env), f"{python} could not be started: {exc}")
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("YIJIAN-PROBE ")), None)
-    if proc.returncode != 0 or line is None:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        return EnvFacts("crashed", str(env), f"exit code {proc.returncode}: {tail}")
+    line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("YIJIAN-PROBE ")), None)
+    if done.returncode != 0 or line is None:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        return EnvFacts("crashed", str(env), f"exit code {done.returncode}: {tail}")
     try:
         facts = json.loads(line[len("YIJIAN-PROBE ") :])
     except ValueError as exc:
         return EnvFacts("unreadable", str(env), f"the probe's answer was not JSON: {exc}")
     result = EnvFacts("ok", str(env), facts=facts)
     if uv is not None:
-        check = subprocess.run([str(uv), "pip", "check", "--python", str(python)], capture_output=True, text=True,
-                               timeout=timeout)  # fmt: skip
+        try:
+            check = proc.run([uv, "pip", "check", "--python", python], timeout=timeout)
+        except (OSError, proc.TimeoutExpired) as exc:
+            result.pip_check = f"uv pip check did not run: {exc}"
+            return result
         result.pip_check = "" if check.returncode == 0 else (check.stdout + check.stderr).strip()
     return result

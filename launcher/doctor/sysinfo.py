@@ -1,9 +1,10 @@
 """The diagnostic bundle (诊断包): facts, findings, config and recent logs, with secrets removed.
 
 Users attach it to a bug report, so everything that goes in passes through
-:func:`redact` first: tokens (Hugging Face, Civitai, bearer and basic
-authorization), passwords and ``user:password`` pairs, credentials inside
-URLs (proxies), secret-looking settings, and the user's name in paths.
+:func:`redact` first: the one redaction layer of bootstrap/redact.py (logins,
+tokens, authorization headers, credentials inside URLs, secret settings, the
+exact secrets of config.toml and the environment, the home folder), then the
+user's name wherever it stands as a word.
 """
 
 from __future__ import annotations
@@ -20,32 +21,37 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bootstrap.errors import YijianError
 from bootstrap.layout import Bundle
+from bootstrap.redact import redact as redact_text
+from bootstrap.redact import remember_environ
 from launcher._version import __version__
 
 LOG_TAIL = 200_000  # bytes of each recent log
 LOG_FILES = 8
 
-_SECRET_KEYS = r"(?:token|password|passwd|secret|api[_-]?key|auth|civitai_token|hf_token|access[_-]?key)"
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "hf_***"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
-    (re.compile(r"(?i)(authorization\s*[:=]\s*)\S+"), r"\1***"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]*@"), r"\1***@"),  # credentials in URLs (proxies)
-    (re.compile(rf"(?im)^(\s*[\"']?[A-Za-z0-9_.-]*{_SECRET_KEYS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)(.+)$"), r'\1"***"'),
-    (re.compile(rf"(?i)([?&][A-Za-z0-9_.-]*{_SECRET_KEYS}[A-Za-z0-9_.-]*=)[^&\s]+"), r"\1***"),
-)
-
 
 def redact(text: str, user_names: Iterable[str] = ()) -> str:
-    """``text`` without secrets and without the user's name in paths."""
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
-    text = re.sub(r"(?i)(/home/|/Users/|[A-Z]:\\Users\\|[A-Z]:/Users/)[^/\\\s\"']+", r"\1<user>", text)
+    """``text`` through the one redaction layer (bootstrap/redact.py), then without the user's name as a word."""
+    text = redact_text(text)
     for name in user_names:
         if name and len(name) > 1:
             text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", "<user>", text)
     return text
+
+
+def remember_bundle_secrets(bundle: Bundle) -> None:
+    """The secrets of this environment and of config.toml (even an invalid one), to be masked wherever they are."""
+    from launcher import config
+
+    remember_environ(os.environ)
+    try:
+        _, data = config.read(bundle)
+    except YijianError:
+        return  # unreadable: the file's shapes (key = "value") are still masked
+    config.remember_secrets(
+        {f"{section}.{k}": v for section, body in data.items() if isinstance(body, dict) for k, v in body.items()}
+    )
 
 
 def _user_names() -> list[str]:
@@ -65,6 +71,7 @@ def recent_logs(bundle: Bundle, count: int = LOG_FILES) -> list[Path]:
 def write_bundle(bundle: Bundle, out: Path, report: dict[str, Any]) -> Path:
     """Write the zip; ``report`` is the doctor's JSON (hardware, environment, findings)."""
     users = _user_names()
+    remember_bundle_secrets(bundle)
     out.parent.mkdir(parents=True, exist_ok=True)
     facts = {
         "yijian": __version__,

@@ -33,6 +33,7 @@ class DownloadSource:
     headers: Mapping[str, str] = field(default_factory=dict)
     channel: str = ""  # with mirror_id: where a failure is recorded for ``auto``
     mirror_id: str = ""
+    stay_within: tuple[str, ...] = ()  # domains redirects may go to (launcher/downloads/redirects.py); () = any
 
     def name(self) -> str:
         if self.label:
@@ -87,7 +88,8 @@ def download(
         for i, source in enumerate(sources):
             try:
                 return fetch(source.url, dest, sha256=sha256, size=size, headers=source.headers,
-                             connections=connections, on_progress=on_progress, stop=stop)  # fmt: skip
+                             connections=connections, on_progress=on_progress, stop=stop,
+                             stay_within=source.stay_within)  # fmt: skip
             except MirrorProblem as problem:
                 tried.append((source, problem))
                 if bundle is not None and source.channel and source.mirror_id:
@@ -97,7 +99,7 @@ def download(
                     say(pick(lang, f"{source.name()} 下载失败（{problem.reason}），改用 {nxt.name()}",
                              f"{source.name()} failed ({problem.reason}); trying {nxt.name()}"))  # fmt: skip
         if len(tried) == 1:
-            raise as_user_error(tried[0][1], tried[0][0].url) from tried[0][1]
+            raise as_user_error(tried[0][1], tried[0][0].url, part.part) from tried[0][1]
         listing = "; ".join(f"{s.name()}: {p.reason}" for s, p in tried)
         raise AllMirrorsFailed(channel=sources[0].channel or "download", listing=listing) from tried[-1][1]
     finally:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from launcher.downloads.backoff import Stopped, pause, retry_after
 from launcher.downloads.partfile import Meta, PartFile
 from launcher.downloads.progress import Meter, Progress
 from launcher.downloads.transfer import (
@@ -50,7 +50,7 @@ from launcher.downloads.transfer import (
     human_size,
     run_transfer,
 )
-from launcher.errors import ChecksumMismatch, DiskFull, WrongContent
+from launcher.errors import ChecksumMismatch, DiskFull, DownloadInterrupted, WrongContent
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 from launcher.models.hashes import sha256_file
 
@@ -72,6 +72,24 @@ class Result:
     url: str
 
 
+def redirect_guard(stay_within: Sequence[str]) -> Callable[..., None]:
+    """A requests response hook: raise OffMirrorRedirect at a redirect whose Location leaves ``stay_within``."""
+    from urllib.parse import urljoin
+
+    from launcher.downloads.redirects import check_redirects
+
+    def hook(resp: requests.Response, *args: object, **kwargs: object) -> None:
+        if resp.is_redirect:
+            target = urljoin(resp.url, resp.headers.get("Location", ""))
+            try:
+                check_redirects([target], stay_within)
+            except MirrorProblem:
+                resp.close()
+                raise
+
+    return hook
+
+
 def _default_validator(first: bytes) -> str | None:
     from launcher.models.safetensors_header import sniff_wrong_content
 
@@ -81,8 +99,10 @@ def _default_validator(first: bytes) -> str | None:
 INSPECT_TRIES = 3
 
 
-def _first_answer(session: requests.Session, url: str, h: Mapping[str, str]) -> requests.Response:
-    """The first response, retried a little on resets, timeouts, 429 and 5xx."""
+def _first_answer(session: requests.Session, url: str, h: Mapping[str, str],
+                  stop: threading.Event | None = None) -> requests.Response:  # fmt: skip
+    """The first response, retried a little on resets, timeouts, 429 and 5xx; :class:`Stopped` if ``stop`` is set."""
+    stops = (stop,) if stop is not None else ()
     for attempt in range(INSPECT_TRIES):
         last = attempt + 1 == INSPECT_TRIES
         try:
@@ -98,18 +118,21 @@ def _first_answer(session: requests.Session, url: str, h: Mapping[str, str]) -> 
             resp.close()
             if last or not (resp.status_code == 429 or resp.status_code >= 500):
                 raise MirrorProblem(problem)
-            retry_after = resp.headers.get("Retry-After", "")
-            if retry_after.isdigit():
-                time.sleep(min(30.0, float(retry_after)))
+            wait = retry_after(resp.headers.get("Retry-After"))
+            if wait is not None:
+                if pause(wait, *stops):
+                    raise Stopped
                 continue
-        time.sleep(0.5 * 2**attempt)
+        if pause(0.5 * 2**attempt, *stops):
+            raise Stopped
     raise AssertionError("unreachable")
 
 
-def inspect(session: requests.Session, url: str, headers: Mapping[str, str]) -> tuple[Remote, requests.Response | None]:
+def inspect(session: requests.Session, url: str, headers: Mapping[str, str],
+            stop: threading.Event | None = None) -> tuple[Remote, requests.Response | None]:  # fmt: skip
     """Size, validators and range support; a 200 answer is returned to be streamed."""
     h = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers, "Range": "bytes=0-0"}
-    resp = _first_answer(session, url, h)
+    resp = _first_answer(session, url, h, stop)
     etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
     if resp.status_code == 206:
         m = CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
@@ -122,7 +145,7 @@ def inspect(session: requests.Session, url: str, headers: Mapping[str, str]) -> 
     if resp.status_code == 416:  # a server that refuses every range: read it whole
         resp.close()
         h.pop("Range", None)
-        resp = _first_answer(session, url, h)
+        resp = _first_answer(session, url, h, stop)
     length = resp.headers.get("Content-Length")
     size = int(length) if length and length.isdigit() else None
     return Remote(resp.url, size, resp.headers.get("ETag"), resp.headers.get("Last-Modified"), False), resp
@@ -140,6 +163,7 @@ def fetch(
     stop: threading.Event | None = None,
     validator: Validator = _default_validator,
     tick: float = 0.25,
+    stay_within: Sequence[str] = (),
 ) -> Result:
     """Download ``url`` to ``dest`` (see the module docstring).
 
@@ -151,9 +175,14 @@ def fetch(
     stop = stop or threading.Event()
     part = PartFile(dest)
     session = requests.Session()
+    if stay_within:  # a redirect off the mirror (the Xet case) fails this source before it is followed
+        session.hooks["response"].append(redirect_guard(stay_within))
     try:
         for attempt in range(3):
-            remote, first = inspect(session, url, headers or {})
+            try:
+                remote, first = inspect(session, url, headers or {}, stop)
+            except Stopped:
+                raise DownloadInterrupted(percent=human_size(part.describe()["done"]), dest=str(dest)) from None
             if attempt == 2 and remote.ranges:
                 # Its validators change on every request (some CDNs): ranges cannot be trusted, so one stream.
                 remote = Remote(remote.url, remote.size, None, None, False)
@@ -212,8 +241,8 @@ def fetch(
         part.close()
 
 
-def as_user_error(problem: MirrorProblem, url: str) -> Exception:
-    """The Yijian error to show when the only source failed this way."""
+def as_user_error(problem: MirrorProblem, url: str, part: Path | None = None) -> Exception:
+    """The Yijian error to show when the only source failed this way (``part``: the kept ``.part`` file)."""
     from launcher.errors import DownloadFailed
 
     if isinstance(problem, WrongContentProblem):
@@ -221,4 +250,5 @@ def as_user_error(problem: MirrorProblem, url: str) -> Exception:
         return WrongContent(what_zh=zh.get(problem.what, problem.what), what_en=f"a {problem.what}", url=problem.url)
     if isinstance(problem, VerifyProblem):
         return ChecksumMismatch(what=problem.what, expected=problem.expected, actual=problem.actual, url=problem.url)
-    return DownloadFailed(url=url, reason=problem.reason)
+    kept = part.stat().st_size if part is not None and part.is_file() else 0
+    return DownloadFailed(url=url, reason=problem.reason, kept=kept, kept_human=human_size(kept), part=str(part))

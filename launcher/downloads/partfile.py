@@ -5,7 +5,12 @@
 * ``NAME.part.log``   a journal: one ``start end`` line per finished span.
   Each connection appends a line after every :data:`JOURNAL_EVERY` bytes it
   wrote, so a ``kill -9`` loses at most that much per connection;
-* ``NAME.part.lock``  held while a process downloads, naming its PID.
+* ``NAME.part.lock``  locked (:mod:`filelock`) while a process downloads;
+* ``NAME.part.pid``   the PID of that process, for the message a second one gets.
+
+The PID lives in its own file: the lock file is opened by every contender,
+and on Windows ``msvcrt.locking`` covers a byte range, so a lock file that
+also held the PID would be read through (or written past) the locked byte.
 
 The final name only ever appears by an atomic rename after verification.
 """
@@ -19,8 +24,11 @@ import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
+import filelock
+
+from bootstrap.atomic import write_atomic
 from launcher.errors import DownloadLocked
 
 JOURNAL_EVERY = 64 * 1024
@@ -74,6 +82,34 @@ class Meta:
         return self.size is not None
 
 
+class Lock(Protocol):
+    """What :class:`PartFile` needs of a lock (a :class:`filelock.FileLock`, or a stand-in in tests)."""
+
+    def acquire(self, timeout: float | None = None) -> object: ...
+    def release(self) -> None: ...
+
+
+def unlink_before_release(platform: str = sys.platform) -> bool:
+    """Whether the holder removes the lock file itself, while it still holds the lock.
+
+    POSIX: yes, or every finished download would leave ``NAME.part.lock``
+    beside the model (filelock re-checks that the file it locked still has a
+    name, so a contender that opened the old file tries again).  Windows: no,
+    a file that is open cannot be deleted (WinError 32); filelock removes it
+    there itself once it is unlocked and closed.
+    """
+    return platform != "win32"
+
+
+def read_pid(path: Path) -> str:
+    """The PID a holder wrote, or ``?`` (not written yet, or gone meanwhile)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return "?"
+    return text if text.isdigit() else "?"
+
+
 class PartFile:
     """The files beside one download target."""
 
@@ -83,44 +119,40 @@ class PartFile:
         self.meta_path = dest.with_name(dest.name + ".part.json")
         self.journal = dest.with_name(dest.name + ".part.log")
         self.lock_path = dest.with_name(dest.name + ".part.lock")
-        self._lock_fh: IO[str] | None = None
+        self.pid_path = dest.with_name(dest.name + ".part.pid")
+        self._lock: Lock | None = None
+        self.platform = sys.platform
         self._fd: int | None = None
         self._journal_fd: int | None = None
         self._write_lock = threading.Lock()
 
     # -- lock -------------------------------------------------------------
-    def acquire(self) -> None:
+    def acquire(self, lock: Lock | None = None) -> None:
         """Hold the lock for this target, or raise DownloadLocked naming the holder."""
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.lock_path, "a+", encoding="utf-8")
+        lock = lock if lock is not None else filelock.FileLock(str(self.lock_path), thread_local=False)
         try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            pid = fh.read().strip() or "?"
-            fh.close()
-            raise DownloadLocked(pid=pid, dest=str(self.dest)) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._lock_fh = fh
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise DownloadLocked(pid=read_pid(self.pid_path), dest=str(self.dest)) from None
+        try:
+            write_atomic(self.pid_path, str(os.getpid()), fsync=False)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
 
     def release(self) -> None:
         self.close()
-        if self._lock_fh is not None:
-            try:
+        lock, self._lock = self._lock, None
+        if lock is None:
+            return
+        try:
+            self.pid_path.unlink(missing_ok=True)
+            if unlink_before_release(self.platform):
                 self.lock_path.unlink(missing_ok=True)
-            finally:
-                self._lock_fh.close()  # closing drops the flock
-                self._lock_fh = None
+        finally:
+            lock.release()
 
     # -- state ------------------------------------------------------------
     def load(self) -> tuple[Meta | None, list[Span]]:
@@ -147,7 +179,7 @@ class PartFile:
         """Open for writing; ``keep=False`` discards what a previous run left."""
         if not keep:
             self.discard()
-        self.meta_path.write_text(json.dumps(asdict(meta), indent=1), encoding="utf-8")
+        write_atomic(self.meta_path, json.dumps(asdict(meta), indent=1), fsync=False)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
         self._fd = os.open(self.part, flags, 0o644)
         if meta.size is not None and os.fstat(self._fd).st_size < meta.size:

@@ -19,11 +19,13 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from launcher.downloads import DownloadSource
+from launcher.downloads.redirects import mirror_domains
 from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, problem_for_status
 from launcher.mirrors.sources import Source
-from launcher.models.catalog import CatalogEntry, ModelCatalog
+from launcher.models.catalog import CatalogEntry, ModelCatalog, ModelScopeSource
 
-MODELSCOPE = "https://www.modelscope.cn"
+MODELSCOPE = "https://www.modelscope.cn"  # when the mirror plan lists no ModelScope source
+MODELSCOPE_REVISION = "master"
 
 CIVITAI = "https://civitai.com"
 METADATA_TIMEOUT = 10.0
@@ -38,6 +40,7 @@ class Plan:
     size: int | None = None
     kind: str | None = None  # checkpoint | lora | vae | embedding | upscaler, when the source says
     notes: list[str] = field(default_factory=list)
+    fallback: Plan | None = None  # a different file to fetch when every source failed (a ModelScope copy)
 
 
 def valid_sha256(value: str | None) -> str | None:
@@ -135,10 +138,16 @@ def resolve_hf(file: HfFile, endpoints: Sequence[Source]) -> Plan:
         raise MirrorProblem("; ".join(problems) or "no Hugging Face endpoint")
     path = quote(file.filename)
     sources = [
-        DownloadSource(f"{e.url.rstrip('/')}/{file.repo}/resolve/{commit}/{path}", label=e.name("en"),
-                       headers=_hf_headers(e), channel="huggingface", mirror_id=e.id)
+        DownloadSource(
+            f"{e.url.rstrip('/')}/{file.repo}/resolve/{commit}/{path}",
+            label=e.name("en"),
+            headers=_hf_headers(e),
+            channel="huggingface",
+            mirror_id=e.id,
+            stay_within=() if e.official else mirror_domains(e.url),
+        )  # fmt: skip
         for e in endpoints
-    ]  # fmt: skip
+    ]
     return Plan(sources, file.filename.rsplit("/", 1)[-1], sha, size, notes=problems)
 
 
@@ -182,28 +191,56 @@ def resolve_civitai(version: str, token: str, base: str = CIVITAI) -> Plan:
 # -- everything together ------------------------------------------------------------------------------------------
 
 
-def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source]) -> Plan:
-    """A catalog entry: its Hugging Face file through every endpoint, then ModelScope if listed."""
+def modelscope_source(copy: ModelScopeSource, modelscope: Source | None) -> DownloadSource:
+    """The download of a ModelScope copy, through the plan's ModelScope endpoint (its token, if set)."""
+    base = (modelscope.url if modelscope is not None else MODELSCOPE).rstrip("/")
+    token = os.environ.get("MODELSCOPE_API_TOKEN", "")
+    return DownloadSource(f"{base}/models/{copy.repo}/resolve/{MODELSCOPE_REVISION}/{quote(copy.file)}",
+                          label=modelscope.name("en") if modelscope is not None else "ModelScope",
+                          headers={"Authorization": f"Bearer {token}"} if token else {},
+                          channel="huggingface" if modelscope is not None else "",
+                          mirror_id=modelscope.id if modelscope is not None else "",
+                          stay_within=mirror_domains(base))  # fmt: skip
+
+
+def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source], modelscope: Source | None) -> Plan:
+    """A catalog entry: its Hugging Face file through every endpoint, then its ModelScope copy if listed.
+
+    The same file on ModelScope is one more source, checked against the entry's sha256; a different
+    file (another precision) is the plan's ``fallback``, with its own name and sha256.
+    """
     sha = entry.sha256 or None
-    extra: list[DownloadSource] = []
-    if entry.modelscope is not None:
-        url = f"{MODELSCOPE}/models/{entry.modelscope.repo}/resolve/master/{quote(entry.modelscope.file)}"
-        extra.append(DownloadSource(url, label="ModelScope"))
+    copy = entry.modelscope
+    same: list[DownloadSource] = []
+    fallback = None
+    if copy is not None and copy.own_file:
+        fallback = Plan([modelscope_source(copy, modelscope)], copy.file.rsplit("/", 1)[-1], copy.sha256, None,
+                        entry.type)  # fmt: skip
+    elif copy is not None:
+        same.append(modelscope_source(copy, modelscope))
     if entry.hf is None:
-        return Plan([DownloadSource(entry.url), *extra], entry.filename, sha, None, entry.type)
+        return Plan([DownloadSource(entry.url), *same], entry.filename, sha, None, entry.type, fallback=fallback)
     try:
         plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints)
     except MirrorProblem as exc:
-        if not extra:
-            raise
-        # No Hugging Face endpoint answered; ModelScope's copy is checked against the catalog's sha256.
-        return Plan(extra, entry.filename, sha, None, entry.type, [f"Hugging Face: {exc.reason}"])
+        note = f"Hugging Face: {exc.reason}"
+        if same:  # no Hugging Face endpoint answered; ModelScope's copy is checked against the catalog's sha256
+            return Plan(same, entry.filename, sha, None, entry.type, [note])
+        if fallback is not None:
+            return Plan(fallback.sources, fallback.filename, fallback.sha256, None, entry.type, [note])
+        raise
     # The catalog's own sha256 (checked when the entry was written) outranks what a mirror reports.
-    return Plan(plan.sources + extra, entry.filename, sha or plan.sha256, plan.size, entry.type, plan.notes)
+    return Plan(plan.sources + same, entry.filename, sha or plan.sha256, plan.size, entry.type, plan.notes,
+                fallback)  # fmt: skip
 
 
 def resolve_target(
-    target: str, *, catalog: ModelCatalog | None, endpoints: Sequence[Source], civitai_token: str = ""
+    target: str,
+    *,
+    catalog: ModelCatalog | None,
+    endpoints: Sequence[Source],
+    civitai_token: str = "",
+    modelscope: Source | None = None,
 ) -> tuple[Plan, str | None]:
     """What ``models download TARGET`` means: the plan, and a hash the target itself carries.
 
@@ -224,7 +261,7 @@ def resolve_target(
         return Plan([DownloadSource(url)], filename_of(url)), fragment
     entry = catalog.find(target) if catalog is not None else None
     if entry is not None:
-        return _from_catalog(entry, endpoints), None
+        return _from_catalog(entry, endpoints, modelscope), None
     hf = parse_hf(target, hosts)
     if hf is None:
         if catalog is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from launcher.downloads.backoff import backoff, pause, retry_after
 from launcher.downloads.partfile import JOURNAL_EVERY, Meta, PartFile, Span, missing
 from launcher.downloads.progress import Meter, Progress
 from launcher.errors import DownloadInterrupted
@@ -185,7 +186,8 @@ class Transfer:
                 failures += 1
                 if failures > RETRIES:
                     raise MirrorProblem(f"{exc.reason}, {RETRIES} retries") from exc
-                time.sleep(exc.wait if exc.wait is not None else min(8.0, 0.25 * 2**failures))
+                if pause(exc.wait if exc.wait is not None else backoff(failures), self.stop, self.user_stop):
+                    return  # stopped or paused during the wait: at once, not after it
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:  # fmt: skip
                 if self.stop.is_set():
@@ -195,7 +197,8 @@ class Transfer:
                     raise MirrorProblem(
                         f"{problem_for_exception(exc) or 'connection failed'}, {RETRIES} retries"
                     ) from exc
-                time.sleep(min(8.0, 0.25 * 2**failures))
+                if pause(backoff(failures), self.stop, self.user_stop):
+                    return
             finally:
                 self.part.record(seg.recorded, seg.pos)
                 seg.recorded = seg.pos
@@ -212,8 +215,7 @@ class Transfer:
             problem = problem_for_status(resp.status_code)
             if problem is not None:
                 if resp.status_code == 429 or resp.status_code >= 500:
-                    retry_after = resp.headers.get("Retry-After", "")
-                    raise _Retry(problem, float(retry_after) if retry_after.isdigit() else None)
+                    raise _Retry(problem, retry_after(resp.headers.get("Retry-After")))
                 raise MirrorProblem(problem)
             if resp.status_code != 206:
                 raise MirrorProblem(f"HTTP {resp.status_code}")
@@ -287,7 +289,8 @@ class Transfer:
                     raise MirrorProblem(
                         f"{problem_for_exception(exc) or 'connection failed'} (no resume: the server ignores Range)"
                     ) from exc
-                time.sleep(min(8.0, 0.25 * 2**failures))
+                if pause(backoff(failures), self.stop, self.user_stop):
+                    return
             finally:
                 with self.lock:
                     self.open_responses.discard(resp)

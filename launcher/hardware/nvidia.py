@@ -24,13 +24,14 @@ import csv
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bootstrap import proc
 
 QUERY_FIELDS = ("index", "name", "memory.total", "memory.free", "compute_cap", "driver_version")
 _CUDA_HEADER = re.compile(r"CUDA Version\s*:\s*(\d+\.\d+|N/A)")
@@ -154,22 +155,20 @@ class _Run:
     """One nvidia-smi invocation, started at once and collected against a shared deadline."""
 
     def __init__(self, argv: list[str]) -> None:
-        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console window flashing up on Windows
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, creationflags=flags)  # fmt: skip
+        self.proc = proc.start_bytes(argv)  # no console window flashing up on Windows
 
     def result(self, deadline: float) -> tuple[int, str] | None:
         """(exit status, output) or None when it did not finish in time (it is killed)."""
         try:
             out, _ = self.proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        except proc.TimeoutExpired:
             self.proc.kill()
             try:  # a process stuck in the kernel may not even die: do not wait for it long
                 self.proc.communicate(timeout=1.0)
-            except subprocess.TimeoutExpired:
+            except proc.TimeoutExpired:
                 pass
             return None
-        return self.proc.returncode, out.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        return self.proc.returncode, proc.decode(out)
 
 
 def _number(text: str) -> int | None:

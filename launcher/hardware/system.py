@@ -25,12 +25,12 @@ import platform
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bootstrap import proc
 from launcher.hardware.nvidia import Hardware, host_os, probe
 from launcher.hardware.nvml import probe_nvml, timed_out
 
@@ -106,13 +106,11 @@ def _read_text(path: Path) -> str:
 
 def _run(argv: list[str]) -> str | None:
     """stdout of a command that exited 0 within :data:`COMMAND_TIMEOUT`, or None (missing, failed, timed out)."""
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=COMMAND_TIMEOUT,
-                              creationflags=flags, check=False)  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+        done = proc.run(argv, timeout=COMMAND_TIMEOUT)
+    except (OSError, proc.SubprocessError):
         return None
-    return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+    return done.stdout if done.returncode == 0 else None
 
 
 def vendor_of(vendor_id: str) -> str:

@@ -9,13 +9,12 @@ the same file with the standard library, so the format is plain JSON.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap.atomic import write_atomic
 from bootstrap.layout import Bundle
 
 FILE = "mirrors.json"
@@ -54,12 +53,7 @@ def _read(bundle: Bundle) -> dict[str, Any]:
 
 
 def _write(bundle: Bundle, data: dict[str, Any]) -> None:
-    target = path(bundle)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".mirrors-", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1)
-    os.replace(tmp, target)
+    write_atomic(path(bundle), json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def load(bundle: Bundle, now: float | None = None) -> Ranking:

@@ -87,6 +87,13 @@ class ModelScopeSource:
     repo: str
     file: str
     verified: bool = False  # the copy's presence and content were not checked
+    # A different file (another precision or pruning of the same weights): its own sha256, saved under its own
+    # name.  Empty: the very same file as the entry's, checked against the entry's sha256.
+    sha256: str = ""
+
+    @property
+    def own_file(self) -> bool:
+        return bool(self.sha256)
 
 
 @dataclass(frozen=True)
@@ -264,8 +271,11 @@ def _source(c: _Checker) -> tuple[HfSource | None, str, ModelScopeSource | None]
             or not isinstance(table.get("file"), str)
         ):
             c.fail("modelscope", 'must be a table { repo = "...", file = "...", verified = true|false }')
+        elif "sha256" in table and not (isinstance(table["sha256"], str) and _SHA256.fullmatch(table["sha256"])):
+            c.fail("modelscope", "sha256 must be 64 lower-case hex digits")
         else:
-            ms = ModelScopeSource(table["repo"], table["file"], table.get("verified") is True)
+            ms = ModelScopeSource(table["repo"], table["file"], table.get("verified") is True,
+                                  str(table.get("sha256", "")))  # fmt: skip
     return hf, url, ms
 
 

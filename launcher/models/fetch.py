@@ -2,8 +2,10 @@
 
 The target is a catalog name, a Hugging Face file, or a URL
 (:func:`launcher.downloads.sources.resolve_target`); sources come from the
-mirror plan, so hf-mirror and the official hub (and ModelScope for catalog
-entries that list it) are tried in the measured order.  The file lands in
+mirror plan: the Hugging Face endpoints in the user's order (their choice
+first), then ModelScope for catalog entries that list a copy there; a copy
+that is another file (another precision) is fetched under its own name and
+sha256 only when every Hugging Face route failed.  The file lands in
 the A1111 folder for its type, verified against the sha256 the catalog, the
 target or the source gives.
 """
@@ -44,7 +46,7 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
     Raises OfflineMode, DownloadFailed, ChecksumMismatch … from the error tree.
     """
     from launcher.downloads.sources import valid_sha256
-    from launcher.errors import DownloadFailed, OfflineMode
+    from launcher.errors import AllMirrorsFailed, DownloadFailed, OfflineMode, WrongContent
     from launcher.mirrors.measure import ensure_measured
     from launcher.mirrors.plan import plan_for
 
@@ -69,11 +71,14 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
     from launcher.mirrors.fallback import MirrorProblem
     from launcher.models.catalog import FOLDER_BY_TYPE, catalog_path, load_model_catalog
 
+    # The route order: the user's Hugging Face choice, the other endpoints, then ModelScope (catalog copies).
     endpoints = [s for s in mirrors.sources["huggingface"] if s.kind == "hf"]
+    modelscope = next((s for s in mirrors.sources["huggingface"] if s.kind == "modelscope"), None)
     catalog = None if target.startswith(("http://", "https://")) else load_model_catalog(catalog_path(bundle))
     token = cfg.get_str("downloads.civitai_token") or civitai_token_from_env()
     try:
-        plan, carried = resolve_target(target, catalog=catalog, endpoints=endpoints, civitai_token=token)
+        plan, carried = resolve_target(target, catalog=catalog, endpoints=endpoints, civitai_token=token,
+                                       modelscope=modelscope)  # fmt: skip
     except MirrorProblem as exc:
         raise DownloadFailed(url=target, reason=exc.reason) from exc
     if carried and wanted and carried != wanted:
@@ -88,9 +93,22 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
         on_plan(plan)
     for note in plan.notes:
         say(note)
-    return download(plan.sources, dest, sha256=wanted or plan.sha256, size=plan.size,
-                    connections=request.connections or cfg.get_int("downloads.connections"),
-                    on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop)  # fmt: skip
+    connections = request.connections or cfg.get_int("downloads.connections")
+    try:
+        return download(plan.sources, dest, sha256=wanted or plan.sha256, size=plan.size, connections=connections,
+                        on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop)  # fmt: skip
+    except (AllMirrorsFailed, DownloadFailed, WrongContent) as exc:
+        other = plan.fallback
+        if other is None or request.name is not None or (carried or request.sha256):
+            raise
+        say(t(f"{exc.message('zh')}；改从 {other.sources[0].name()} 下载同一模型的另一个文件 {other.filename}",
+              f"{exc.message('en')}; downloading {other.filename}, another file of the same model, from "
+              f"{other.sources[0].name()}"))  # fmt: skip
+        if on_plan is not None:
+            on_plan(other)
+        return download(other.sources, folder / other.filename, sha256=other.sha256, size=other.size,
+                        connections=connections, on_progress=on_progress, say=say, lang=lang, bundle=bundle,
+                        stop=stop)  # fmt: skip
 
 
 def civitai_token_from_env() -> str:

@@ -19,11 +19,11 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bootstrap.atomic import write_atomic
 from bootstrap.layout import Bundle
 
 BLOCK_SIZE = 1 << 20
@@ -117,14 +117,5 @@ class HashCache:
         """Merge with the file on disk and replace it atomically; a failed write only costs a re-hash later."""
         merged = {**self._load(), **self._written}  # keep what another process wrote meanwhile
         self._entries = merged
-        tmp = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".hashes.", suffix=".tmp", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": CACHE_VERSION, "files": merged}, fh, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)  # on Windows this fails while another process reads the file
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        with contextlib.suppress(OSError):  # on Windows a replace fails while another process reads the file
+            write_atomic(self.path, json.dumps({"version": CACHE_VERSION, "files": merged}, indent=1, sort_keys=True))

@@ -10,6 +10,13 @@ Architecture strings follow ``TORCH_CUDA_ARCH_LIST``: ``"8.6"`` is SASS for sm_8
 arch-specific features (runs on 9.0 only); the ``*_ptx`` lists hold the ``+PTX`` entries, which the driver can
 JIT-compile for any newer GPU.  SASS for X.y runs on X.z with z >= y, never across majors.
 
+The PyPI route of the torch channel: ``pypi_torch_linux`` / ``pypi_torch_windows`` (and ``pypi_torchvision_*``)
+name the plain version on PyPI that can stand in for the pack's ``+cuXXX``/``+cpu`` build on that OS when every
+torch mirror fails, e.g. ``"2.10.0"`` for ``2.10.0+cu128`` on Linux (PyPI's Linux 2.10.0 is the cu128 build).
+``""`` (the default) means PyPI has no equivalent there: its Windows torch is CPU-only, and its Linux torch is
+one CUDA build per release.  The version must be the pack's own without the local label; a pack with a
+torchvision needs both or neither.  :meth:`Pack.pypi_pins` gives the pins; the builder switches to them.
+
 :func:`load_packs` reports every problem of every file at once, like ``config validate`` does.
 """
 
@@ -44,7 +51,8 @@ _PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(\s*;.+)?")
 _STRINGS = ("id", "title_zh", "title_en", "python", "torch", "torchvision", "xformers", "cuda",
             "min_driver_linux", "min_driver_windows", "runtime", "notes_zh", "notes_en")  # fmt: skip
 _LISTS = ("torch_arch", "torch_ptx", "xformers_arch", "xformers_ptx", "os")
-_KEYS = {*_STRINGS, *_LISTS, "xformers_windows", "priority"}
+_PYPI_ROUTE = ("pypi_torch_linux", "pypi_torch_windows", "pypi_torchvision_linux", "pypi_torchvision_windows")
+_KEYS = {*_STRINGS, *_LISTS, *_PYPI_ROUTE, "xformers_windows", "priority"}
 
 
 def parse_arch(text: str) -> tuple[int, int, bool]:
@@ -93,6 +101,10 @@ class Pack:
     runtime: str  # a file in the packs folder
     notes_zh: str
     notes_en: str
+    pypi_torch_linux: str = ""  # the PyPI version equivalent to ``torch`` on Linux; "" for none
+    pypi_torch_windows: str = ""
+    pypi_torchvision_linux: str = ""
+    pypi_torchvision_windows: str = ""
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -129,6 +141,15 @@ class Pack:
             pins.append(f"xformers=={xformers}")
         return pins
 
+    def pypi_pins(self, os_name: str) -> list[str]:
+        """The pins PyPI can serve instead of :meth:`pins` on ``os_name``; ``[]`` when PyPI has no equivalent build."""
+        torch = {"linux": self.pypi_torch_linux, "windows": self.pypi_torch_windows}.get(os_name, "")
+        if not torch:
+            return []
+        vision = {"linux": self.pypi_torchvision_linux, "windows": self.pypi_torchvision_windows}.get(os_name, "")
+        pins = [f"torch=={torch}"] + ([f"torchvision=={vision}"] if self.torchvision else [])
+        return pins + self.pins(os_name)[len(pins) :]
+
     def runtime_requirements(self, packs_dir: Path) -> list[str]:
         """The shared runtime pins (``packs/runtime.txt``), comments and blank lines left out."""
         return read_requirements(packs_dir / self.runtime)
@@ -150,6 +171,7 @@ class Pack:
             "xformers_arch": list(self.xformers_arch), "xformers_ptx": list(self.xformers_ptx),
             "min_driver": {"linux": self.min_driver_linux or None, "windows": self.min_driver_windows or None},
             "os": list(self.os), "priority": self.priority, "runtime": self.runtime, "notes": self.notes(lang),
+            "pypi_route": {os_name: self.pypi_pins(os_name) or None for os_name in ("linux", "windows")},
         }  # fmt: skip
 
 
@@ -251,6 +273,16 @@ def _consistency(c: _Checker, pack: Pack) -> None:
     for key, ptx in (("torch_ptx", pack.torch_ptx), ("xformers_ptx", pack.xformers_ptx)):
         if any(parse_arch(a)[2] for a in ptx):
             c.fail(key, "PTX entries are plain X.Y (no 'a' suffix)")
+    for os_name in ("linux", "windows"):
+        pypi_torch, pypi_vision = getattr(pack, f"pypi_torch_{os_name}"), getattr(pack, f"pypi_torchvision_{os_name}")
+        for key, value, own in ((f"pypi_torch_{os_name}", pypi_torch, pack.torch),
+                                (f"pypi_torchvision_{os_name}", pypi_vision, pack.torchvision)):  # fmt: skip
+            if value and value != own.split("+")[0]:
+                c.fail(key, f"{value!r} must be the version of {own!r} without its local label")
+        if pypi_torch and bool(pack.torchvision) != bool(pypi_vision):
+            c.fail(f"pypi_torchvision_{os_name}", "needed exactly when the pack has a torchvision and a PyPI torch")
+        if pypi_vision and not pypi_torch:
+            c.fail(f"pypi_torchvision_{os_name}", f"needs pypi_torch_{os_name} too")
     for name in pack.os:
         if name not in OS_NAMES:
             c.fail("os", f"{name!r} is not one of {', '.join(OS_NAMES)}")
@@ -275,13 +307,17 @@ def _pack(raw: dict[str, Any], path: Path, problems: list[str]) -> Pack | None:
     xf_win = raw.get("xformers_windows")
     if xf_win is not None and (not isinstance(xf_win, str) or (xf_win and not _VERSION.fullmatch(xf_win))):
         c.fail("xformers_windows", 'must be a version string, or "" for none on Windows')
+    route = {k: raw.get(k, "") for k in _PYPI_ROUTE}
+    for key, value in route.items():
+        if not isinstance(value, str) or (value and not _VERSION.fullmatch(value)):
+            c.fail(key, 'must be a version string, or "" when PyPI has no equivalent build')
     priority = raw.get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool):
         c.fail("priority", "required, an integer (higher wins)")
     if len(problems) > before:
         return None
     assert isinstance(priority, int)
-    pack = Pack(xformers_windows=xf_win, priority=priority, **fields)
+    pack = Pack(xformers_windows=xf_win, priority=priority, **fields, **route)
     _consistency(c, pack)
     return pack if len(problems) == before else None
 

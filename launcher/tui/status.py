@@ -1,9 +1,11 @@
 """What the home page's status cards show, gathered without importing torch.
 
-Read in a worker thread when the app starts (and after each run): the
+Read in a worker thread when the app starts and again after every
+operation (the app's ``StateChanged``): the
 hardware probe, the environment's stamp and installed versions (package
-metadata only), the pack the resolver would pick, the mirrors in use, the
-model count, and the last error in the runtime's log.
+metadata only), the pack the resolver would pick, the mirrors in use (or
+that a channel has none working), the model count, and the last error in
+the runtime's log.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Status:
     pack: Text = field(default_factory=lambda: Text("", ""))
     env_state: Text = field(default_factory=lambda: Text("", ""))
     mirrors: str = ""
+    dead_channels: tuple[str, ...] = ()  # channels whose every mirror failed (last test or a real transfer)
     models: int = 0
     last_error: Text | None = None
 
@@ -78,8 +81,15 @@ def gather(bundle: Bundle) -> Status:
     from launcher.mirrors.plan import plan_for
 
     plan = plan_for(bundle, cfg)
-    firsts = [plan.first(ch) for ch in ("pypi", "torch", "huggingface")]
-    status.mirrors = " · ".join(s.id for s in firsts if s is not None)
+    shown = []
+    for ch in ("pypi", "torch", "huggingface"):
+        first = plan.first(ch)
+        if plan.no_working_mirror(ch):
+            status.dead_channels += (ch,)
+            shown.append(f"{ch}✗")
+        elif first is not None:
+            shown.append(first.id)
+    status.mirrors = " · ".join(shown)
     from launcher.models.library import scan
 
     status.models = len([m for m in scan(bundle, list(cfg["models.extra_dirs"]), with_hashes=False)

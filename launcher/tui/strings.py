@@ -14,6 +14,28 @@ PAGES: tuple[tuple[str, Text], ...] = (
     ("console", Text("控制台", "Console")),
 )
 
+# The mirror channels by their plain names (网络/镜像 page, the 镜像 card).
+CHANNEL_TITLES: dict[str, Text] = {
+    "pypi": Text("Python 包", "PyPI"),
+    "torch": Text("PyTorch 轮子", "PyTorch wheels"),
+    "huggingface": Text("模型下载 (HF)", "Models (HF)"),
+    "python": Text("Python 安装包", "Python builds"),
+    "github": Text("GitHub 加速", "GitHub proxy"),
+}
+
+
+def no_working_mirror(channel: str) -> Text:
+    """What a channel whose every mirror failed says under its choice on the 网络 page, with the fix."""
+    return Text("无可用镜像（所有镜像都失败了）：重新测速、换一个镜像，或填代理/自己的网址"
+                + ("或文件夹" if channel in ("pypi", "torch") else ""),
+                "no working mirror (every mirror failed): press Test again, pick another mirror, or set a proxy / "
+                "your own URL" + (" or folder" if channel in ("pypi", "torch") else ""))  # fmt: skip
+
+
+# The 镜像 card marks a channel with no working mirror "pypi✗" and explains the mark once.
+NO_WORKING_MIRROR_MARK = Text("✗ = 无可用镜像，见「网络/镜像」页", "✗ = no working mirror: see Network")
+
+
 T: dict[str, Text] = {
     "title": Text("一键 Yijian", "Yijian"),
     "subtitle": Text("Stable Diffusion 一键启动器", "Stable Diffusion launcher"),
@@ -41,6 +63,7 @@ T: dict[str, Text] = {
     "ready": Text("正常", "ok"),
     "running": Text("运行中", "running"),
     "stopped": Text("已停止", "stopped"),
+    "starting": Text("启动中（端口还没有应答）", "starting (the port does not answer yet)"),
     "state_running": Text("进行中", "running"),
     "state_done": Text("完成", "done"),
     "state_skipped": Text("跳过", "skipped"),

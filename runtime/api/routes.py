@@ -33,11 +33,23 @@ from runtime.api.schemas import (
     UpscalerItem,
 )
 from runtime.engine import Engine
-from runtime.errors import InvalidRequest, ModelNotFound, NoModel, OutOfMemory
+from runtime.errors import (
+    ArchitectureConfigMissing,
+    HostNotAllowed,
+    InvalidRequest,
+    ModelLoadFailed,
+    ModelNotFound,
+    NoModel,
+    OutOfMemory,
+    PickleNotAllowed,
+)
 from runtime.pnginfo import parse_parameters, read_parameters
 from runtime.request import GenerationRequest
 
-STATUS = {InvalidRequest: 422, ModelNotFound: 404, NoModel: 503, OutOfMemory: 507}
+# A model that cannot be switched to is the client's request failing (4xx), not the server: the model loaded
+# before stays loaded and keeps generating.
+STATUS = {InvalidRequest: 422, ModelNotFound: 404, PickleNotAllowed: 403, ModelLoadFailed: 422,
+          ArchitectureConfigMissing: 422, HostNotAllowed: 421, NoModel: 503, OutOfMemory: 507}  # fmt: skip
 
 
 def error_response(err: YijianError, lang: str = "en") -> JSONResponse:
@@ -95,24 +107,34 @@ def encode_image(image: Any, infotext: str) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def to_request(body: Txt2ImgBody, engine: Engine, defaults: dict[str, Any]) -> GenerationRequest:
+def to_request(body: Txt2ImgBody, engine: Engine) -> GenerationRequest:
     sampler = body.sampler_name or body.sampler_index or "Euler a"
     samplers.resolve(sampler, body.scheduler or "Automatic")  # unknown names fail here, before any work
-    clip_skip = body.override_settings.get("CLIP_stop_at_last_layers", defaults.get("CLIP_stop_at_last_layers", 1))
+    clip_skip = clip_skip_option(body.override_settings.get("CLIP_stop_at_last_layers", engine.clip_skip),
+                                 "override_settings.CLIP_stop_at_last_layers")  # fmt: skip
+    model = body.override_settings.get("sd_model_checkpoint")
     return GenerationRequest(
         prompt=body.prompt, negative_prompt=body.negative_prompt, steps=body.steps, sampler_name=sampler,
         scheduler=body.scheduler or "Automatic", cfg_scale=body.cfg_scale, width=body.width, height=body.height,
-        seed=body.seed, n_iter=body.n_iter, batch_size=body.batch_size, clip_skip=int(clip_skip), tiling=body.tiling,
+        seed=body.seed, n_iter=body.n_iter, batch_size=body.batch_size, clip_skip=clip_skip, tiling=body.tiling,
         vae=str(body.override_settings.get("sd_vae", engine.vae_name)),
+        model=str(model) if model else None, restore_model=body.override_settings_restore_afterwards,
         enable_hr=body.enable_hr, hr_scale=body.hr_scale, hr_upscaler=body.hr_upscaler or "Latent",
         hr_second_pass_steps=body.hr_second_pass_steps, hr_resize_x=body.hr_resize_x, hr_resize_y=body.hr_resize_y,
         hr_denoising_strength=body.denoising_strength if body.enable_hr else None, save_images=body.save_images,
     )  # fmt: skip
 
 
+def clip_skip_option(value: Any, field: str) -> int:
+    if isinstance(value, float) and value.is_integer():  # some clients send 2.0
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        raise InvalidRequest("must be an integer from 1 to 12", field=field, detail_zh="应为 1 到 12 的整数")
+    return value
+
+
 def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str = "en") -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1", dependencies=[Depends(BasicAuth(credentials))])
-    defaults: dict[str, Any] = {"CLIP_stop_at_last_layers": 1}
 
     def run(req: GenerationRequest, body: Txt2ImgBody) -> GenerationResponse:
         result = engine.generate(req)
@@ -123,11 +145,11 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
 
     @router.post("/txt2img", response_model=GenerationResponse)
     def txt2img(body: Txt2ImgBody) -> GenerationResponse:
-        return run(to_request(body, engine, defaults), body)
+        return run(to_request(body, engine), body)
 
     @router.post("/img2img", response_model=GenerationResponse)
     def img2img(body: Img2ImgBody) -> GenerationResponse:
-        req = to_request(body, engine, defaults)
+        req = to_request(body, engine)
         req.init_images = [decode_image(s, f"init_images[{i}]") for i, s in enumerate(body.init_images)]
         req.denoising_strength = body.denoising_strength if body.denoising_strength is not None else 0.75
         req.resize_mode = min(body.resize_mode, 2)
@@ -169,12 +191,15 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
     def vaes() -> list[dict[str, str]]:
         return [{"model_name": name, "filename": str(path)} for name, path in engine.view.vaes.items()]
 
+    # async: these run on the event loop, never in the worker threads that queued generations fill, and they
+    # never wait on the engine's lock (the progress object has its own, held only for a copy), so they answer
+    # while a generation runs and any number of others wait.
     @router.get("/progress")
-    def progress() -> dict[str, object]:
+    async def progress() -> dict[str, object]:
         return engine.progress.snapshot().to_a1111()
 
     @router.post("/interrupt")
-    def interrupt() -> dict[str, str]:
+    async def interrupt() -> dict[str, str]:
         engine.interrupt()
         return {}
 
@@ -182,20 +207,17 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
     def get_options() -> dict[str, Any]:
         model = engine.model
         return {"sd_model_checkpoint": model.checkpoint.title if model else None, "sd_vae": engine.vae_name,
-                "samples_save": True, "outdir_samples": str(engine.outputs.root), **defaults}  # fmt: skip
+                "samples_save": True, "outdir_samples": str(engine.outputs.root),
+                "CLIP_stop_at_last_layers": engine.clip_skip}  # fmt: skip
 
     @router.post("/options")
     def set_options(body: dict[str, Any]) -> dict[str, Any]:
-        if "sd_model_checkpoint" in body:
-            engine.load(str(body["sd_model_checkpoint"]))
-        if "sd_vae" in body:
-            engine.select_vae(str(body["sd_vae"]))
-        if "CLIP_stop_at_last_layers" in body:
-            value = body["CLIP_stop_at_last_layers"]
-            if not isinstance(value, int) or not 1 <= value <= 12:
-                raise InvalidRequest("must be an integer from 1 to 12", field="CLIP_stop_at_last_layers",
-                                     detail_zh="应为 1 到 12 的整数")  # fmt: skip
-            defaults["CLIP_stop_at_last_layers"] = value
+        clip_skip = body.get("CLIP_stop_at_last_layers")
+        engine.set_options(
+            checkpoint=str(body["sd_model_checkpoint"]) if "sd_model_checkpoint" in body else None,
+            vae=str(body["sd_vae"]) if "sd_vae" in body else None,
+            clip_skip=None if clip_skip is None else clip_skip_option(clip_skip, "CLIP_stop_at_last_layers"),
+        )
         return {}
 
     @router.post("/png-info")

@@ -3,8 +3,8 @@
 Users paste prompts written for AUTOMATIC1111's web UI, so the syntax is A1111's:
 ``(x)`` raises the weight of ``x`` by one step, ``[x]`` lowers it by one step,
 ``(x:1.3)`` sets the factor explicitly, brackets nest and their factors multiply,
-``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\\\`` (and the other characters in
-:data:`ESCAPABLE`) are literal characters, and ``BREAK`` (uppercase, as its own
+``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\\\`` are literal characters (a backslash before
+anything else is dropped, as A1111 drops it), and ``BREAK`` (uppercase, as its own
 word) ends the current 75-token chunk.  An unclosed bracket applies to the rest
 of the prompt and a stray closing one is literal text, as in A1111: a prompt is
 never rejected for its brackets.
@@ -24,37 +24,38 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-# One bracket level multiplies by this factor: (x) -> x * 1.05, ((x)) -> 1.1025, [x] -> 1 / 1.05.
-# The issue pins ((tag)) = 1.1025 and [tag] = 1/1.05, so that is what we use.  A1111 itself
-# (modules/prompt_parser.py, parse_prompt_attention) uses 1.1 and 1/1.1, so ((tag)) = 1.21 there;
-# 1.05 per level is NovelAI's factor for {curly} braces.  Prompts copied from A1111 guides therefore
-# get a milder emphasis here until this constant is set to 1.1; nothing else depends on its value.
-ROUND_BRACKET_MULTIPLIER: Final = 1.05
+# One bracket level multiplies by this factor: (x) -> x * 1.1, ((x)) -> 1.21, [x] -> 1 / 1.1, as in
+# A1111 1.10 (modules/prompt_parser.py, parse_prompt_attention), whose users tuned their prompts on it.
+ROUND_BRACKET_MULTIPLIER: Final = 1.1
 SQUARE_BRACKET_MULTIPLIER: Final = 1 / ROUND_BRACKET_MULTIPLIER
 
-# Characters a backslash makes literal.  The other modules keep ``\x`` verbatim so that only this
-# parser removes the backslash; a backslash before any other character stays in the text.
-ESCAPABLE: Final = frozenset("()[]{}<>\\:|")
+# A1111's "Emphasis" setting (modules/sd_emphasis.py): how weights act on the text encoder's output.
+# "None": brackets are plain text; "Ignore": brackets are read but weights do nothing; "Original":
+# weights multiply the hidden states, then the mean is restored; "No norm": multiply only.
+EMPHASIS_MODES: Final = ("None", "Ignore", "Original", "No norm")
+DEFAULT_EMPHASIS: Final = "Original"
 
 CHUNK_TOKENS: Final = 75  # per chunk, without BOS and EOS
 COMMA_BACKTRACK: Final = 20  # A1111's default "comma padding backtrack"
 
 Fragment = tuple[str, float]
 
-# ``BREAK`` in the parse result: compare with ``is`` (or use :func:`is_break`); text never produces
-# this object, so a literal fragment ("BREAK", -1.0) from odd input cannot be mistaken for it.
+# ``BREAK`` in the parse result: compare with ``is`` (or use :func:`is_break`).  As in A1111, only a
+# BREAK whose weight is still exactly -1 after the brackets around it ends a chunk: one inside
+# ``(a BREAK b)`` becomes the word "BREAK" with weight -1.1, which is what A1111 feeds its encoder.
 BREAK: Final[Fragment] = ("BREAK", -1.0)
 
-_BREAK_WORD = re.compile(r"\s*\bBREAK\b\s*")
-# A token is one of: an escape, an opening bracket, an explicit weight closing a round bracket,
-# a closing bracket, or a run of other text (a lone ``\`` or ``:`` is text too).
+_BREAK_WORD = re.compile(r"\s*\bBREAK\b\s*", re.DOTALL)
+# A1111's tokens, in its order: the escapes \( \) \[ \] \\ (the backslash goes, the character
+# stays), a lone backslash (dropped), an opening bracket, an explicit weight closing a round
+# bracket, a closing bracket, a run of other text, a lone colon.
 _TOKEN = re.compile(
     r"""
-    (?P<escape>\\.)
+    (?P<escape>\\[()\[\]\\]|\\)
   | (?P<open>[(\[])
   | :\s*(?P<weight>[+-]?[.\d]+)\s*\)
   | (?P<close>[)\]])
-  | (?P<text>[^\\()\[\]:]+|[\\:])
+  | (?P<text>[^\\()\[\]:]+|:)
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -65,34 +66,44 @@ def is_break(fragment: Fragment) -> bool:
     return fragment is BREAK
 
 
-def parse_attention(text: str) -> list[Fragment]:
+def parse_attention(text: str, emphasis: str = DEFAULT_EMPHASIS) -> list[Fragment]:
     """Split ``text`` into ``(text, weight)`` fragments, with :data:`BREAK` markers between chunks.
 
-    Adjacent fragments of equal weight are merged; the result is never empty (``""`` gives
-    ``[("", 1.0)]``).  Never raises: syntax it cannot read is kept as literal text.
+    A1111's algorithm: adjacent fragments of equal weight are merged; the result is never empty
+    (``""`` gives ``[("", 1.0)]``).  Never raises: a weight that is not a number (``(a:1.2.3)``,
+    where A1111 stops with an error) is kept as literal text.  ``emphasis`` "None" reads the
+    whole text as one plain fragment (A1111 then parses nothing, BREAK included); "Ignore"
+    parses it and sets every weight to 1.
 
     >>> parse_attention("a (b) [c] (d:1.5)")
-    [('a ', 1.0), ('b', 1.05), (' ', 1.0), ('c', 0.9523809523809523), (' ', 1.0), ('d', 1.5)]
+    [('a ', 1.0), ('b', 1.1), (' ', 1.0), ('c', 0.9090909090909091), (' ', 1.0), ('d', 1.5)]
     """
+    if emphasis == "None":
+        return [(text, 1.0)]
     parser = _Parser()
     for match in _TOKEN.finditer(text):
         token = match.group(0)
         if match.group("escape"):
-            parser.fragments.append([token[1] if token[1] in ESCAPABLE else token, 1.0])
+            parser.fragments.append([token[1:], 1.0])
         elif match.group("open"):
             (parser.round_open if token == "(" else parser.square_open).append(len(parser.fragments))
-        elif match.group("weight") is not None:
+        elif match.group("weight") is not None and parser.round_open:
             factor = _to_float(match.group("weight"))
-            if parser.round_open and factor is not None:
-                parser.scale(parser.round_open.pop(), factor)
-            else:  # not a weight after all: the text before ')', then ')' on its own
+            if factor is None:  # "(x:1.2.3)": A1111 stops with a ValueError; here the text stays, bracket closed
                 parser.add_text(token[:-1])
-                parser.close(")")
-        elif match.group("close"):
-            parser.close(token)
-        else:
+                parser.scale(parser.round_open.pop(), ROUND_BRACKET_MULTIPLIER)
+            else:
+                parser.scale(parser.round_open.pop(), factor)
+        elif match.group("close") and (parser.round_open if token == ")" else parser.square_open):
+            round_ = token == ")"
+            stack = parser.round_open if round_ else parser.square_open
+            parser.scale(stack.pop(), ROUND_BRACKET_MULTIPLIER if round_ else SQUARE_BRACKET_MULTIPLIER)
+        else:  # text, or a stray closing bracket or weight: literal text
             parser.add_text(token)
-    return parser.finish()
+    fragments = parser.finish()
+    if emphasis == "Ignore":
+        return _merge([f if is_break(f) else (f[0], 1.0) for f in fragments])
+    return fragments
 
 
 class _Parser:
@@ -100,7 +111,6 @@ class _Parser:
 
     def __init__(self) -> None:
         self.fragments: list[list[str | float]] = []  # [text, weight] pairs, scaled as brackets close
-        self.breaks: set[int] = set()  # indexes in ``fragments`` that are BREAK markers
         self.round_open: list[int] = []  # where each open bracket's fragments start
         self.square_open: list[int] = []
 
@@ -111,33 +121,26 @@ class _Parser:
     def add_text(self, piece: str) -> None:
         for i, part in enumerate(_BREAK_WORD.split(piece)):
             if i:
-                self.breaks.add(len(self.fragments))
-                self.fragments.append(["BREAK", 1.0])  # a placeholder; its weight is never read
-            if part:
-                self.fragments.append([part, 1.0])
-
-    def close(self, bracket: str) -> None:
-        round_ = bracket == ")"
-        stack = self.round_open if round_ else self.square_open
-        if stack:
-            self.scale(stack.pop(), ROUND_BRACKET_MULTIPLIER if round_ else SQUARE_BRACKET_MULTIPLIER)
-        else:
-            self.add_text(bracket)  # a stray closing bracket is literal text
+                self.fragments.append(["BREAK", -1.0])
+            self.fragments.append([part, 1.0])
 
     def finish(self) -> list[Fragment]:
         for start in self.round_open:  # unclosed brackets reach to the end, as in A1111
             self.scale(start, ROUND_BRACKET_MULTIPLIER)
         for start in self.square_open:
             self.scale(start, SQUARE_BRACKET_MULTIPLIER)
-        out: list[Fragment] = []
-        for i, (text, weight) in enumerate(self.fragments):
-            if i in self.breaks:
-                out.append(BREAK)
-            elif out and out[-1] is not BREAK and out[-1][1] == weight:
-                out[-1] = (out[-1][0] + str(text), float(weight))
-            else:
-                out.append((str(text), float(weight)))
-        return out or [("", 1.0)]
+        return _merge([(str(text), float(weight)) for text, weight in self.fragments])
+
+
+def _merge(fragments: list[Fragment]) -> list[Fragment]:
+    """A1111's last pass: runs of equal weight become one fragment; a BREAK left at -1 is the marker."""
+    out: list[Fragment] = []
+    for text, weight in fragments:
+        if out and out[-1][1] == weight:
+            out[-1] = (out[-1][0] + text, weight)
+        else:
+            out.append((text, weight))
+    return [BREAK if f == BREAK else f for f in out] or [("", 1.0)]
 
 
 def _to_float(value: str) -> float | None:
@@ -159,9 +162,11 @@ class Chunk:
     weights: tuple[float, ...]
 
 
-def tokenize_chunks(tokenizer: Any, text: str, *, comma_backtrack: int = COMMA_BACKTRACK) -> list[Chunk]:
+def tokenize_chunks(
+    tokenizer: Any, text: str, *, comma_backtrack: int = COMMA_BACKTRACK, emphasis: str = DEFAULT_EMPHASIS
+) -> list[Chunk]:
     """The 77-token chunks of one (already scheduled) prompt; also what a token counter needs."""
-    fragments = [f for f in parse_attention(text) if is_break(f) or f[0]]
+    fragments = [f for f in parse_attention(text, emphasis) if is_break(f) or f[0]]
     texts = [f[0] for f in fragments if not is_break(f)]
     encoded = tokenizer(texts, truncation=False, add_special_tokens=False, verbose=False) if texts else None
     ids = iter(encoded["input_ids"] if encoded is not None else [])

@@ -36,7 +36,8 @@ from typing import Any
 
 import torch
 
-from runtime.prompts.attention import CHUNK_TOKENS, tokenize_chunks
+from runtime.prompts.attention import CHUNK_TOKENS, DEFAULT_EMPHASIS, EMPHASIS_MODES, tokenize_chunks
+from runtime.prompts.composable import is_composable, split_and
 from runtime.prompts.schedule import prompt_schedule, text_at
 
 StepCallback = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
@@ -62,10 +63,19 @@ class PromptEncoder:
     """
 
     def __init__(
-        self, tokenizers: Sequence[Any], text_encoders: Sequence[Any], *, sdxl: bool = False, cache_size: int = 32
+        self,
+        tokenizers: Sequence[Any],
+        text_encoders: Sequence[Any],
+        *,
+        sdxl: bool = False,
+        cache_size: int = 32,
+        emphasis: str = DEFAULT_EMPHASIS,
     ) -> None:
         if not tokenizers or len(tokenizers) != len(text_encoders):
             raise ValueError("PromptEncoder needs one tokenizer per text encoder")
+        if emphasis not in EMPHASIS_MODES:
+            raise ValueError(f"unknown emphasis {emphasis!r}; one of {', '.join(EMPHASIS_MODES)}")
+        self.emphasis = emphasis
         self.tokenizers = list(tokenizers)
         self.text_encoders = list(text_encoders)
         self.sdxl = sdxl
@@ -73,14 +83,14 @@ class PromptEncoder:
         self._cache_size = cache_size
 
     @classmethod
-    def from_pipeline(cls, pipe: Any) -> PromptEncoder:
+    def from_pipeline(cls, pipe: Any, *, emphasis: str = DEFAULT_EMPHASIS) -> PromptEncoder:
         """For a StableDiffusion(XL) pipeline; an SDXL refiner (second encoder only) works too."""
         pairs = [(pipe.tokenizer, pipe.text_encoder)]
         sdxl = getattr(pipe, "text_encoder_2", None) is not None
         if sdxl:
             pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
         pairs = [(t, e) for t, e in pairs if t is not None and e is not None]
-        return cls([t for t, _ in pairs], [e for _, e in pairs], sdxl=sdxl)
+        return cls([t for t, _ in pairs], [e for _, e in pairs], sdxl=sdxl, emphasis=emphasis)
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -99,7 +109,7 @@ class PromptEncoder:
 
     @torch.no_grad()
     def _encode(self, text: str, clip_skip: int) -> Encoding:
-        per_encoder = [tokenize_chunks(tokenizer, text) for tokenizer in self.tokenizers]
+        per_encoder = [tokenize_chunks(tokenizer, text, emphasis=self.emphasis) for tokenizer in self.tokenizers]
         count = max(len(chunks) for chunks in per_encoder)
         hidden: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
@@ -109,7 +119,9 @@ class PromptEncoder:
             out = encoder(input_ids=ids, output_hidden_states=True)
             states = self._select_layer(encoder, out, clip_skip)
             weights = torch.tensor([c.weights for c in chunks], dtype=states.dtype, device=states.device)
-            hidden.append(_emphasize(states, weights).reshape(1, -1, states.shape[-1]))
+            if self.emphasis in ("Original", "No norm"):
+                states = _emphasize(states, weights, restore_mean=self.emphasis == "Original")
+            hidden.append(states.reshape(1, -1, states.shape[-1]))
             if self.sdxl:  # the last encoder's pooled output, from the first chunk
                 projected = getattr(out, "text_embeds", None)
                 pooled = (projected if projected is not None else out.pooler_output)[:1]
@@ -126,12 +138,14 @@ class PromptEncoder:
         return norm(layers[-min(clip_skip, len(layers))])  # type: ignore[no-any-return]
 
 
-def _emphasize(states: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Multiply each token's state by its weight and restore each chunk's mean."""
+def _emphasize(states: torch.Tensor, weights: torch.Tensor, *, restore_mean: bool = True) -> torch.Tensor:
+    """Multiply each token's state by its weight and (A1111's "Original") restore each chunk's mean."""
     if bool((weights == 1).all()):
         return states
     original = states.float().mean(dim=(1, 2), keepdim=True)
     weighted = states * weights.unsqueeze(-1)
+    if not restore_mean:  # A1111's "No norm"
+        return weighted
     new = weighted.float().mean(dim=(1, 2), keepdim=True)
     factor = torch.where(new == 0, torch.ones_like(new), original / new)
     return weighted * factor.to(states.dtype)
@@ -160,6 +174,9 @@ class ConditioningSchedule:
     ``prompt`` and ``negative`` are one text or one per image (a single negative serves every
     image).  Every step has the same shape: each encoding is padded with encodings of "" to the
     largest chunk count of the whole batch and schedule, positive and negative alike.
+
+    A positive prompt with ``AND`` (:mod:`.composable`) gives the pipeline its first sub-prompt;
+    :meth:`sub_prompts_at` holds the others for :func:`runtime.prompts.guidance.composable_guidance`.
     """
 
     def __init__(
@@ -169,16 +186,25 @@ class ConditioningSchedule:
         negative: str | Sequence[str],
         steps: int,
         clip_skip: int = 1,
+        *,
+        first_pass_steps: int | None = None,
+        old_scheduling: bool = False,
     ) -> None:
         self.encoder, self.clip_skip, self.steps = encoder, clip_skip, max(1, steps)
+        self.first_pass_steps, self.old_scheduling = first_pass_steps, old_scheduling
         self.prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         negatives = [negative] if isinstance(negative, str) else list(negative)
         self.negatives = negatives * len(self.prompts) if len(negatives) == 1 else negatives
         if not self.prompts or len(self.negatives) != len(self.prompts):
             raise ValueError("ConditioningSchedule needs one negative prompt, or one per prompt")
-        self.positive_schedules = [prompt_schedule(p, self.steps) for p in self.prompts]
-        self.negative_schedules = [prompt_schedule(n, self.steps) for n in self.negatives]
-        texts = {text for s in self.positive_schedules + self.negative_schedules for _, text in s}
+        self.parts = [split_and(p) for p in self.prompts]
+        self.composable = any(is_composable(parts) for parts in self.parts)
+        self.first_weights = [parts[0][1] for parts in self.parts]
+        self.positive_schedules = [self._schedule(parts[0][0]) for parts in self.parts]
+        self.extra_schedules = [[(self._schedule(t), w) for t, w in parts[1:]] for parts in self.parts]
+        self.negative_schedules = [self._schedule(n) for n in self.negatives]
+        extra = [s for subs in self.extra_schedules for s, _ in subs]
+        texts = {text for s in self.positive_schedules + self.negative_schedules + extra for _, text in s}
         encodings = {text: encoder.encode(text, clip_skip) for text in texts}
         chunks = max(e.chunks for e in encodings.values())
         empty = encoder.encode("", clip_skip).embeds
@@ -186,15 +212,30 @@ class ConditioningSchedule:
         self._pooled = {text: e.pooled for text, e in encodings.items()}
         self._zero_negative = [encoder.sdxl and all(text == "" for _, text in s) for s in self.negative_schedules]
         self._steps: dict[tuple[str, ...], StepConditioning] = {}
+        self.current_step = 0  # the step the pipeline is at, kept by update_for_step
 
-    def with_steps(self, steps: int) -> ConditioningSchedule:
-        """The same prompts over another step count (a hires pass); encodings come from the cache."""
-        return ConditioningSchedule(self.encoder, self.prompts, self.negatives, steps, self.clip_skip)
+    def sub_prompts_at(self, step: int) -> list[list[tuple[torch.Tensor, torch.Tensor | None, float]]]:
+        """Per image, the sub-prompts after the first at ``step``: (embeds ``[1, L, W]``, pooled, weight)."""
+        return [
+            [(self._embeds[text_at(s, step)], self._pooled[text_at(s, step)], weight) for s, weight in subs]
+            for subs in self.extra_schedules
+        ]
+
+    def _schedule(self, text: str) -> list[tuple[int, str]]:
+        return prompt_schedule(
+            text, self.steps, first_pass_steps=self.first_pass_steps, old_scheduling=self.old_scheduling
+        )
+
+    def for_hires_pass(self, steps: int) -> ConditioningSchedule:
+        """The same prompts for a hires pass of ``steps`` steps after this pass: A1111's timeline
+        goes on from this pass (see :mod:`.schedule`); encodings come from the cache."""
+        return ConditioningSchedule(self.encoder, self.prompts, self.negatives, steps, self.clip_skip,
+                                    first_pass_steps=self.steps, old_scheduling=self.old_scheduling)  # fmt: skip
 
     @property
     def is_static(self) -> bool:
         """True when no step differs from the first (no callback needed)."""
-        return all(len(s) == 1 for s in self.positive_schedules + self.negative_schedules)
+        return all(len({text for _, text in s}) == 1 for s in self.positive_schedules + self.negative_schedules)
 
     @property
     def callback_tensor_inputs(self) -> list[str]:
@@ -228,6 +269,7 @@ class ConditioningSchedule:
         ``cat([negative, positive])``.  Batch size (``num_images_per_prompt``), device and dtype
         follow the tensors already in ``kwargs``.
         """
+        self.current_step = step
         upcoming = self.at(step)
         if step <= 0 or upcoming is self.at(step - 1):
             return kwargs

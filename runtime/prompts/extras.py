@@ -5,37 +5,43 @@ extra network, as in A1111: the tag is removed from the text and handed to the e
 loads ``models/Lora/name.safetensors``.  The tag's arguments follow A1111's order
 ``<lora:name:te:unet>``: one weight sets both the text encoder and the UNet, a second one sets
 the UNet alone; ``te=`` and ``unet=`` name them.  Only the tag is removed (no whitespace or
-commas around it), so a prompt copied from a model page tokenizes as it does in A1111.
+commas around it), so a prompt copied from a model page tokenizes as it does in A1111; a tag
+with a bad weight is removed too, and reported.
 
 ``{a|b|c}`` picks one option at random (the Dynamic Prompts syntax found in many guides).  The
 pick comes from ``random.Random(seed)``, so the image seed reproduces it, and the chosen texts
 are returned for the PNG info.  Choices nest; only the chosen option's inner choices draw from
 the generator.  ``{x}`` or ``{}`` without a pipe, and an unclosed ``{``, stay literal.
 
-Escapes (``\\{``, ``\\|``, ``\\<`` ...) are kept verbatim; :mod:`.attention` removes the
+Escapes (``\\{``, ``\\|`` ...) are kept verbatim (a backslash does not protect a ``<tag>``,
+as in A1111); :mod:`.attention` removes the
 backslash last.  Call :func:`resolve_choices` before :func:`extract_networks`, so a choice can
 pick a LoRA.  Pure Python, no torch.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
 
-_TAG = re.compile(r"\\.|<(\w+):([^<>]+)>", re.DOTALL)
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)\s*")
+# A1111's extra-network tag (modules/extra_networks.py): every match is taken out of the text,
+# whatever its kind and whether or not its arguments make sense.
+_TAG = re.compile(r"<(\w+):([^>]+)>")
 
 
 @dataclass(frozen=True)
 class NetworkRef:
     """One ``<kind:name:...>`` tag: ``weight`` applies to the UNet, and to the text encoder too
-    unless ``te_weight`` is set."""
+    unless ``te_weight`` is set.  ``problem`` says why the tag cannot be used (a weight that is not
+    a number, no name); such a tag is still removed from the prompt, as A1111 removes it."""
 
     kind: str  # lowercase: "lora", "lyco", "hypernet", ...
     name: str
     weight: float = 1.0
     te_weight: float | None = None
+    problem: str = ""
 
     @property
     def text_encoder_weight(self) -> float:
@@ -45,43 +51,51 @@ class NetworkRef:
 def extract_networks(text: str) -> tuple[str, list[NetworkRef]]:
     """Remove the extra-network tags from ``text``; return the rest and the tags in order.
 
-    A tag whose name is empty or whose weight is not a number is left in the text as written.
+    As in A1111 the tag alone goes (no whitespace or comma around it), and a tag goes even when
+    its arguments are wrong; such a ref carries a ``problem`` for the engine to report.
 
     >>> extract_networks("a cat <lora:ink style:0.7>")
-    ('a cat ', [NetworkRef(kind='lora', name='ink style', weight=0.7, te_weight=None)])
+    ('a cat ', [NetworkRef(kind='lora', name='ink style', weight=0.7, te_weight=None, problem='')])
     """
     refs: list[NetworkRef] = []
 
     def replace(match: re.Match[str]) -> str:
-        if match.group(1) is None:  # an escape: kept as it is
-            return match.group(0)
-        ref = _network_ref(match.group(1), match.group(2))
-        if ref is None:
-            return match.group(0)
-        refs.append(ref)
+        refs.append(_network_ref(match.group(1), match.group(2)))
         return ""
 
     return _TAG.sub(replace, text), refs
 
 
-def _network_ref(kind: str, arguments: str) -> NetworkRef | None:
-    name, *rest = arguments.split(":")
-    positional: list[float] = []
-    named: dict[str, float] = {}
-    for argument in rest:
-        key, equals, value = argument.partition("=")
-        number = value if equals else key
-        if not _NUMBER.fullmatch(number):
-            return None
-        if equals:
-            named[key.strip().lower()] = float(number)
+def _network_ref(kind: str, arguments: str) -> NetworkRef:
+    """A1111's reading (ExtraNetworkParams, and the Lora extension's activate): the arguments split
+    at ``:``; ``key=value`` ones are named; positional 2 is the text encoder's weight (default 1),
+    positional 3 the UNet's (default: the text encoder's); ``te=`` and ``unet=`` win over them."""
+    positional: list[str] = []
+    named: dict[str, str] = {}
+    for item in arguments.split(":"):
+        parts = item.split("=")
+        if len(parts) == 2:
+            named[parts[0]] = parts[1]
         else:
-            positional.append(float(number))
-    if not name.strip():
+            positional.append(item)
+    name = positional[0].strip() if positional else ""
+    te_text = named.get("te", positional[1] if len(positional) > 1 else "1")
+    unet_text = named.get("unet", positional[2] if len(positional) > 2 else te_text)
+    te, unet = _weight(te_text), _weight(unet_text)
+    if not name:
+        return NetworkRef(kind.lower(), name, problem="no name")
+    if te is None or unet is None:
+        bad = te_text if te is None else unet_text
+        return NetworkRef(kind.lower(), name, problem=f"weight {bad.strip()!r} is not a number")
+    return NetworkRef(kind.lower(), name, unet, None if te == unet else te)
+
+
+def _weight(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
         return None
-    te = named.get("te", positional[0] if positional else 1.0)
-    unet = named.get("unet", positional[1] if len(positional) > 1 else te)
-    return NetworkRef(kind.lower(), name.strip(), unet, None if te == unet else te)
+    return value if math.isfinite(value) else None
 
 
 # --- {a|b|c} -----------------------------------------------------------------------------------

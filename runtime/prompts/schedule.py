@@ -1,24 +1,29 @@
 """Prompt editing and alternation: which prompt text each sampling step sees.
 
-A1111's forms, which users copy from guides:
+A1111's forms, which users copy from guides, with A1111 1.10's meaning (modules/prompt_parser.py,
+get_learned_conditioning_prompt_schedules, and the denoiser that reads its result):
 
-* ``[a:b:when]`` uses ``a`` up to ``when``, then ``b``;
-* ``[a:when]`` adds ``a`` after ``when``; ``[a::when]`` removes it after ``when``;
-* ``when`` below 1 is a fraction of the steps (``0.5`` of 20 steps = step 10), otherwise a
-  step number (counted from 1: ``[a:b:5]`` gives ``a`` for steps 1-5 and ``b`` from step 6);
-* ``[a|b|c]`` alternates every step: the step with 0-based index ``i`` uses option ``i % 3``;
+* ``[a:b:when]`` uses ``a`` up to ``when``, then ``b``; ``[a:when]`` adds ``a`` after ``when``;
+  ``[a::when]`` removes it after ``when``;
+* ``when`` written with a decimal point is a fraction of the steps (``0.5`` of 20 steps = 10),
+  without one a step number (``[a:b:5]``); signed numbers and exponents are numbers too. The
+  pass's sampler reads the entry whose end is at or after its 0-based step, so ``[a:b:5]`` gives
+  ``a`` for the steps with index 0 to 5 (six steps) and ``[a:b:0.5]`` of 10 steps ``a`` for six;
+* ``[a|b|c]`` alternates: steps with index 0 and 1 use ``a``, then ``b``, ``c``, ``a``, ...;
+* in the hires pass the timeline goes on from the first pass (A1111 >= 1.6): a step number
+  counts the first pass's steps too, and a fraction ``f`` is ``(f - 1)`` of the hires steps, so
+  ``[a:b:0.5]`` is all ``b`` there and ``[a:b:1.5]`` switches half-way through the hires pass.
+  ``old_scheduling`` gives A1111's "use old prompt editing timelines" setting instead (a number
+  below 1 is a fraction; the hires pass reads the first pass's schedule over again);
 * the forms nest, and mix with attention syntax, which is passed through untouched
   (``(x:1.2)``, a plain ``[x]`` with no colon or pipe, escapes) for :mod:`.attention`.
 
-:func:`prompt_schedule` returns A1111's shape: ``[(end_step, text), ...]`` where each text holds
-for the steps up to and including ``end_step`` (1-based), the last ``end_step`` being ``steps``.
-Unlike A1111 (whose sampler compares a 0-based step with these 1-based ends, so ``[a:b:5]``
-gives ``a`` for six steps and ``[a|b]`` starts ``a, a, b``) :func:`text_at` reads them exactly
-as documented above.
-
-Malformed syntax never raises: an unclosed bracket is literal text, and a bracket that is
-neither a valid edit nor an alternation is passed through for the attention parser.
-Pure Python, no torch.
+:func:`prompt_schedule` returns A1111's shape: ``[(end_step, text), ...]`` with one entry for each
+step at which something may change, the last ``end_step`` being ``steps``.  Where A1111's grammar
+cannot read a prompt (a ``|`` outside square brackets, for one), the whole prompt is one text
+for every step, as there.  Malformed syntax never raises: an unclosed bracket is literal text,
+and a bracket that is neither a valid edit nor an alternation is passed through for the
+attention parser.  Pure Python, no torch.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_NUMBER = re.compile(r"\s*(\d+\.?\d*|\.\d+)\s*")
+# lark's SIGNED_NUMBER, which A1111's grammar uses: 5, -5, 0.5, .5, 5., 1e3
+_NUMBER = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*")
 _SPECIAL = re.compile(r"[\\()\[\]:|]")
 
 
@@ -34,7 +40,7 @@ _SPECIAL = re.compile(r"[\\()\[\]:|]")
 class _Edit:
     before: _Seq
     after: _Seq
-    when: float  # as written: a fraction below 1, else a step number
+    when: str  # as written: with a decimal point a fraction, else a step number
 
 
 @dataclass(frozen=True)
@@ -46,46 +52,71 @@ _Node = str | _Edit | _Alternate
 _Seq = tuple[_Node, ...]
 
 
-def prompt_schedule(text: str, steps: int) -> list[tuple[int, str]]:
+@dataclass(frozen=True)
+class _Timeline:
+    """How ``when`` numbers become steps of this pass."""
+
+    steps: int
+    step_offset: int = 0  # hires: the first pass's steps
+    fraction_offset: float = 0.0  # hires: 1.0
+    old: bool = False
+
+    def end(self, when: str) -> int:
+        value = float(when)
+        if self.old:
+            value = value * self.steps if value < 1 else value
+        elif "." in when:
+            value = (value - self.fraction_offset) * self.steps
+        else:
+            value = value - self.step_offset
+        return min(self.steps, int(value))
+
+
+def prompt_schedule(
+    text: str, steps: int, *, first_pass_steps: int | None = None, old_scheduling: bool = False
+) -> list[tuple[int, str]]:
     """The prompts of ``text`` over ``steps`` steps, as ``(end_step, prompt)`` pairs in step order.
+
+    ``first_pass_steps`` makes this the schedule of a hires pass of ``steps`` steps that follows
+    a first pass of that many steps.
 
     >>> prompt_schedule("a [cat:dog:0.5]", 10)
     [(5, 'a cat'), (10, 'a dog')]
     """
+    if first_pass_steps is not None and old_scheduling:
+        steps = first_pass_steps  # A1111's old timeline: the hires pass reads the first pass's schedule again
     steps = max(1, steps)
+    if first_pass_steps is None or old_scheduling:
+        timeline = _Timeline(steps, old=old_scheduling)
+    else:
+        timeline = _Timeline(steps, step_offset=first_pass_steps, fraction_offset=1.0)
     try:
-        return _schedule(_Parser(text).parse(), steps)
+        parser = _Parser(text)
+        tree = parser.parse()
     except RecursionError:  # thousands of nested brackets: not worth a crash
         return [(steps, text)]
+    if parser.unreadable:
+        return [(steps, text)]
+    return _schedule(tree, timeline)
 
 
-def _schedule(tree: _Seq, steps: int) -> list[tuple[int, str]]:
-    ends = {steps}
+def _schedule(tree: _Seq, timeline: _Timeline) -> list[tuple[int, str]]:
+    ends = {timeline.steps}
     for node in _walk(tree):
         if isinstance(node, _Edit):
-            ends.add(_end_step(node.when, steps))
+            ends.add(timeline.end(node.when))
         elif isinstance(node, _Alternate):
-            ends.update(range(1, steps + 1))
-    schedule: list[tuple[int, str]] = []
-    for end in sorted(e for e in ends if e >= 1):
-        rendered = _render(tree, end, steps)
-        if schedule and schedule[-1][1] == rendered:
-            schedule[-1] = (end, rendered)  # same text as the step before: one entry
-        else:
-            schedule.append((end, rendered))
-    return schedule
+            ends.update(range(1, timeline.steps + 1))
+    return [(end, _render(tree, end, timeline)) for end in sorted(e for e in ends if e >= 1)]
 
 
 def text_at(schedule: list[tuple[int, str]], step: int) -> str:
-    """The prompt for the step with 0-based index ``step`` (past the end: the last prompt)."""
+    """The prompt for the step with 0-based index ``step``, read as A1111's denoiser reads it: the
+    first entry whose end is at or after ``step`` (past the end: the last prompt)."""
     for end, text in schedule:
-        if step < end:
+        if step <= end:
             return text
     return schedule[-1][1]
-
-
-def _end_step(when: float, steps: int) -> int:
-    return min(steps, int(when * steps if when < 1 else when))
 
 
 def _walk(seq: _Seq) -> list[_Node]:
@@ -100,16 +131,16 @@ def _walk(seq: _Seq) -> list[_Node]:
     return out
 
 
-def _render(seq: _Seq, end: int, steps: int) -> str:
-    """The text of ``seq`` for the step numbered ``end`` (1-based) of ``steps``."""
+def _render(seq: _Seq, end: int, timeline: _Timeline) -> str:
+    """The text of ``seq`` for the schedule entry ending at step ``end``."""
     parts: list[str] = []
     for node in seq:
         if isinstance(node, str):
             parts.append(node)
         elif isinstance(node, _Edit):
-            parts.append(_render(node.before if end <= _end_step(node.when, steps) else node.after, end, steps))
+            parts.append(_render(node.before if end <= timeline.end(node.when) else node.after, end, timeline))
         else:
-            parts.append(_render(node.options[(end - 1) % len(node.options)], end, steps))
+            parts.append(_render(node.options[(end - 1) % len(node.options)], end, timeline))
     return "".join(parts)
 
 
@@ -119,6 +150,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.unreadable = False  # a "|" outside square brackets: A1111's grammar gives up on the prompt
 
     def parse(self) -> _Seq:
         return self.sequence(stops="")
@@ -144,6 +176,7 @@ class _Parser:
                 self.pos += 1
                 out += self.square()
             elif _SPECIAL.match(char):
+                self.unreadable |= char == "|"
                 out.append(char)  # a stray ) ] : | is literal text
                 self.pos += 1
             else:
@@ -165,6 +198,7 @@ class _Parser:
         self.pos += closed
         if closed and separators and set(separators) == {"|"}:
             return [_Alternate(tuple(parts))]
+        self.unreadable |= "|" in separators  # "[a|b:3]", "[a|b": no rule of A1111's grammar reads these
         when = _number(parts[-1])
         if closed and separators in ([":"], [":", ":"]) and when is not None:
             before, after = ((), parts[0]) if len(parts) == 2 else (parts[0], parts[1])
@@ -175,7 +209,7 @@ class _Parser:
         return [*literal, "]"] if closed else literal
 
 
-def _number(seq: _Seq) -> float | None:
-    if len(seq) != 1 or not isinstance(seq[0], str) or not _NUMBER.fullmatch(seq[0]):
-        return None
-    return float(seq[0])
+def _number(seq: _Seq) -> str | None:
+    """The number a part holds, as written (A1111 reads its decimal point), or None."""
+    match = _NUMBER.fullmatch(seq[0]) if len(seq) == 1 and isinstance(seq[0], str) else None
+    return match.group(1) if match else None

@@ -171,7 +171,11 @@ def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedul
         return _outcome(_run(engine, req, lang, progress), lang)
 
     event = generate.click(run, inputs, [gallery, info], api_name=f"{mode}_generate")
-    stop.click(lambda: engine.interrupt(), None, None, queue=False)
+
+    async def stop_now() -> None:  # async: runs on the event loop, never queued behind busy worker threads
+        engine.interrupt()
+
+    stop.click(stop_now, None, None, queue=False)
     w["_event"] = event
     return w
 
@@ -226,8 +230,13 @@ def _models_tab(engine: Engine, lang: str) -> None:
 
     current = engine.model.checkpoint.title if engine.model else None
     with gr.Row():
-        choice = gr.Dropdown(titles(), value=current if current in titles() else None, label=_t("checkpoint"),
-                             elem_id="model_checkpoint", allow_custom_value=True)  # fmt: skip
+        choice = gr.Dropdown(
+            titles(),
+            value=current if current in titles() else None,
+            label=_t("checkpoint"),
+            elem_id="model_checkpoint",
+            allow_custom_value=False,
+        )  # fmt: skip - library only
         refresh = gr.Button(_t("refresh"), elem_id="model_refresh")
         load = gr.Button(_t("load"), variant="primary", elem_id="model_load")
     vae = gr.Dropdown(["Automatic", *engine.view.vaes], value="Automatic", label=_t("vae"), elem_id="model_vae")
@@ -239,9 +248,7 @@ def _models_tab(engine: Engine, lang: str) -> None:
 
     def do_load(title: str | None, vae_name: str) -> str:
         try:
-            if title:
-                engine.load(title)
-            engine.select_vae(vae_name or "Automatic")
+            engine.set_options(checkpoint=title or None, vae=vae_name or "Automatic")
         except YijianError as e:
             raise gr.Error(f"{e.message(lang)} {e.hint(lang)}", title=e.code) from e
         return status()

@@ -60,9 +60,15 @@ def test_test_json_ranks_the_healthy_official_index_first(bundle: Path) -> None:
 
 def test_test_covers_every_channel_and_auto_then_prefers_the_measured_mirror(bundle: Path) -> None:
     r = run_cli(bundle, "mirrors", "test", "--json", "--timeout", "0.5")
-    assert r.returncode == 0, r.stderr
-    channels = {x["channel"] for x in json.loads(r.stdout)["results"]}
+    assert r.returncode == 4, r.stderr  # torch, huggingface and python have no working mirror here
+    data = json.loads(r.stdout)
+    channels = {x["channel"] for x in data["results"]}
     assert channels == {"pypi", "torch", "huggingface", "python", "github"}
+    dead = {f["channel"]: f for f in data["findings"]}
+    assert set(dead) == {"torch", "huggingface", "python"}  # github is "off" (no proxy), pypi has one that works
+    assert dead["torch"]["code"] == "CHANNEL_DEAD" and "mirrors use torch" in dead["torch"]["fix"]
+    tried = {t["id"]: t["error"] for t in dead["huggingface"]["tried"]}
+    assert "hf-mirror" in tried and tried["hf-mirror"] and "hf-mirror" in dead["huggingface"]["message"]
     env = json.loads(run_cli(bundle, "mirrors", "env", "--json").stdout)
     assert env["set"]["PIP_INDEX_URL"].startswith("http://127.0.0.1:")  # auto now means the measured official index
     assert env["set"]["UV_DEFAULT_INDEX"] == env["set"]["PIP_INDEX_URL"]
@@ -70,9 +76,19 @@ def test_test_covers_every_channel_and_auto_then_prefers_the_measured_mirror(bun
 
 def test_table_in_chinese(bundle: Path) -> None:
     r = run_cli(bundle, "--lang", "zh", "mirrors", "test", "--channel", "pypi", "--timeout", "1")
-    assert r.returncode == 0
+    assert r.returncode == 0 and "✗" not in r.stderr  # PyPI has a working mirror: no finding
     assert "可用" in r.stdout and "connection refused" in r.stdout and "首字节ms" in r.stdout
     assert "结果已保存" in r.stderr
+
+
+def test_a_dead_channel_is_a_finding_and_exit_4_in_the_plain_table_too(bundle: Path) -> None:
+    r = run_cli(bundle, "mirrors", "test", "--channel", "torch", "--timeout", "0.5")
+    assert r.returncode == 4
+    assert "✗ The torch channel has no working mirror (tried: " in r.stderr and "mirrors use torch FOLDER" in r.stderr
+    zh = run_cli(bundle, "--lang", "zh", "mirrors", "test", "--channel", "huggingface", "--json", "--timeout", "0.5")
+    assert zh.returncode == 4 and "huggingface 通道没有可用的镜像" in json.loads(zh.stdout)["findings"][0]["message"]
+    ok = run_cli(bundle, "mirrors", "test", "--channel", "pypi", "--json", "--timeout", "1")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["findings"] == []
 
 
 def test_use_persists_and_the_child_environment_shows_it(bundle: Path) -> None:

@@ -60,6 +60,30 @@ def api_txt2img(url: str) -> bytes:
     return base64.b64decode(json.load(opener.open(req, timeout=120))["images"][0])
 
 
+def start_headless(bundle: Bundle, port: int, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``yijian --lang en start --no-browser`` in its own session; its output up to the "Generation UI" line."""
+    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
+    env.update(PYTHONPATH=str(bundle.root), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--lang", "en", "start", *extra, "--no-browser",
+                             "--port", str(port)], cwd=bundle.root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip())
+            if "Generation UI: http" in line:
+                break
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, lines
+
+
 def test_the_whole_way_to_a_served_image(bundle: Bundle, tiny_sd: TinySD) -> None:
     fake_runtime_env(bundle.root)
     shutil.copytree(tiny_sd.diffusers_dir, bundle.models_dir / "Stable-diffusion" / "tiny")
@@ -116,7 +140,89 @@ def test_offline_with_an_empty_library_skips_the_model_and_says_why(bundle: Bund
     process = flow.run()  # the runtime still starts: the UI says a model is needed
     process.stop()
     model = rec.final("model")
-    assert model.state == "skipped" and "Offline" in model.message.en  # type: ignore[union-attr]
+    assert model.state == "skipped" and model.message is not None
+    assert "offline" in model.message.en and "starting the UI without a model" in model.message.en
+    assert str(bundle.models_dir / "Stable-diffusion") in model.message.en and "Stable-diffusion" in model.message.zh
+    assert flow.without_model
+
+
+def _no_route(bundle: Bundle) -> None:
+    """Every mirror refused (Hugging Face, its mirror and ModelScope alike), online."""
+    from tests.support.bundle_copy import isolate_mirrors
+
+    isolate_mirrors(bundle.root)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_route_for_the_default_model_goes_on_without_one(bundle: Bundle, lang: str) -> None:
+    _no_route(bundle)
+    rec, asked = Recorder(), []
+    flow = OneClick(bundle, lang, rec, OneClickOptions(no_model=lambda e: asked.append(e) or "none"))
+    flow._preflight()
+    flow._model()  # no exception: the flow goes on
+    [err] = asked
+    assert err is not None and err.code in ("DOWNLOAD_FAILED", "MIRRORS_ALL_FAILED")
+    model = rec.final("model")
+    assert model.state == "skipped" and model.message is not None and flow.without_model
+    text = model.message.zh if lang == "zh" else model.message.en
+    assert "Stable-diffusion" in text and "models download sd15" in text
+    assert ("没能下载默认模型" if lang == "zh" else "could not be downloaded") in text
+    assert "resume" not in err.hint("en") and "续传" not in err.hint("zh") and "接着下载" not in err.hint("zh")
+
+
+def test_the_user_can_pick_the_demo_model_instead(bundle: Bundle) -> None:
+    _no_route(bundle)
+    rec = Recorder()
+    options = OneClickOptions(no_model=lambda e: "demo")
+    flow = OneClick(bundle, "en", rec, options)
+    flow._preflight()
+    flow._model()
+    assert flow.demo and not flow.without_model  # the launch step starts the labelled demo model
+    assert not options.demo  # this run's choice only: the next start asks again
+    assert "demo model" in rec.final("model").message.en  # type: ignore[union-attr]
+
+
+def test_the_user_can_add_a_file_they_have(bundle: Bundle, tiny_sd: TinySD) -> None:
+    _no_route(bundle)
+    rec = Recorder()
+
+    def add_my_file(err: object) -> str:  # what the TUI's "use a file I have" does: the user copies a file
+        shutil.copy2(tiny_sd.checkpoint, bundle.models_dir / "Stable-diffusion" / "mine.safetensors")
+        return "file"
+
+    flow = OneClick(bundle, "en", rec, OneClickOptions(no_model=add_my_file))
+    flow._preflight()
+    flow._model()
+    done = rec.final("model")
+    assert done.state == "done" and "mine.safetensors" in done.message.en  # type: ignore[union-attr]
+    assert not flow.without_model
+
+
+def test_an_answer_that_is_no_choice_is_a_bug(bundle: Bundle) -> None:
+    _no_route(bundle)
+    flow = OneClick(bundle, "en", Recorder(), OneClickOptions(no_model=lambda e: "maybe"))
+    flow._preflight()
+    with pytest.raises(ValueError, match="maybe"):
+        flow._model()
+
+
+def test_start_with_no_route_ends_with_the_ui_ready_and_says_how_to_add_a_model(bundle: Bundle) -> None:
+    fake_runtime_env(bundle.root)
+    _no_route(bundle)
+    port = free_port()
+    proc, lines = start_headless(bundle, port)
+    try:
+        text = "\n".join(lines)
+        assert f"Generation UI: http://127.0.0.1:{port}" in text, text
+        assert "models/Stable-diffusion" in text and "models download sd15" in text
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        assert opener.open(f"http://127.0.0.1:{port}/", timeout=30).status == 200
+        os.kill(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
 
 
 def test_a_runtime_that_cannot_start_is_diagnosed_from_its_log(bundle: Bundle) -> None:
@@ -166,22 +272,8 @@ def test_the_default_model_is_downloaded_when_the_library_is_empty(bundle: Bundl
 def test_yijian_start_is_the_same_flow_headless_and_ctrl_c_stops_it(bundle: Bundle) -> None:
     fake_runtime_env(bundle.root)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env.update(PYTHONPATH=str(bundle.root), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--lang", "en", "start", "--demo", "--no-browser",
-                             "--port", str(port)], cwd=bundle.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    lines: list[str] = []
+    proc, lines = start_headless(bundle, port, "--demo")
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "Generation UI: http" in line:
-                break
         assert any(f"Generation UI: http://127.0.0.1:{port}" in ln for ln in lines), "\n".join(lines)
         for n, step in enumerate(STEP_IDS, 1):
             assert any(ln.startswith(f"[{n}/8]") for ln in lines), step

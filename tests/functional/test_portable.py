@@ -151,8 +151,9 @@ def test_a_linux_archive_runs_from_a_new_folder_with_no_system_python(tmp_path: 
     assert shipped == {"start.sh", "start.bat", "README.md", "mirrors.toml", "bootstrap", "launcher", "runtime",
                        "requirements", "packs", "models", "python", "env"}  # fmt: skip
     assert sorted(p.name for p in (root / "models").iterdir() if p.is_dir()) == [
-        "ESRGAN", "Lora", "Stable-diffusion", "VAE", "embeddings",
+        "ESRGAN", "Lora", "Stable-diffusion", "VAE", "configs", "embeddings",
     ]  # fmt: skip
+    assert (root / "models" / "configs" / "sd15" / "unet" / "config.json").is_file()  # configs need no network
 
     env = bare_env(tmp_path / "home", tool_dir(tmp_path))
     doc = subprocess.run([str(root / "start.sh"), "doctor", "--json"], capture_output=True, text=True, cwd=root,
@@ -197,14 +198,15 @@ def test_with_pack_the_generation_environment_travels_too(
     r = run_cli(bundle, "--lang", "en", "release", "--target", "linux-x64", "--with-pack", "test-cpu", "--out",
                 str(out), "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "Warning: the sd15 config files could not be fetched" in r.stderr  # no Hugging Face mirror answers here
+    assert "Architecture config folders included: sd15, sd2, sd2-v, sdxl" in r.stderr  # no network needed for them
     archive = Path(json.loads(r.stdout)["archive"])
     assert archive.name == "yijian-0.1.0-linux-x64-test-cpu.tar.gz"
     where = tmp_path / "离线 电脑"
     where.mkdir()
     subprocess.run(["tar", "-xf", str(archive), "-C", str(where)], check=True)
     root = where / archive.name.removesuffix(".tar.gz")
-    assert not (root / "config.toml").exists() and not (root / "cache").exists()  # the exporter's, never shipped
+    assert not (root / "config.toml").exists()  # the exporter's, never shipped; of its cache only the configs
+    assert sorted(p.name for p in (root / "cache").iterdir()) == ["configs"]
     env = bare_env(tmp_path / "home", tool_dir(tmp_path))
     doc = subprocess.run([str(root / "start.sh"), "doctor", "--json"], capture_output=True, text=True, cwd=root,
                          env=env, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
@@ -313,11 +315,8 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
     the architecture config folders, so that an offline machine loads single-file models."""
     from launcher.models.configs import architectures_path, load_architectures
     from tests.support.wheels import build_wheel
-    from tests.unit.test_model_configs import publish
 
     specs = load_architectures(architectures_path(Bundle(REPO)))
-    for spec in specs.values():
-        publish(hf_endpoint, spec)
 
     bundle = windows_bundle(tmp_path / "src", file_server)
     (bundle / "packs" / "test-cpu.toml").write_text(TEST_PACK.format(py="3.11"), encoding="utf-8")
@@ -365,6 +364,7 @@ def test_a_windows_archive_with_pack_is_cross_installed_for_windows(
         for arch, spec in specs.items():
             assert top + f"cache/configs/{arch}/.complete" in names, arch
             assert {top + f"cache/configs/{arch}/{f}" for f in spec.files} <= names, arch
+            assert {top + f"models/configs/{arch}/{f}" for f in spec.files} <= names, arch  # the data they come from
         assert {n.split("/")[2] for n in names if n.startswith(top + "cache/") and n.count("/") > 2} == {"configs"}
         texts = [zf.read(n) for n in names if n.startswith(top + "env/runtime/") and not n.endswith("/")]
         assert not any(str(tmp_path).encode() in t for t in texts)  # nothing names the machine it was built on

@@ -117,11 +117,16 @@ def bundle_with_env(tmp_path: Path) -> Iterator[Path]:
     yield bundle
 
 
+def launch_demo(bundle: Path, runtime_env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """``yijian launch --demo`` in a session of its own (so that stop() reaches the runtime too)."""
+    return subprocess.Popen([*launcher(bundle), "launch", "--demo", "--no-browser", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=bundle,
+                            env=launcher_env(bundle, runtime_env), start_new_session=True)  # fmt: skip
+
+
 def test_launch_demo_serves_and_stops(bundle_with_env: Path, runtime_env: dict[str, str]) -> None:
     port = free_port()
-    proc = subprocess.Popen([*launcher(bundle_with_env), "launch", "--demo", "--no-browser", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=bundle_with_env,
-                            env=launcher_env(bundle_with_env, runtime_env), start_new_session=True)  # fmt: skip
+    proc = launch_demo(bundle_with_env, runtime_env, port)
     try:
         lines = wait_for(proc, "The generation UI is ready")
         assert any(READY.format(port=port) in line for line in lines)
@@ -160,3 +165,46 @@ def test_a_crashing_runtime_is_diagnosed(bundle_with_env: Path, runtime_env: dic
                            env=launcher_env(bundle_with_env, runtime_env))  # fmt: skip
     assert r.returncode == 7, r.stdout + r.stderr
     assert "PORT_IN_USE" in r.stderr
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for a reaper counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_the_runtime_exits_when_its_launcher_is_killed(bundle_with_env: Path, runtime_env: dict[str, str]) -> None:
+    port = free_port()
+    proc = launch_demo(bundle_with_env, runtime_env, port)
+    children: list[int] = []
+    try:
+        wait_for(proc, "The generation UI is ready")
+        children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert children, "the launcher started no runtime process"
+        assert not _port_free(port)
+        os.kill(proc.pid, signal.SIGKILL)  # the launcher only: nothing tells the runtime to stop
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(c) for c in children), "the runtime outlived its launcher by 15 s"
+        assert _port_free(port)
+    finally:
+        for c in children:
+            if _alive(c):
+                os.kill(c, signal.SIGKILL)
+        stop(proc)

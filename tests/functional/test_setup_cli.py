@@ -55,6 +55,23 @@ def test_dry_run_prints_the_exact_plan(bundle: Path, package_index: PackageIndex
     assert not (bundle / "env" / "runtime").exists()  # a dry run changes nothing
 
 
+def test_dry_run_shows_the_python_choice_and_why(bundle: Path) -> None:
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--dry-run", "--json")  # setup.python = system here
+    py = json.loads(r.stdout)["python"]
+    assert r.returncode == 0 and (py["source"], py["setting"], py["status"]) == ("system", "system", "found")
+    assert "cannot be copied to another PC" in py["note"]
+    config = bundle / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('python = "system"', 'python = "bundled"'), encoding="utf-8"
+    )
+    r = run_cli(bundle, "setup", "--pack", "test-cpu", "--dry-run", "--json")
+    py = json.loads(r.stdout)["python"]
+    assert r.returncode == 0 and (py["source"], py["status"]) == ("bundled", "to install") and "path" not in py
+    assert "does not fall back to the system's Python" in py["note"]
+    r = run_cli(bundle, "--lang", "zh", "setup", "--pack", "test-cpu", "--dry-run")
+    assert "Python: 3." in r.stdout and "(bundled)" in r.stdout and "不会改用系统的 Python" in r.stderr
+
+
 def test_build_then_no_op_then_the_bundle_moves(bundle: Path, tmp_path: Path) -> None:
     r = run_cli(bundle, "setup", "--pack", "test-cpu")
     assert r.returncode == 0, r.stderr
@@ -114,7 +131,9 @@ def test_the_real_cpu_pack_builds_here(tmp_path: Path) -> None:
     shared.mkdir(parents=True, exist_ok=True)
     (bundle / "cache").mkdir()
     os.symlink(shared, bundle / "cache" / "uv")
-    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "pypi"\ntorch = "{MACHINE_WHEELS}"\n', encoding="utf-8")
+    # This machine has no bundled Python to be had: the system's, chosen as a user would (issue 14).
+    (bundle / "config.toml").write_text(f'[mirrors]\npypi = "pypi"\ntorch = "{MACHINE_WHEELS}"\n[setup]\npython = "system"\n',
+                                        encoding="utf-8")  # fmt: skip
     r = run_start(bundle, "setup", "--pack", "cpu", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     py = bundle / "env" / "runtime" / "bin" / "python"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,31 @@ def engine(tiny_sd: TinySD, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     e = Engine(make_bundle(tmp_path_factory.mktemp("bundle"), tiny_sd))
     e.load("tiny")
     yield e
+
+
+LOCAL = "http://127.0.0.1:7860"  # a loopback Host: any other is refused (DNS rebinding)
+LOGIN: Any = ("ann", "秘密pw".encode())  # the login of `locked`, as HTTP Basic sends it (UTF-8)
+
+
+@pytest.fixture(scope="module")
+def client(engine: object) -> Iterator[object]:
+    """The app over the module's engine, UI included, no login."""
+    from fastapi.testclient import TestClient
+
+    from runtime.options import parse
+    from runtime.server import build_app
+
+    with TestClient(build_app(engine, parse(["--no-browser"], {})), base_url=LOCAL) as c:  # type: ignore[arg-type]
+        yield c
+
+
+@pytest.fixture(scope="module")
+def locked(engine: object) -> Iterator[object]:
+    """The same app with a login (a Chinese password: the header is UTF-8)."""
+    from fastapi.testclient import TestClient
+
+    from runtime.options import parse
+    from runtime.server import build_app
+
+    with TestClient(build_app(engine, parse(["--auth", "ann:秘密pw", "--no-browser"], {})), base_url=LOCAL) as c:  # type: ignore[arg-type]
+        yield c

@@ -5,29 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from runtime.engine import Engine
-from runtime.options import parse
-from runtime.server import build_app
 
 SMALL = {"steps": 3, "width": 64, "height": 64}
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--no-browser"], {}))) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def locked(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, parse(["--auth", "ann:秘密pw", "--no-browser"], {}))) as c:
-        yield c
 
 
 def png_of(b64: str) -> bytes:
@@ -83,6 +68,21 @@ def test_img2img_with_a_base64_image(client: TestClient) -> None:
     image = Image.open(io.BytesIO(png_of(r.json()["images"][0])))
     assert image.size == (64, 64)
     assert json.loads(r.json()["info"])["denoising_strength"] == 0.5
+
+
+def test_a_tiny_strength_answers_images_not_500(client: TestClient) -> None:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (20, 200, 30)).save(buf, format="PNG")
+    init = base64.b64encode(buf.getvalue()).decode()
+    body = {"prompt": "x", "seed": 3, "width": 64, "height": 64, "steps": 5}
+    r = client.post("/sdapi/v1/img2img", json={**body, "init_images": [init], "denoising_strength": 0.01})
+    assert r.status_code == 200, r.text  # 5 x 0.01 < 1: A1111 runs one step
+    r = client.post("/sdapi/v1/txt2img", json={**body, "steps": 2, "enable_hr": True, "hr_scale": 2,
+                                               "hr_second_pass_steps": 5, "denoising_strength": 0.01})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(png_of(r.json()["images"][0]))).size == (128, 128)
 
 
 def test_img2img_rejects_a_broken_image_by_field(client: TestClient) -> None:

@@ -34,6 +34,19 @@ def test_same_seed_same_image_and_another_seed_differs(engine: Engine) -> None:
     assert (pixels(a.images[0]) != pixels(c.images[0])).any()
 
 
+def test_and_is_composable_diffusion(engine: Engine) -> None:
+    cat = gen(engine, prompt="a cat", seed=8)
+    assert (pixels(gen(engine, prompt="a cat AND a dog", seed=8).images[0]) != pixels(cat.images[0])).any()
+    zero = gen(engine, prompt="a cat AND a dog :0", seed=8)
+    assert int(abs(pixels(zero.images[0]) - pixels(cat.images[0])).max()) <= 1
+    batch = gen(engine, prompt="a cat AND a dog", seed=8, batch_size=2)  # each image reproduces alone
+    alone = gen(engine, prompt="a cat AND a dog", seed=9)
+    # within one level: the combination's element-wise sums round differently on tensors of another size
+    assert int(abs(pixels(batch.images[1]) - pixels(alone.images[0])).max()) <= 1
+    flat = gen(engine, prompt="a cat AND a dog", seed=8, cfg_scale=1)
+    assert any("AND" in en for _zh, en in flat.warnings)
+
+
 def test_batches_use_seed_plus_i_and_each_image_reproduces_alone(engine: Engine) -> None:
     r = gen(engine, prompt="a cat", seed=100, n_iter=2, batch_size=2)
     assert r.seeds == [100, 101, 102, 103]
@@ -107,18 +120,76 @@ def test_hires_fix_doubles_the_size(engine: Engine, upscaler: str) -> None:
     assert fields["Size-1"] == "64"  # A1111 records the first pass's size
 
 
-def test_img2img_keeps_the_size_and_strength_sets_the_steps(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+class UnetCalls:
+    """Counts the UNet's forward calls: with CFG batched, one per sampling step of a first-order sampler."""
+
+    def __init__(self, engine: Engine) -> None:
+        assert engine.model is not None
+        self.unet, self.count = engine.model.pipe.unet, 0
+
+    def __enter__(self) -> UnetCalls:
+        self.handle = self.unet.register_forward_pre_hook(lambda *_: setattr(self, "count", self.count + 1))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
+
+
+def test_img2img_keeps_the_size_and_strength_sets_the_steps(engine: Engine) -> None:
     source = gen(engine, prompt="a cat", seed=2).images[0]
-    steps_run: list[int] = []
-    real = engine.progress.batch
-    monkeypatch.setattr(engine.progress, "batch", lambda b, p, n: (steps_run.append(n), real(b, p, n)))
-    low = gen(engine, prompt="a dog", seed=2, steps=10, init_images=[source], denoising_strength=0.3)
-    high = gen(engine, prompt="a dog", seed=2, steps=10, init_images=[source], denoising_strength=0.9)
+    with UnetCalls(engine) as low_calls:
+        low = gen(engine, prompt="a dog", seed=2, steps=10, init_images=[source], denoising_strength=0.3,
+                  sampler_name="Euler")  # fmt: skip
+    with UnetCalls(engine) as high_calls:
+        high = gen(engine, prompt="a dog", seed=2, steps=10, init_images=[source], denoising_strength=0.9,
+                   sampler_name="Euler")  # fmt: skip
     assert low.images[0].size == high.images[0].size == (64, 64)
-    assert steps_run == [3, 9]  # A1111: img2img runs steps x strength
+    # A1111 1.10 runs int(min(strength, 0.999) * steps) + 1 steps of a `steps` schedule: 0.3 -> 4, 0.9 -> 10
+    assert (low_calls.count, high_calls.count) == (4, 10)
     assert (pixels(low.images[0]) != pixels(high.images[0])).any()
     assert "Denoising strength: 0.3" in low.infotexts[0]
     assert low.info["denoising_strength"] == 0.3
+
+
+def test_a_tiny_img2img_strength_still_runs_one_step(engine: Engine) -> None:
+    source = gen(engine, prompt="a cat", seed=3).images[0]
+    with UnetCalls(engine) as calls:  # 5 x 0.01 < 1: diffusers alone would run no step and fail to decode
+        r = gen(engine, prompt="a cat", seed=3, steps=5, init_images=[source], denoising_strength=0.01,
+                sampler_name="Euler")  # fmt: skip
+    assert calls.count == 1 and r.images[0].size == (64, 64)
+    assert "Denoising strength: 0.01" in r.infotexts[0]
+
+
+def test_a_tiny_hires_strength_runs_all_the_hires_steps(engine: Engine) -> None:
+    with UnetCalls(engine) as calls:  # A1111 runs the hires steps from a schedule of steps / strength
+        r = gen(engine, prompt="a cat", seed=4, steps=2, sampler_name="Euler", enable_hr=True, hr_scale=2,
+                hr_second_pass_steps=5, hr_denoising_strength=0.01)  # fmt: skip
+    assert calls.count == 2 + 5 and r.images[0].size == (128, 128)
+    with UnetCalls(engine) as calls:
+        gen(engine, prompt="a cat", seed=4, steps=2, sampler_name="Euler", enable_hr=True, hr_scale=2,
+            hr_second_pass_steps=3, hr_denoising_strength=0.0)  # fmt: skip
+    assert calls.count == 2 + 1
+
+
+@pytest.mark.parametrize(
+    ("steps", "strength", "img2img", "hires"),
+    [  # worked out by hand from A1111 1.10's setup_img2img_steps and sample_img2img
+        (20, 0.75, (20, 16), (26, 20)),
+        (10, 0.3, (10, 4), (33, 10)),
+        (5, 0.01, (5, 1), (500, 5)),
+        (20, 1.0, (20, 20), (20, 20)),
+    ],
+)
+def test_step_counts_follow_a1111(
+    steps: int, strength: float, img2img: tuple[int, int], hires: tuple[int, int]
+) -> None:
+    from runtime import passes
+
+    assert passes.img2img_steps(steps, strength) == img2img
+    assert passes.hires_steps(steps, strength) == hires
+    assert passes.hires_steps(150, 0.01, longest=1000) == (1000, 150)  # diffusers' schedules end at 1000
+    for schedule, run in (img2img, hires):  # what diffusers then runs: int(schedule * strength)
+        assert int(schedule * passes.diffusers_strength(schedule, run)) == run
 
 
 def test_tiling_changes_the_image_and_restores_padding(engine: Engine) -> None:

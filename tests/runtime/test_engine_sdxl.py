@@ -188,11 +188,20 @@ def test_prompt_editing_swaps_the_text_and_the_pooled_embeddings_mid_run(xl_engi
     dog = gen(xl_engine, prompt="a dog", seed=6, sampler_name="Euler")
     assert differ(edited, cat) and differ(edited, dog)
     encoder = PromptEncoder.from_pipeline(xl_engine.model.pipe)
-    want = [encoder.encode(text) for text in ("a cat", "a cat", "a dog", "a dog")]  # 4 steps, switching at 0.5
+    # 4 steps, 0.5 -> entry end 2: the steps with index 0, 1 and 2 read "a cat" (A1111's <=)
+    want = [encoder.encode(text) for text in ("a cat", "a cat", "a cat", "a dog")]
     assert len(seen) == len(want)
     for (states, pooled), encoding in zip(seen, want, strict=True):
         assert encoding.pooled is not None
         assert torch.allclose(states, encoding.embeds[0], atol=1e-5) and torch.allclose(pooled, encoding.pooled[0])
+
+
+def test_and_combines_sub_prompts_with_both_encoders_and_their_pooled_embeddings(xl_engine: Engine) -> None:
+    cat = gen(xl_engine, prompt="a cat", seed=7)
+    both = gen(xl_engine, prompt="a cat AND a dog", seed=7)
+    assert differ(cat, both) and not both.warnings
+    silent = gen(xl_engine, prompt="a cat AND a dog :0", seed=7)  # weight 0: the dog adds nothing
+    assert int(abs(pixels(silent.images[0]) - pixels(cat.images[0])).max()) <= 1
 
 
 def test_both_encoders_encode_every_chunk_and_the_first_chunk_is_pooled(xl_engine: Engine) -> None:
@@ -356,6 +365,24 @@ def test_the_sdxl_lora_weight_reaches_all_three_models(
         assert module.scaling[XL_ADAPTER] == pytest.approx(0.5), f"{component}.{name}"
 
 
+def test_the_text_encoder_and_unet_weights_of_a_lora_tag_are_both_applied(
+    xl_engine: Engine, xl_lora_targets: list[tuple[str, str, str, Any]]
+) -> None:
+    """A1111's <lora:name:te:unet>: the second weight is the UNet's, the first the text encoders'."""
+    assert xl_engine.model is not None
+    both = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:0.3:0.7>", seed=35)
+    assert not both.warnings
+    pipe = xl_engine.model.pipe
+    for _kohya_name, component, name, _layer in xl_lora_targets:
+        want = 0.7 if component == "unet" else 0.3
+        assert getattr(pipe, component).get_submodule(name).scaling[XL_ADAPTER] == pytest.approx(want), component
+    named = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:te=0.3:unet=0.7>", seed=35)
+    assert not differ(both, named)
+    bad = gen(xl_engine, prompt=f"a cat <lora:{XL_LORA}:strong>", seed=35)
+    assert any("is not a number" in en for _zh, en in bad.warnings)
+    assert not differ(bad, gen(xl_engine, prompt="a cat", seed=35))  # the tag left the text, as in A1111
+
+
 def test_the_sdxl_lora_unloads_to_the_exact_base_image(xl_engine: Engine) -> None:
     try:
         xl_engine.load("tiny")
@@ -400,7 +427,7 @@ def test_an_sdxl_lora_on_the_sd1_model_is_a_short_warning_and_leaves_it_usable(x
 # --- img2img and hires fix --------------------------------------------------------------------------------------
 
 
-def test_img2img_keeps_the_size_starts_from_the_image_and_runs_steps_x_strength(
+def test_img2img_keeps_the_size_starts_from_the_image_and_runs_a1111s_steps(
     xl_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     size = {"width": 64, "height": 128}
@@ -410,7 +437,7 @@ def test_img2img_keeps_the_size_starts_from_the_image_and_runs_steps_x_strength(
     real = xl_engine.progress.step
     monkeypatch.setattr(xl_engine.progress, "step", lambda done: (steps_seen.append(done), real(done)))
     low = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[cat], denoising_strength=0.3, **size)
-    assert max(steps_seen) == 3  # A1111: img2img runs steps x strength
+    assert max(steps_seen) == 4  # A1111 1.10: img2img runs int(steps x strength) + 1
     other = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[dog], denoising_strength=0.3, **size)
     high = gen(xl_engine, prompt="a bird", seed=4, steps=10, init_images=[cat], denoising_strength=0.9, **size)
     assert low.images[0].size == other.images[0].size == high.images[0].size == (64, 128)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
+from bootstrap.errors import ExitCode, LoginInvalid
 from runtime.cli import safe_environ
 from runtime.errors import ListenWithoutAuth, RuntimeUsageError
 from runtime.options import parse
@@ -56,8 +58,23 @@ def test_listen_needs_auth_or_a_loud_override() -> None:
 
 @pytest.mark.parametrize("bad", ["nopassword", ":pw", "me:"])
 def test_auth_must_be_user_colon_password(bad: str) -> None:
-    with pytest.raises(RuntimeUsageError):
+    with pytest.raises(LoginInvalid) as err:
         parse(["--auth", bad], {})
+    assert err.value.exit_code == ExitCode.USAGE and bad not in err.value.message("en")  # a login is never echoed
+
+
+def test_the_login_comes_from_the_environment_or_a1111_flags(tmp_path: Path) -> None:
+    assert parse([], {"YIJIAN_AUTH": "me:pw"}).auth == ("me", "pw")
+    assert parse(["--gradio-auth", "a:1"], {}).auth == ("a", "1")
+    assert parse(["--api-auth=b:2"], {}).auth == ("b", "2")
+    assert parse([], {"COMMANDLINE_ARGS": "--gradio-auth c:3 --xformers"}).auth == ("c", "3")
+    logins = tmp_path / "logins.txt"
+    logins.write_text("d:4\ne:5\n", encoding="utf-8")
+    o = parse(["--gradio-auth-path", str(logins)], {})
+    assert o.auth == ("d", "4") and any("only the first (user d)" in w for w in o.warnings)
+    assert parse(["--listen"], {"YIJIAN_AUTH": "me:pw"}).host == "0.0.0.0"  # a login by the environment counts
+    with pytest.raises(LoginInvalid, match="cannot read the login file"):
+        parse(["--gradio-auth-path", str(tmp_path / "missing.txt")], {})
 
 
 def test_loopback_always_bypasses_the_proxy() -> None:

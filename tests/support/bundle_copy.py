@@ -39,9 +39,11 @@ def copy_bundle(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in SHIPPED:
         src = REPO / name
-        if name == "models":  # the layout and catalog only, never a developer's model files
+        if name == "models":  # the layout, catalog and shipped configs only, never a developer's model files
             for sub in src.iterdir():
-                if sub.is_dir():
+                if sub.name == "configs":
+                    shutil.copytree(sub, dest / name / sub.name, ignore=ignore)
+                elif sub.is_dir():
                     (dest / name / sub.name).mkdir(parents=True, exist_ok=True)
                     (dest / name / sub.name / ".gitkeep").touch()
                 elif sub.suffix == ".toml":

@@ -1,4 +1,4 @@
-"""Fixtures for the http stand-ins: a fault-injecting file server and a fake Hugging Face hub.
+"""Fixtures for the http stand-ins: a fault-injecting file server, a fake Hugging Face hub, a fake ModelScope.
 
 Both are function-scoped: each test gets a fresh server on its own port, stopped afterwards.
 """
@@ -12,6 +12,7 @@ import pytest
 from tests.support.fileserver import FileServer
 from tests.support.fileserver import refused_url as _refused_url
 from tests.support.hf_endpoint import HfEndpoint
+from tests.support.modelscope_endpoint import ModelScopeEndpoint
 
 
 @pytest.fixture
@@ -34,6 +35,17 @@ def hf_endpoint() -> Iterator[HfEndpoint]:
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture
+def modelscope_endpoint() -> Iterator[ModelScopeEndpoint]:
+    """A running :class:`ModelScopeEndpoint`; publish with ``add_repo``/``add_folder``, download from ``file_url``."""
+    ms = ModelScopeEndpoint()
+    ms.start()
+    try:
+        yield ms
+    finally:
+        ms.stop()
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ class Faults:
     """Misbehaviour, read on every request; tests may change it while the server runs."""
 
     status: int | None = None  # answer every request with this status (e.g. 403)
+    agent: str = ""  # ... only requests whose User-Agent starts with this (TUNA's WAF: "pip/"); "" for all
     html_page: bool = False  # answer every request 200 with :data:`ERROR_PAGE`
     delay: float = 0.0  # seconds to wait before answering
     missing: set[str] = field(default_factory=set)  # normalized projects answered 404
@@ -128,7 +129,7 @@ class _IndexHandler(Handler):
         faults = self.index.faults
         if faults.delay:
             time.sleep(faults.delay)
-        if faults.status is not None:
+        if faults.status is not None and self.headers.get("User-Agent", "").startswith(faults.agent):
             title = f"{faults.status} {HTTPStatus(faults.status).phrase}"
             return self._html(_page(title, [], pep503=False), faults.status)
         if faults.html_page:
@@ -238,9 +239,9 @@ class PackageIndex(LocalServer):
         """The download URL of one wheel."""
         return f"{self._base(variant)}/files/{quote(filename)}"
 
-    def forbid(self, status: int = 403) -> None:
-        """Answer every request with ``status`` and a one-line HTML page."""
-        self.faults.status = status
+    def forbid(self, status: int = 403, agent: str = "") -> None:
+        """Answer every request (or those whose User-Agent starts with ``agent``) with ``status`` and a one-line page."""
+        self.faults.status, self.faults.agent = status, agent
 
     def serve_error_page(self) -> None:
         """Answer every request 200 with an HTML error page instead of the content."""

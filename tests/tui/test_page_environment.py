@@ -297,12 +297,14 @@ async def test_no_build_while_the_generation_ui_runs(tui_bundle: Bundle, builder
     app = YijianApp(tui_bundle, "en")
     async with app.run_test(size=(100, 30)) as pilot:
         await open_page(app, pilot)
-        app.flow = object()  # type: ignore[assignment]  # one-click start is under way
-        assert await pilot.click("#env-repair-torch")
-        await settle(app, pilot)
-        assert FakeBuilder.all_calls() == []
-        assert "stop it on the Console page" in text_of(app, "#env-result")
-        app.flow = None
+        assert app._flow_lock.acquire(blocking=False)  # one-click start is under way (F5 holds this lock)
+        try:
+            assert await pilot.click("#env-repair-torch")
+            await settle(app, pilot)
+            assert FakeBuilder.all_calls() == []
+            assert "stop it on the Console page" in text_of(app, "#env-result")
+        finally:
+            app._flow_lock.release()
 
 
 # --- snapshots ---------------------------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ async def test_open_folder_runs_the_file_manager_with_an_argv_list(
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setattr(page.sys, "platform", "linux")
     monkeypatch.setattr(page.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(page.subprocess, "run", fake_run)
+    monkeypatch.setattr(page.proc, "run", fake_run)
     app = YijianApp(tui_bundle, "zh")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await open_models(app, pilot)

@@ -246,15 +246,17 @@ async def test_environment_fixes_wait_while_the_generation_ui_runs(tui_bundle: B
     app = YijianApp(tui_bundle, "en")
     async with app.run_test(size=(100, 30)) as pilot:
         await open_page(app, pilot)
-        app.flow = object()  # type: ignore[assignment]  # one-click start is under way
-        fix_button(app, "ENV_MISSING").press()
-        await settle(app, pilot)
-        assert FakeBuilder.all_calls() == []
-        assert "stop it on the Console page" in text_of(app, "#trouble-fixes")
-        fix_button(app, "CUDA_OOM").press()  # a setting is fine meanwhile
-        await settle(app, pilot)
-        assert config.load(tui_bundle)["launch.vram"] == "medvram"
-        app.flow = None
+        assert app._flow_lock.acquire(blocking=False)  # one-click start is under way (F5 holds this lock)
+        try:
+            fix_button(app, "ENV_MISSING").press()
+            await settle(app, pilot)
+            assert FakeBuilder.all_calls() == []
+            assert "stop it on the Console page" in text_of(app, "#trouble-fixes")
+            fix_button(app, "CUDA_OOM").press()  # a setting is fine meanwhile
+            await settle(app, pilot)
+            assert config.load(tui_bundle)["launch.vram"] == "medvram"
+        finally:
+            app._flow_lock.release()
 
 
 # --- the confirm modal ---------------------------------------------------------------------------------------------

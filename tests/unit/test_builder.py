@@ -367,17 +367,28 @@ def test_a_missing_python_is_installed_through_the_python_mirror(
     assert not runtime_env(bundle).exists()
 
 
-def test_with_bundled_preferred_a_system_python_is_the_fallback_not_the_first_choice(
+def test_with_bundled_python_a_system_python_is_never_the_silent_fallback(
     bundle: Bundle,
     package_index: PackageIndex,
     file_server,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    plan = _plan(bundle, package_index, ["tinypkg==1.0"])
-    assert plan.python is not None and plan.python.source == "system"
+    from launcher.errors import BundledPythonUnavailable
+
+    assert _plan(bundle, package_index, ["tinypkg==1.0"]).python.source == "system"  # one exists on this machine
+    plan = make_plan(bundle, pack("cu128"), CU128, ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url("cu128")), python_setting="bundled")  # fmt: skip
+    assert plan.python is None and plan.to_json()["python"]["source"] == "bundled"
+    assert plan.to_json()["python"]["status"] == "to install" and "python/uv" in plan.to_json()["python"]["note"]
     env = env_for(bundle, tmp_path)
-    env["UV_PYTHON_INSTALL_MIRROR"] = file_server.url + "/pbs"
-    stamp = build(bundle, plan, base_env=env, on_event=lambda e: None, prefer_bundled_python=True)
+    env["UV_PYTHON_INSTALL_MIRROR"] = file_server.url + "/pbs"  # the python channel's mirror: a stand-in with nothing
+    with pytest.raises(BundledPythonUnavailable) as info:
+        build(bundle, plan, base_env=env, on_event=lambda e: None)
     file_server.wait_idle()
-    assert any(r.path.startswith("/pbs/") for r in file_server.requests)  # it tried to put one in the bundle first
-    assert "python_rel" not in stamp and stamp["python"] == plan.python.version  # then used the system one
+    assert any(r.path.startswith("/pbs/") for r in file_server.requests)  # it tried to put one in the bundle
+    err = info.value
+    assert err.exit_code == 6 and "uv python install failed" in err.message("en")
+    assert "mirrors use python" in err.hint("en") and "cache/python/" in err.hint("en")
+    assert "config set setup.python system" in err.hint("en") and "cannot be copied to another PC" in err.hint("en")
+    assert "拷到别的电脑不能运行" in err.hint("zh")
+    assert not runtime_env(bundle).exists()

@@ -79,11 +79,19 @@ def test_break_starts_a_new_chunk(pipe: StableDiffusionPipeline, encoder: Any) -
 
 def test_weights_change_the_embeddings_but_keep_the_mean(pipe: StableDiffusionPipeline, encoder: Any) -> None:
     chunk = tokenize_chunks(pipe.tokenizer, "a (cat:1.5) [dog]")[0]
-    assert chunk.weights[:4] == (1.0, 1.0, 1.5, pytest.approx(1 / 1.05))
+    assert chunk.weights[:4] == (1.0, 1.0, 1.5, pytest.approx(1 / 1.1))
     plain, weighted = encoder.encode("a cat dog").embeds, encoder.encode("a (cat:1.5) [dog]").embeds
     assert not torch.allclose(plain, weighted)
-    assert weighted.mean().item() == pytest.approx(plain.mean().item(), rel=1e-4)
+    assert weighted.mean().item() == pytest.approx(plain.mean().item(), rel=1e-4, abs=1e-6)
     assert torch.equal(encoder.encode("a (cat:1) dog").embeds, plain)
+    # A1111's "No norm": the weights multiply the states and nothing restores the mean
+    no_norm = cond.PromptEncoder.from_pipeline(pipe, emphasis="No norm").encode("a (cat:1.5) [dog]").embeds
+    scale = torch.tensor(chunk.weights).reshape(1, -1, 1)
+    assert torch.allclose(no_norm, plain * scale, atol=1e-6)
+    # "Ignore": brackets read, weights dropped; "None": the brackets are text for the encoder
+    assert torch.equal(cond.PromptEncoder.from_pipeline(pipe, emphasis="Ignore").encode("a (cat:1.5) [dog]").embeds, plain)
+    none = cond.PromptEncoder.from_pipeline(pipe, emphasis="None").encode("a (cat:1.5) [dog]").embeds
+    assert not torch.allclose(none, plain)
 
 
 def test_clip_skip_2_is_the_normed_penultimate_layer(pipe: StableDiffusionPipeline, encoder: Any) -> None:
@@ -115,14 +123,15 @@ def test_the_schedule_switches_at_the_right_step(pipe: StableDiffusionPipeline, 
     steps = [schedule.at(i) for i in range(4)]
     assert {s.positive.shape for s in steps} | {s.negative.shape for s in steps} == {(1, 154, WIDTH)}
     cat, dog = encoder.encode("a cat " + "z" * 80).embeds, encoder.encode("a dog " + "z" * 80).embeds
-    assert [torch.equal(s.positive, cat) for s in steps] == [True, True, False, False]
-    assert torch.equal(steps[2].positive, dog)
-    assert torch.equal(steps[1].negative[:, :77], encoder.encode("bad").embeds)
-    assert schedule.at(4) is schedule.at(3) and not schedule.is_static
+    assert [torch.equal(s.positive, cat) for s in steps] == [True, True, True, False]  # 0-based step <= 2
+    assert torch.equal(steps[3].positive, dog)
+    assert torch.equal(steps[1].negative[:, :77], encoder.encode("ugly").embeds)  # A1111: ugly, ugly, bad, ugly
+    assert torch.equal(steps[2].negative[:, :77], encoder.encode("bad").embeds)
+    assert schedule.at(9) is schedule.at(8) and not schedule.is_static  # past the end: the last entry
 
 
 def test_the_callback_swaps_the_embeddings_in_the_pipeline(pipe: StableDiffusionPipeline, encoder: Any) -> None:
-    schedule = cond.ConditioningSchedule(encoder, "a [cat:dog:2]", "bad", steps=3)
+    schedule = cond.ConditioningSchedule(encoder, "a [cat:dog:1]", "bad", steps=3)
     seen: list[Any] = []  # the UNet's encoder_hidden_states at each call
     later: list[int] = []
 
@@ -156,11 +165,11 @@ def test_a_batch_pads_every_prompt_to_one_shape(encoder: Any) -> None:
     schedule = cond.ConditioningSchedule(encoder, ["a [cat|dog]", "z" * 100], "bad", steps=3)
     steps = [schedule.at(i) for i in range(3)]
     assert {s.positive.shape for s in steps} | {s.negative.shape for s in steps} == {(2, 154, WIDTH)}
-    first, second = steps[0].positive, steps[1].positive
+    first, second = steps[0].positive, steps[2].positive  # A1111's alternation: cat, cat, dog
     assert torch.equal(first[0, :77], encoder.encode("a cat").embeds[0])
     assert torch.equal(second[0, :77], encoder.encode("a dog").embeds[0])
     assert torch.equal(first[1], second[1]) and torch.equal(first[0, 77:], encoder.encode("").embeds[0])
-    assert schedule.with_steps(5).at(4).positive.shape == (2, 154, WIDTH)
+    assert schedule.for_hires_pass(5).at(4).positive.shape == (2, 154, WIDTH)
     with pytest.raises(ValueError, match="one negative prompt"):
         cond.ConditioningSchedule(encoder, ["a", "b", "c"], ["x", "y"], steps=3)
 
@@ -168,12 +177,12 @@ def test_a_batch_pads_every_prompt_to_one_shape(encoder: Any) -> None:
 def test_update_for_step_only_touches_changed_steps(encoder: Any) -> None:
     schedule = cond.ConditioningSchedule(encoder, "a [cat:dog:2]", "bad", steps=4)
     held = torch.zeros(4, 77, WIDTH, dtype=torch.float64)  # guided, two images per prompt
-    assert schedule.update_for_step(1, {"prompt_embeds": held}, guided=True)["prompt_embeds"] is held
-    swapped = schedule.update_for_step(2, {"prompt_embeds": held}, guided=True)["prompt_embeds"]
+    assert schedule.update_for_step(2, {"prompt_embeds": held}, guided=True)["prompt_embeds"] is held
+    swapped = schedule.update_for_step(3, {"prompt_embeds": held}, guided=True)["prompt_embeds"]
     assert swapped.shape == held.shape and swapped.dtype == torch.float64
     dog, bad = encoder.encode("a dog").embeds[0].double(), encoder.encode("bad").embeds[0].double()
     assert all(torch.equal(swapped[i], bad) for i in (0, 1)) and all(torch.equal(swapped[i], dog) for i in (2, 3))
-    unguided = schedule.update_for_step(2, {"prompt_embeds": held[:1]}, guided=False)["prompt_embeds"]
+    unguided = schedule.update_for_step(3, {"prompt_embeds": held[:1]}, guided=False)["prompt_embeds"]
     assert unguided.shape == (1, 77, WIDTH) and torch.equal(unguided[0], dog)
 
 

@@ -134,11 +134,39 @@ def test_set_keeps_comments_and_validates(bundle: Bundle) -> None:
         port = 7861  # a free port on my machine
     """,
     )
-    cfg = config.apply(bundle, [("mirrors.pypi", "ustc"), ("launch.listen", True)])
+    cfg = config.apply(bundle, [("mirrors.pypi", "ustc"), ("launch.listen", True), ("launch.auth", "me:pw")])
     text = bundle.config_file.read_text(encoding="utf-8")
     assert "# chosen by me, keep this comment" in text
     assert "# a free port on my machine" in text
     assert cfg["mirrors.pypi"] == "ustc" and cfg["launch.listen"] is True and cfg["launch.port"] == 7861
+
+
+def test_listen_without_a_login_is_refused_by_set_and_reported_by_validate(bundle: Bundle) -> None:
+    path = write(bundle, "[launch]\nport = 7861\n")
+    before = path.read_bytes()
+    with pytest.raises(ConfigInvalid) as info:
+        config.apply(bundle, [("launch.listen", True)])
+    assert [(p.key, p.message_en) for p in info.value.problems] == [("launch.listen", config.LISTEN_RULE[1])]
+    assert path.read_bytes() == before
+    config.apply(bundle, [("launch.listen", True), ("launch.auth", "me:pw")])  # with a login it is fine
+    with pytest.raises(ConfigInvalid):
+        config.apply(bundle, [("launch.auth", None)])  # and the login cannot be taken away under it
+    write(bundle, "[launch]\nlisten = true\n")  # saved by hand: `config validate` calls it invalid
+    assert [(p.key, p.line) for p in config.check(bundle)] == [("launch.listen", 2)]
+    assert config.load(bundle)["launch.listen"] is True  # still loads: `launch` refuses it with its own error
+
+
+def test_secret_settings_are_marked_and_shown_masked() -> None:
+    assert {s.key for s in config.SETTINGS if s.secret} >= {"launch.auth", "downloads.civitai_token"}
+    assert config.shown(config.BY_KEY["launch.auth"], "me:pw") == "***"
+    assert config.shown(config.BY_KEY["launch.auth"], "") == ""
+    proxy = config.shown(config.BY_KEY["network.proxy"], "http://dave:pw1234@127.0.0.1:9")
+    assert proxy == "http://***@127.0.0.1:9"
+    assert config.shown(config.BY_KEY["launch.port"], 7860) == 7860
+    problem = config.check_value(config.BY_KEY["downloads.civitai_token"], 123456789, None)
+    assert problem is not None and "123456789" not in problem[0] + problem[1]
+    problem = config.check_value(config.BY_KEY["network.proxy"], "http://d:Pw9876@bad host:1", None)
+    assert problem is not None and "Pw9876" not in problem[0] + problem[1]
 
 
 def test_invalid_set_writes_nothing(bundle: Bundle) -> None:

@@ -15,6 +15,8 @@ SAMPLES = {
     "index-forbidden": "  hint: An index URL (https://mirror.example/simple) returned a 403 Forbidden error. This could indicate lack of ...",
     "mirror-unreachable": "error: Request failed after 3 retries in 12.0s\n  Caused by: Failed to fetch: `http://127.0.0.1:9/simple/pkg/`\n"
     "  Caused by: Connection refused (os error 111)",
+    "torch-index-not-read": "ERROR: Could not find a version that satisfies the requirement torch==2.13.0+cpu (from versions: 2.7.1,"
+    " 2.9.0)\nERROR: No matching distribution found for torch==2.13.0+cpu",
     "torch-not-for-this-python": "ERROR: Could not find a version that satisfies the requirement torch==2.1.2 (from versions: 2.2.0)\n"
     "ERROR: No matching distribution found for torch==2.1.2",
     "not-on-mirror": "  x No solution found when resolving dependencies:\n  `-> Because tinypkgx was not found in the package registry and "

@@ -61,7 +61,7 @@ def test_hf_metadata_gives_the_lfs_hash_and_every_endpoint_is_a_source(hf_endpoi
 
 
 def test_catalog_entry_falls_back_to_modelscope_when_no_hub_answers() -> None:
-    entry = next(e for e in CATALOG.entries if e.modelscope is not None)
+    entry = next(e for e in CATALOG.entries if e.modelscope is not None and not e.modelscope.own_file)
     dead = endpoint(f"http://127.0.0.1:{free_port()}", "dead")
     plan, _ = resolve_target(entry.id, catalog=CATALOG, endpoints=[dead])
     assert [s.label for s in plan.sources] == ["ModelScope"]

@@ -57,22 +57,22 @@ def test_the_family_comes_from_the_header(files: dict[str, Path], tmp_path: Path
 def test_another_family_is_a_plain_warning_and_never_loaded(files: dict[str, Path]) -> None:
     pipe = FakePipe()
     lora = LoraSet(pipe, "sdxl")
-    out = lora.apply([("detail15", 0.8), ("anime-xl", 1.0)], files)
+    out = lora.apply([("detail15", 0.8, 0.8), ("anime-xl", 1.0, 1.0)], files)
     assert pipe.loaded == ["anime-xl.safetensors"] and out.names == ["anime-xl"]
     assert out.warnings == [(
         "LoRA「detail15」是 SD 1.5 的，当前模型是 SDXL，已忽略。请换用 SDXL 的 LoRA。",
         "LoRA 'detail15' is for SD 1.5 and the model is SDXL; ignored. Use a SDXL LoRA.",
     )]  # fmt: skip
-    again = lora.apply([("detail15", 0.8)], files)  # remembered, and said again for this image too
+    again = lora.apply([("detail15", 0.8, 0.8)], files)  # remembered, and said again for this image too
     assert pipe.loaded == ["anime-xl.safetensors"] and again.names == [] and again.warnings == out.warnings
 
 
 def test_unknown_families_are_tried(files: dict[str, Path]) -> None:
     pipe = FakePipe()
-    out = LoraSet(pipe, "sd15").apply([("conv", 1.0)], files)
+    out = LoraSet(pipe, "sd15").apply([("conv", 1.0, 1.0)], files)
     assert pipe.loaded == ["conv.safetensors"] and out.names == ["conv"] and not out.warnings
     pipe = FakePipe()
-    out = LoraSet(pipe, "unknown").apply([("anime-xl", 1.0)], files)  # a model of unknown family tries them all
+    out = LoraSet(pipe, "unknown").apply([("anime-xl", 1.0, 1.0)], files)  # a model of unknown family tries them all
     assert pipe.loaded == ["anime-xl.safetensors"] and not out.warnings
 
 
@@ -82,5 +82,5 @@ def test_sd2_and_its_v_prediction_share_loras(files: dict[str, Path], tmp_path: 
     sd2 = write_safetensors(tmp_path / "sd2.safetensors",
                             kohya_pair("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k", 8, 1024, 320))  # fmt: skip
     pipe = FakePipe()
-    out = LoraSet(pipe, "sd2-v").apply([("sd2", 1.0)], {"sd2": sd2})
+    out = LoraSet(pipe, "sd2-v").apply([("sd2", 1.0, 1.0)], {"sd2": sd2})
     assert pipe.loaded == ["sd2.safetensors"] and not out.warnings

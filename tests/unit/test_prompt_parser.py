@@ -32,10 +32,10 @@ def weights(text: str) -> list[tuple[str, float]]:
 # --- attention -----------------------------------------------------------------------------------
 
 
-def test_the_issue_pins_the_bracket_weights() -> None:
-    assert weights("((tag))") == [("tag", 1.1025)]
-    assert weights("[tag]") == [("tag", round(1 / 1.05, 6))]
-    assert weights("(tag)") == [("tag", 1.05)]
+def test_one_bracket_level_is_a1111s_factor() -> None:
+    assert weights("((tag))") == [("tag", 1.21)]
+    assert weights("[tag]") == [("tag", round(1 / 1.1, 6))]
+    assert weights("(tag)") == [("tag", 1.1)]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_the_issue_pins_the_bracket_weights() -> None:
         ("a [b c", [("a ", 1.0), ("b c", round(1 / UP, 6))]),
         ("stray) and] closers", [("stray) and] closers", 1.0)]),
         (r"\(literal\] \\ \[x\)", [(r"(literal] \ [x)", 1.0)]),
-        (r"\{a\|b\} \<c\> \q", [(r"{a|b} <c> \q", 1.0)]),
+        (r"\{a\|b\} \<c\> \q", [(r"{a|b} <c> q", 1.0)]),  # A1111 drops a backslash before anything else
         ("(a)(b)", [("ab", round(UP, 6))]),
         ("(x:1.2.3)", [("x:1.2.3", round(UP, 6))]),
         ("(a:b)", [("a:b", round(UP, 6))]),
@@ -64,15 +64,16 @@ def test_attention(prompt: str, expected: list[tuple[str, float]]) -> None:
 
 def test_break_is_a_marker_between_chunks() -> None:
     parsed = parse_attention("a cat BREAK (a dog) BREAKFAST")
-    assert parsed == [("a cat", 1.0), BREAK, ("a dog", UP), (" BREAKFAST", 1.0)]
-    assert [is_break(f) for f in parsed] == [False, True, False, False]
+    assert parsed == [("a cat", 1.0), BREAK, ("", 1.0), ("a dog", UP), (" BREAKFAST", 1.0)]  # A1111 keeps the ""
+    assert [is_break(f) for f in parsed] == [False, True, False, False, False]
     assert not any(is_break(f) for f in parse_attention("break Break"))  # uppercase only
 
 
-def test_a_look_alike_fragment_is_not_a_break() -> None:
+def test_a_look_alike_fragment_is_a_break_as_in_a1111() -> None:
+    # A1111 merges equal weights first and then takes any ("BREAK", -1) as a break.
     parsed = parse_attention("(BRE:-1)(AK:-1)")
-    assert parsed == [("BREAK", -1.0)]
-    assert not is_break(parsed[0])
+    assert parsed == [BREAK] and is_break(parsed[0])
+    assert not any(is_break(f) for f in parse_attention("(BREAK:-1.5)"))
 
 
 # --- schedule ------------------------------------------------------------------------------------
@@ -97,16 +98,20 @@ def test_prompt_editing(prompt: str, steps: int, expected: list[tuple[int, str]]
     assert prompt_schedule(prompt, steps) == expected
 
 
-def test_alternation_uses_option_i_mod_n_at_step_i() -> None:
+def test_alternation_starts_with_the_first_option_twice_as_in_a1111() -> None:
     schedule = prompt_schedule("a [cat|dog|(fox:1.2)]", 7)
-    assert [text_at(schedule, i) for i in range(7)] == ["a cat", "a dog", "a (fox:1.2)"] * 2 + ["a cat"]
+    expected = ["a cat", "a cat", "a dog", "a (fox:1.2)", "a cat", "a dog", "a (fox:1.2)"]
+    assert [text_at(schedule, i) for i in range(7)] == expected
     assert text_at(schedule, 99) == "a cat"  # past the end: the last step's text
 
 
 def test_editing_switches_after_the_given_step() -> None:
     integer, fraction = prompt_schedule("[a:b:3]", 6), prompt_schedule("[a:b:0.5]", 6)
-    assert [text_at(integer, i) for i in range(6)] == ["a"] * 3 + ["b"] * 3
+    assert [text_at(integer, i) for i in range(6)] == ["a"] * 4 + ["b"] * 2  # 0-based step <= 3, as A1111
     assert integer == fraction
+    # A1111 >= 1.6: a decimal point makes a fraction, whatever the value; without one it is a step
+    assert prompt_schedule("[a:b:1.0]", 6) == [(6, "a")] and prompt_schedule("[a:b:1]", 6) == [(1, "a"), (6, "b")]
+    assert prompt_schedule("[a:b:-1]", 6) == [(6, "b")]  # a signed number is a number
 
 
 @pytest.mark.parametrize(
@@ -119,7 +124,7 @@ def test_editing_switches_after_the_given_step() -> None:
         "a [unclosed:b:3",
         "a (unclosed [x",
         "stray ] : | )",
-        "[a:b:-1] [c:d:1e3] [e:f:]",
+        "[e:f:]",
         "{a|b} <lora:x:1>",
     ],
 )
@@ -175,9 +180,22 @@ def test_network_tags_are_taken_out() -> None:
     assert refs[1].text_encoder_weight == 1.2 and refs[0].text_encoder_weight == 0.7
 
 
-@pytest.mark.parametrize("prompt", ["<lora:x:strong>", "<lora::1>", r"\<lora:x:1>", "<3 :>"])
-def test_malformed_or_escaped_tags_stay_in_the_text(prompt: str) -> None:
-    assert extract_networks(prompt) == (prompt, [])
+@pytest.mark.parametrize(
+    ("prompt", "problem"), [("<lora:x:strong>", "weight 'strong' is not a number"), ("<lora::1>", "no name")]
+)
+def test_a_malformed_tag_leaves_the_text_as_in_a1111_and_says_why(prompt: str, problem: str) -> None:
+    text, refs = extract_networks("a " + prompt)
+    assert text == "a " and refs[0].problem == problem
+
+
+def test_a_backslash_does_not_protect_a_tag_and_a_non_tag_stays() -> None:
+    assert extract_networks(r"\<lora:x:1>")[0] == "\\"
+    assert extract_networks("<3 :>") == ("<3 :>", [])
+
+
+def test_both_lora_weights_and_named_ones() -> None:
+    refs = extract_networks("<lora:a:0.5:0.8> <lora:b:te=0.2:unet=0.9> <lora:c:1:unet=0.3> <lora:d:te=0.4>")[1]
+    assert [(r.text_encoder_weight, r.weight) for r in refs] == [(0.5, 0.8), (0.2, 0.9), (1.0, 0.3), (0.4, 0.4)]
 
 
 def test_a_choice_can_pick_a_lora() -> None:

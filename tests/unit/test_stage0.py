@@ -123,6 +123,17 @@ def test_pip_argv_is_isolated_and_trusts_only_http_hosts(tmp_path: Path) -> None
     assert "--trusted-host" not in https and "--proxy" not in https
 
 
+def test_a_proxy_password_reaches_pip_by_the_environment_not_its_command_line(tmp_path: Path) -> None:
+    from bootstrap.index_choice import Index
+    from bootstrap.launcher_env import proxy_environ
+
+    proxy = "http://dave:Pxs3cret@127.0.0.1:9"
+    argv = pip_argv(Path("/py"), Index("x", "https://m.example/simple", "x", "x"), Bundle(root=tmp_path), proxy=proxy)
+    assert not [a for a in argv if "Pxs3cret" in a] and "--proxy" not in argv
+    assert proxy_environ(proxy)["HTTPS_PROXY"] == proxy and proxy_environ(proxy)["http_proxy"] == proxy
+    assert proxy_environ("http://p:1") == {}  # no password: --proxy as before
+
+
 def test_stage_config_reads_only_what_it_needs_and_survives_a_broken_file(tmp_path: Path) -> None:
     bundle = Bundle(root=tmp_path)
     tmp_path.mkdir(exist_ok=True)

@@ -95,10 +95,7 @@ MORE_HELP: dict[str, Text] = {
     ),
 }
 
-LISTEN_RULE = Text(
-    "开启局域网访问前，请先设置登录（auth，格式 用户名:密码）。",
-    "Set a login (auth, as user:password) before listening on the network.",
-)
+LISTEN_RULE = Text(*config.LISTEN_RULE)  # the same rule as `config set` and `config validate`
 
 ARCHITECTURES = (("sd15", "SD 1.5"), ("sd2", "SD 2.x"), ("sdxl", "SDXL"))
 
@@ -203,7 +200,7 @@ class AdvancedPage(FormPage):
             return Select(self._options(setting), value=value, allow_blank=False, id=wid, compact=True)
         if setting.kind is bool:
             return Switch(value=bool(value), id=wid, animate=False)
-        return Input("" if value == "" else as_text(value), id=wid, compact=True, password=setting.key == "launch.auth")
+        return Input("" if value == "" else as_text(value), id=wid, compact=True, password=setting.secret)
 
     def _options(self, setting: config.Setting) -> list[tuple[str, str]]:
         words = CHOICES.get(setting.key, {})
@@ -305,7 +302,7 @@ class AdvancedPage(FormPage):
             values[key] = value
             if problem is not None:
                 errors[key] = problem
-        if values["launch.listen"] is True and not values["launch.auth"] and "launch.auth" not in errors:
+        if config.listen_problem(values) and "launch.auth" not in errors:
             errors["launch.listen"] = LISTEN_RULE
         return values, errors
 
@@ -391,6 +388,7 @@ class AdvancedPage(FormPage):
             else:
                 self.note = Text("已保存到 config.toml，下次启动生成界面时生效。",
                                  "Saved to config.toml; takes effect at the next start.")  # fmt: skip
+            self.yijian.state_changed("config")
         self._show_state()
 
     # --- the automatic VRAM choice ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text as RichText
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, RichLog, Static
@@ -33,28 +33,52 @@ class ConsolePage(Page):
         self.query_one("#console-browser", Button).label = t("open_browser", self.lang)
         self._state()
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.run_state: tuple[str, str | None] = ("stopped", None)
+        self.exit_note = ""
+
     def on_mount(self) -> None:
         super().on_mount()
         log = self.query_one("#console-log", RichLog)
         for line in self.yijian.console_lines:
             log.write(RichText.from_ansi(line))
+        self.reread()
 
-    def _state(self, extra: str = "") -> None:
-        if self.yijian.running:
-            word = f"{t('running', self.lang)}: {self.yijian.url or ''}"
+    @work(thread=True, exclusive=True, group="console-state", exit_on_error=False)
+    def reread(self, what: str = "") -> None:
+        """The runtime's state from its process and port (a connect to 127.0.0.1), read off the UI thread."""
+        state = self.yijian.run_state()
+        self.app.call_from_thread(self._show_run_state, state)
+
+    def _show_run_state(self, state: tuple[str, str | None]) -> None:
+        self.run_state = state
+        if state[0] != "stopped":
+            self.exit_note = ""
+        self._state()
+
+    def _state(self) -> None:
+        kind, url = self.run_state
+        if kind == "running":
+            word = f"{t('running', self.lang)}: {url or ''}"
+        elif kind == "starting":
+            word = f"{t('starting', self.lang)}: {url}" if url else t("starting", self.lang)
         elif self.yijian.console_lines:
             word = t("stopped", self.lang)
         else:
             word = t("console_empty", self.lang)
-        self.query_one("#console-state", Static).update(word + (f"  {extra}" if extra else ""))
+        for button in ("#console-stop", "#console-browser"):
+            self.query_one(button, Button).disabled = kind == "stopped"
+        self.query_one("#console-state", Static).update(word + (f"  {self.exit_note}" if self.exit_note else ""))
 
     def add_line(self, line: str) -> None:
         self.query_one("#console-log", RichLog).write(RichText.from_ansi(line))
         if "Running on local URL" in line:
-            self._state()
+            self.reread()
 
     def runtime_exited(self, code: int | None, output: str) -> None:
-        self._state(self.tr(f"（退出码 {code}）", f"(exit code {code})"))
+        self.exit_note = self.tr(f"（退出码 {code}）", f"(exit code {code})")
+        self.reread()
 
     @on(Button.Pressed, "#console-stop")
     def _stop(self) -> None:

@@ -176,6 +176,11 @@ class EnvironmentPage(Page):
             self.shown = True
             self.refresh_facts()
 
+    def reread(self, what: str) -> None:
+        """The state changed (app.StateChanged): read the environment again (a build in flight reads it at its end)."""
+        if self.shown and not self.building:
+            self.refresh_facts()
+
     # --- words ------------------------------------------------------------------------------------------------
     def relabel(self) -> None:
         self.query_one("#env-pick-label", Label).update(self.tr("环境包", "Pack"))
@@ -394,7 +399,7 @@ class EnvironmentPage(Page):
         trouble = any(getattr(p, "env_fixing", False) for p in app.query("#trouble"))
         if self.building:
             return False
-        if app.running or app.flow is not None or trouble:
+        if app.busy or trouble:
             self.notice = self.tr(
                 "生成界面正在运行、正在一键启动或正在修复环境：请先在“控制台”页停止它（或等它完成）。",
                 "The generation UI is running, starting, or the environment is being fixed: stop it on the Console "
@@ -460,12 +465,7 @@ class EnvironmentPage(Page):
         self.query_one("#env-progress").display = False
         self._buttons()
         self._draw_result()
-        self.refresh_facts()
-        if message.error is None:
-            for page in self.yijian.query("#home"):  # the status cards show the environment too
-                refresh = getattr(page, "refresh_status", None)
-                if callable(refresh):
-                    refresh()
+        self.yijian.state_changed("environment")  # this page, the status cards and the rest read it again
 
     def _draw_result(self) -> None:
         box = self.query_one("#env-result", Static)

@@ -11,7 +11,7 @@ from bootstrap.errors import YijianError
 from launcher.oneclick import STEPS, StepUpdate
 from launcher.tui.pages.base import Page
 from launcher.tui.status import Status, gather
-from launcher.tui.strings import T, t
+from launcher.tui.strings import NO_WORKING_MIRROR_MARK, T, t
 
 ICONS = {"waiting": "○", "running": "◐", "progress": "◐", "done": "●", "skipped": "–", "failed": "✗"}
 CARDS = ("gpu", "driver", "vram", "python", "torch", "xformers", "model_count", "pack", "env_state", "mirrors",
@@ -45,7 +45,7 @@ class HomePage(Page):
             yield Button("", id="browser", disabled=True)
         with Grid(id="cards"):
             for key in CARDS:
-                with Horizontal(classes="card wide" if key in WIDE else "card"):
+                with Horizontal(classes="card wide" if key in WIDE else "card", id=f"cardrow-{key}"):
                     yield Label("", id=f"key-{key}", classes="card-key")
                     yield Label("", id=f"card-{key}")
         with Vertical(id="steps"):
@@ -68,6 +68,17 @@ class HomePage(Page):
         self.status = status
         self._fill_cards()
 
+    def reread(self, what: str) -> None:
+        """The state changed (app.StateChanged): probe again, and set the buttons from the runtime's real state."""
+        self.refresh_status()
+        self._buttons()
+
+    def _buttons(self) -> None:
+        app = self.yijian
+        self.query_one("#start", Button).disabled = app.busy
+        self.query_one("#stop", Button).disabled = not app.busy
+        self.query_one("#browser", Button).disabled = not (app.running and app.url)
+
     # --- words ------------------------------------------------------------------------------------------------
     def relabel(self) -> None:
         self.query_one("#start", Button).label = t("start", self.lang)
@@ -88,7 +99,8 @@ class HomePage(Page):
             values.update(
                 gpu=self.text(s.gpu), driver=s.driver or none, vram=s.vram or none, python=s.python or none,
                 torch=s.torch or none, xformers=s.xformers or none, pack=self.text(s.pack),
-                env_state=self.text(s.env_state), mirrors=s.mirrors or none, model_count=str(s.models),
+                env_state=self.text(s.env_state), model_count=str(s.models),
+                mirrors=(s.mirrors or none) + (f"  {self.text(NO_WORKING_MIRROR_MARK)}" if s.dead_channels else ""),
                 last_error=self.text(s.last_error) if s.last_error else none,
             )  # fmt: skip
         if self.yijian.last_error is not None:
@@ -166,7 +178,6 @@ class HomePage(Page):
             for f in findings:
                 lines += [f"  [{f.code}] {f.title} — {f.detail}", f"  {T['fix'].text(self.lang)}: {f.fix}"]
             self.query_one("#failure", Static).update("\n".join(lines))
-        self.refresh_status()
 
     def _idle(self) -> None:
         self.query_one("#start", Button).disabled = False

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, DataTable, ProgressBar, Select, Static, TabbedContent, TabPane
 
+from bootstrap import proc
 from bootstrap.errors import YijianError
 from launcher.downloads.progress import Progress
 from launcher.models.catalog import FOLDER_BY_TYPE, CatalogEntry, ModelCatalog
@@ -106,9 +106,8 @@ def open_folder(path: Path) -> bool:
     if exe is None:
         return False
     try:
-        done = subprocess.run([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=15, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired:
+        done = proc.run([exe, *argv[1:]], timeout=15, stdout=proc.DEVNULL, stderr=proc.DEVNULL)
+    except proc.TimeoutExpired:
         return True  # the file manager runs in the foreground: it is open
     except OSError:
         return False
@@ -233,6 +232,11 @@ class ModelsPage(Page):
     def on_unmount(self) -> None:
         if self.download is not None:
             self.download.stop.set()  # the partial file stays; the next start resumes it
+
+    def reread(self, what: str) -> None:
+        """The state changed (app.StateChanged): read the library again after what can change it."""
+        if what in ("models", "model", "flow", "config"):
+            self.refresh_models()
 
     def refresh_models(self) -> None:
         self.scan_library()
@@ -624,7 +628,7 @@ class ModelsPage(Page):
             if d.phase == "done":
                 bar = self.query_one("#models-dl-bar", ProgressBar)
                 bar.update(total=max(1, d.result.size), progress=max(1, d.result.size))
-        self.refresh_models()
+        self.yijian.state_changed("models")  # this page, the 模型 card and the mirrors read the new state
 
     def _update_entry_state(self, entry: CatalogEntry) -> None:
         table: DataTable[Cell] = self.query_one("#models-catalog-table", DataTable)

@@ -26,16 +26,11 @@ from launcher.mirrors.catalog import CHANNELS, Catalog, Channel, load_catalog
 from launcher.mirrors.plan import MirrorPlan, plan_for
 from launcher.mirrors.sources import from_value
 from launcher.tui.pages.form import FormPage, KeyedPage, failure, relabel_select
+from launcher.tui.strings import CHANNEL_TITLES, no_working_mirror
 
 CUSTOM = "custom"  # the Select's value for "a URL or folder of my own" (never a mirror id: see the catalog)
 
-TITLES: dict[str, Text] = {
-    "pypi": Text("Python 包", "PyPI"),
-    "torch": Text("PyTorch 轮子", "PyTorch wheels"),
-    "huggingface": Text("模型下载 (HF)", "Models (HF)"),
-    "python": Text("Python 安装包", "Python builds"),
-    "github": Text("GitHub 加速", "GitHub proxy"),
-}
+TITLES = CHANNEL_TITLES
 # Channels that also take a local folder (a wheel folder you downloaded yourself).
 FOLDERS = ("pypi", "torch")
 
@@ -227,6 +222,17 @@ class NetworkPage(FormPage):
         self.load_error = None
         return cfg
 
+    def reread(self, what: str) -> None:
+        """The state changed (app.StateChanged): the saved ranking, failures and settings again; edits are kept."""
+        if self.testing:
+            return  # the test's own results arrive in a moment
+        self.results = ranking.load(self.yijian.bundle).results
+        if not self.pending() and not self.saving:
+            self._fill(self._read())
+        else:
+            self._refresh_plan()
+        self._fill_table()
+
     def reload(self) -> None:
         """Put the saved settings into the page again."""
         self._fill(self._read())
@@ -302,22 +308,26 @@ class NetworkPage(FormPage):
         self.query_one(f"#custom-{ch}", Input).display = self.query_one(f"#sel-{ch}", Select).value == CUSTOM
 
     def _show_now(self) -> None:
-        measured = set(ranking.load(self.yijian.bundle).results) if self.plan is not None else set()
+        rank = ranking.load(self.yijian.bundle) if self.plan is not None else None
         for ch in CHANNELS:
-            line = ""
-            if self.plan is not None and self.cfg is not None:
+            line, dead = "", False
+            if self.plan is not None and self.cfg is not None and rank is not None:
                 source = self.plan.first(ch)
                 choice = self.cfg.get_str(f"mirrors.{ch}")
-                if source is None:
+                if self.plan.no_working_mirror(ch):
+                    line, dead = f"✗ {self.text(no_working_mirror(ch))}", True  # never "now: X (fastest)"
+                elif source is None:
                     line = self.tr("→ 当前：不使用", "→ now: none")
                 else:
                     how = ""
                     if choice == "auto":
-                        how = (self.tr("（auto：测速最快）", " (auto: fastest)") if ch in measured
+                        how = (self.tr("（auto：测速最快）", " (auto: fastest)") if source.id in rank.order(ch)
                                else self.tr("（auto：未测速，按列表顺序）", " (auto: not measured, list order)"))  # fmt: skip
                     name = source.url if source.id in ("custom", "local") else source.name(self.lang)
                     line = self.tr(f"→ 当前：{name}{how}", f"→ now: {name}{how}")
-            self.query_one(f"#now-{ch}", Static).update(line)
+            now = self.query_one(f"#now-{ch}", Static)
+            now.update(line)
+            now.set_class(dead, "error")
 
     def _check(self) -> None:
         values, self.errors = self.values()
@@ -352,7 +362,8 @@ class NetworkPage(FormPage):
         table.clear(columns=True)
         for key, label, width in COLUMNS:
             table.add_column(self.text(label), key=key, width=width)
-        current = {ch: s.id for ch in CHANNELS if self.plan is not None and (s := self.plan.first(ch)) is not None}
+        current = {ch: s.id for ch in CHANNELS if self.plan is not None and (s := self.plan.first(ch)) is not None
+                   and not self.plan.no_working_mirror(ch)}  # fmt: skip
         for ch in CHANNELS:
             for r in self.results.get(ch, []):
                 mark = "* " if current.get(ch) == r.get("id") else "  "
@@ -484,6 +495,7 @@ class NetworkPage(FormPage):
             self._refresh_plan()
         self._fill_table()
         self._show_state()
+        self.yijian.state_changed("config")
 
     # --- 测速 ------------------------------------------------------------------------------------------------
     def action_speed_test(self) -> None:
@@ -521,3 +533,4 @@ class NetworkPage(FormPage):
         self.results, self.fresh = results, True
         self._refresh_plan()
         self._fill_table()
+        self.yijian.state_changed("mirrors")  # the 镜像 card and the rest read the new ranking

@@ -322,7 +322,7 @@ class TroublePage(Page):
     def _environment_busy(self) -> bool:
         app = self.yijian
         building = any(getattr(p, "building", False) for p in app.query("#environment"))
-        return app.running or app.flow is not None or building
+        return app.busy or building
 
     @work(thread=True, exclusive=True, group="trouble-fix", exit_on_error=False)
     def run_fixes(self, findings: list[Finding], from_log: bool, only: bool, lang: str) -> None:
@@ -391,10 +391,7 @@ class TroublePage(Page):
 
     def _environment_changed(self) -> None:
         """Other pages that show the environment read it again."""
-        for page in self.yijian.query("#home, #environment"):
-            refresh = getattr(page, "refresh_status", None) or getattr(page, "refresh_facts", None)
-            if callable(refresh):
-                refresh()
+        self.yijian.state_changed("environment")
 
     def _draw_result(self) -> None:
         box = self.query_one("#trouble-fixes", Static)

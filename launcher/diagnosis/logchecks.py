@@ -1,0 +1,109 @@
+"""Checks a signature can name (``check = "..."``): facts a log states about itself, weighed in code.
+
+Each check takes the :class:`LogView` and returns the values for the
+finding's templates, or None.  The facts they use (which torch releases were
+built for which Python) are data in ``torch_python.toml``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from launcher.diagnosis.logread import LogView
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+HERE = Path(__file__).resolve().parent
+Values = dict[str, str]
+_VERSIONS = re.compile(r"requirement torch==(?P<pin>[\d.]+)\S* \(from versions: (?P<list>[^)]*)\)")
+_WIN_USER_PATH = re.compile(r"[A-Za-z]:\\Users\\(?P<user>[^\\\"\n ]+)(?:\\|\s)")
+_FAILURE = re.compile(r"error|fail|cannot|can't|unable|not found|invalid|找不到|失败|错误|ошибка|не удается", re.I)
+_VENV_FAILED = re.compile(r"Unable to create \w+ in directory|Error: \[Errno 2\].*venv|cannot create venv", re.I)
+
+
+def _vt(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:2])
+
+
+@lru_cache(maxsize=1)
+def torch_python() -> dict[str, tuple[str, str]]:
+    """torch minor version -> (oldest, newest) Python it has wheels for."""
+    with open(HERE / "torch_python.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    return {k: (v[0], v[1]) for k, v in data["torch"].items()}
+
+
+def python_32bit(view: LogView) -> Values | None:
+    if view.python and view.python[1] == "32":
+        pins = {"torch": view.torch_pins[0]} if view.torch_pins else {}
+        return {"have_py": f"{view.python[0]} (32-bit)", **pins}
+    return None
+
+
+def python_outside_torch(view: LogView) -> Values | None:
+    """The log's Python is older or newer than any the requested torch has wheels for."""
+    table = torch_python()
+    for pin in view.torch_pins:
+        span = table.get(".".join(pin.split(".")[:2]))
+        if span is None:
+            continue
+        for py in sorted(view.pythons):
+            if not _vt(span[0]) <= _vt(py) <= _vt(span[1]):
+                return {"have_py": py, "torch": pin}
+    return None
+
+
+def versions_all_newer(view: LogView) -> Values | None:
+    """pip lists only newer torch releases than the pin: this Python is too new for it."""
+    for m in _VERSIONS.finditer(view.text):
+        listed = [v.strip() for v in m.group("list").split(",") if re.match(r"\s*\d", v)]
+        if listed and all(_vt(v) > _vt(m.group("pin")) for v in listed):
+            return {"torch": m.group("pin"), "available": m.group("list")}
+    return None
+
+
+def non_ascii_venv(view: LogView) -> Values | None:
+    """Creating the venv failed, and the paths it names have non-ASCII characters."""
+    if not _VENV_FAILED.search(view.text):
+        return None
+    for m in _WIN_USER_PATH.finditer(view.text):
+        if not m.group("user").isascii():
+            return {"paths": m.group(0)}
+    return None
+
+
+def mojibake_path(view: LogView) -> Values | None:
+    """A user folder shown in the wrong code page (or as U+FFFD): the name is not ASCII, and tools misread it."""
+    meant = {r.meant for r in view.repairs}
+    for m in _WIN_USER_PATH.finditer(view.text):
+        if "\ufffd" in m.group("user") or any(word in m.group("user") for word in meant):
+            return {"paths": m.group(0).rstrip()}
+    return None
+
+
+def non_ascii_path_failing(view: LogView) -> Values | None:
+    """A line that reports a failure names a user folder that is not ASCII."""
+    for line in view.lines:
+        if not _FAILURE.search(line):
+            continue
+        for m in _WIN_USER_PATH.finditer(line + " "):
+            if not m.group("user").isascii():
+                return {"paths": m.group(0).rstrip()}
+    return None
+
+
+CHECKS: dict[str, Callable[[LogView], Values | None]] = {
+    "python_32bit": python_32bit,
+    "python_outside_torch": python_outside_torch,
+    "versions_all_newer": versions_all_newer,
+    "non_ascii_venv": non_ascii_venv,
+    "mojibake_path": mojibake_path,
+    "non_ascii_path_failing": non_ascii_path_failing,
+}
