@@ -208,10 +208,19 @@ def prepare_bundle(where: Path, net: Network, faults: dict[str, list[str | None]
     stand_in = re.sub(r"(?m)^size = .*$", f"size = {size}", stand_in)
     stand_in = re.sub(r"(?m)^sha256 = .*$", f'sha256 = "{sha}"', stand_in)
     catalog.write_text(text.replace(entry.group(0), stand_in), encoding="utf-8")
+    # The stand-in model is the tiny SD 1.5 of the harness, so the bundle ships its config folder (with its own
+    # tokenizer files) in place of the real SD 1.5 configs that models/configs/sd15 holds.
+    shipped = bundle / "models" / "configs" / "sd15"
+    shutil.rmtree(shipped, ignore_errors=True)
+    for rel, data in net.config_files.items():
+        (shipped / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shipped / rel).write_bytes(data)
     arch = bundle / "models" / "architectures.toml"
     files = ", ".join(f'"{p}"' for p in sorted(net.config_files))
-    arch.write_text(re.sub(r'(?s)(id = "sd15".*?files = )\[.*?\]', lambda m: f"{m.group(1)}[{files}]",
-                           arch.read_text(encoding="utf-8"), count=1), encoding="utf-8")  # fmt: skip
+    text = re.sub(r'(?s)(id = "sd15".*?files = )\[.*?\]', lambda m: f"{m.group(1)}[{files}]",
+                  arch.read_text(encoding="utf-8"), count=1)  # fmt: skip
+    text = re.sub(r'(?s)(id = "sd15".*?tokenizers = )\[.*?\]', lambda m: f"{m.group(1)}[]", text, count=1)
+    arch.write_text(text, encoding="utf-8")
     (bundle / "config.toml").write_text('[setup]\npack = "cpu"\npython = "system"\n', encoding="utf-8")
     (bundle / "cache").mkdir(exist_ok=True)
     os.symlink(shared_uv_cache, bundle / "cache" / "uv")  # see the module docstring: what sharing it hides
