@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -225,6 +226,25 @@ def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: 
     return code
 
 
+# pip's words for a download cut off mid-file (urllib3/http.client), as opposed to a refused or unknown index.
+_BROKE_OFF = re.compile(r"IncompleteRead|Connection broken|ProtocolError|ChunkedEncodingError|EOF occurred in "
+                        r"violation of protocol|incomplete chunked read|Connection reset by peer")  # fmt: skip
+
+
+def broke_off(output: str) -> bool:
+    """Whether an installer's output shows a download that broke off mid-file (worth one more try)."""
+    return bool(_BROKE_OFF.search(output))
+
+
+def _since(log: Path, offset: int) -> str:
+    try:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except OSError:
+        return ""
+
+
 def _tail(log: Path, n: int = 10) -> str:
     try:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -276,7 +296,9 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
             tried="-", log=str(log),
         )  # fmt: skip
     tried: list[str] = []
-    for index in candidate_indexes(bundle, cfg, lang)[:MAX_ATTEMPTS]:
+    attempts = candidate_indexes(bundle, cfg, lang)[:MAX_ATTEMPTS]
+    retried: set[str] = set()
+    for index in attempts:  # grows by one when a download broke off mid-file (below)
         tried.append(index.url)
         if len(tried) > 1:
             say(
@@ -295,11 +317,17 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
                 continue
             site = staging / "Lib" / "site-packages"
             argv = pip_argv(env_python(staging), index, bundle, cfg.proxy, runner=runner, target=site)
+        before = log.stat().st_size if log.exists() else 0
         code = _run_logged(argv, log, env, show)
         if code == 0:
             if base is not None:
                 move_scripts(staging / "Lib" / "site-packages", staging / "Scripts")
             break
+        if index.url not in retried and broke_off(_since(log, before)):
+            # pip does not resume a wheel whose connection dropped mid-file; the same index once more fetches
+            # only that wheel again (the finished ones are in cache/pip).
+            retried.add(index.url)
+            attempts.insert(attempts.index(index) + 1, index)
     else:
         shutil.rmtree(staging, ignore_errors=True)
         detail = _tail(log)

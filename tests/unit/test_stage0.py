@@ -150,3 +150,61 @@ def test_stage_config_reads_only_what_it_needs_and_survives_a_broken_file(tmp_pa
 def test_env_is_not_ready_without_a_stamp_or_after_the_requirements_change(tmp_path: Path) -> None:
     bundle = bundle_with(tmp_path, {})
     assert not launcher_env_ready(bundle)
+
+
+def test_a_download_that_broke_off_is_tried_once_more_on_the_same_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip does not resume a wheel cut off mid-file: stage 0 asks the same index once more (found by the chaos soak)."""
+    import bootstrap.launcher_env as le
+    from bootstrap.index_choice import Index
+
+    bundle = bundle_with(tmp_path, {})
+    bundle.logs_dir.mkdir(parents=True)
+    first, second = Index("tuna", "http://127.0.0.1:9/a/simple", "清华", "TUNA"), Index("pypi", "http://127.0.0.1:9/b/simple", "官方", "PyPI")  # fmt: skip
+    monkeypatch.setattr(le, "candidate_indexes", lambda *_: [first, second])
+    monkeypatch.setattr(le, "swap_in", lambda staging, target: None)
+    runs: list[str] = []
+    real = le._run_logged
+
+    def fake(argv: list[str], log: Path, env: dict[str, str], show: bool) -> int:
+        if "venv" in argv:
+            return real(argv, log, env, show)
+        url = argv[argv.index("--index-url") + 1]
+        runs.append(url)
+        with open(log, "a", encoding="utf-8") as fh:
+            if len(runs) == 1:  # the first try of the first index breaks off mid-file
+                fh.write("pip._vendor.urllib3.exceptions.ProtocolError: ('Connection broken: IncompleteRead(4096 bytes "
+                         "read, 8192 more expected)', IncompleteRead(4096 bytes read, 8192 more expected))\n")  # fmt: skip
+                return 1
+        return 0
+
+    monkeypatch.setattr(le, "_run_logged", fake)
+    le.build_launcher_env(bundle, StageConfig(), "en")
+    assert runs == [first.url + "/", first.url + "/"]  # the same index again, not the next one
+
+
+def test_a_refused_index_is_not_tried_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bootstrap.launcher_env as le
+    from bootstrap.errors import LauncherEnvError
+    from bootstrap.index_choice import Index
+
+    bundle = bundle_with(tmp_path, {})
+    bundle.logs_dir.mkdir(parents=True)
+    only = Index("tuna", "http://127.0.0.1:9/a/simple", "清华", "TUNA")
+    monkeypatch.setattr(le, "candidate_indexes", lambda *_: [only])
+    runs: list[str] = []
+    real = le._run_logged
+
+    def fake(argv: list[str], log: Path, env: dict[str, str], show: bool) -> int:
+        if "venv" in argv:
+            return real(argv, log, env, show)
+        runs.append(argv[argv.index("--index-url") + 1])
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write("ERROR: HTTP error 403 while getting https://mirror/simple/requests/\n")
+        return 1
+
+    monkeypatch.setattr(le, "_run_logged", fake)
+    with pytest.raises(LauncherEnvError):
+        le.build_launcher_env(bundle, StageConfig(), "en")
+    assert runs == [only.url + "/"]
