@@ -19,6 +19,11 @@ _NETWORK = (
     ("http status server error", "server error"), ("hash mismatch", "the mirror served a different file"),
     ("certificate", "TLS error"), ("could not fetch url", "unreachable"), ("failed to fetch", "unreachable"),
     ("max retries exceeded", "unreachable"), ("403 client error", "HTTP 403"), ("http error 403", "HTTP 403"),
+    # a file that is not a wheel (a Git LFS pointer, a page): uv "invalid package format" / "Failed to read from zip
+    # file", pip "Wheel 'x' located at ... is invalid" / "BadZipFile"
+    ("invalid package format", "the mirror served a broken file"), ("failed to read from zip file",
+     "the mirror served a broken file"), ("is invalid.", "the mirror served a broken file"),
+    ("badzipfile", "the mirror served a broken file"), ("not a zip file", "the mirror served a broken file"),
 )  # fmt: skip
 
 

@@ -183,3 +183,28 @@ def test_a_pypi_route_that_is_not_the_packs_version_is_refused(tmp_path: Path) -
     listing = info.value.params["listing"]
     assert "pypi_torch_linux: '2.11.0' must be the version of '2.10.0+cu128'" in listing
     assert "pypi_torchvision_linux: needed exactly when" in listing
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # uv 0.13, a Git LFS pointer served as six's wheel (run here against such a file)
+        "  cause: Because six==1.16.0 has an invalid package format and only six==1.16.0 is available, we can "
+        "conclude that all versions of six cannot be used.\nhint: The structure of `six` (v1.16.0) was invalid:\n"
+        "  Failed to read from zip file",
+        # pip 25, the same file
+        "Processing ./six-1.16.0-py2.py3-none-any.whl\nERROR: Wheel 'six' located at /tmp/six-1.16.0-py2.py3-none-any"
+        ".whl is invalid.",
+    ],
+)
+def test_a_mirror_that_serves_a_file_that_is_not_a_wheel_is_left(output: str) -> None:
+    """Found by the chaos soak: an LFS pointer for a wheel failed the build instead of moving to the next mirror."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from bootstrap.builder.blame import mirror_failure
+    from launcher.mirrors.sources import Source
+
+    pypi = Source("pypi", "tuna", "http://127.0.0.1:9/simple", "pep503", "清华", "TUNA")
+    spec: Any = SimpleNamespace(torch=None, pypi=pypi)
+    assert mirror_failure(output.splitlines(), spec, "runtime", "uv") == ("pypi", "the mirror served a broken file")
