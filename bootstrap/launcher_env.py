@@ -226,9 +226,11 @@ def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: 
     return code
 
 
-# pip's words for a download cut off mid-file (urllib3/http.client), as opposed to a refused or unknown index.
+# pip's words for a download cut off mid-file (urllib3/http.client), as opposed to a refused or unknown index.  A
+# body that just ends early (no length sent) reaches pip whole-looking and fails the lock file's hashes instead.
 _BROKE_OFF = re.compile(r"IncompleteRead|Connection broken|ProtocolError|ChunkedEncodingError|EOF occurred in "
-                        r"violation of protocol|incomplete chunked read|Connection reset by peer")  # fmt: skip
+                        r"violation of protocol|incomplete chunked read|Connection reset by peer|"
+                        r"DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE")  # fmt: skip
 
 
 def broke_off(output: str) -> bool:
