@@ -237,7 +237,7 @@ class OneClick:
             self._emit("model", "skipped", "演示模式：使用随机权重的演示模型", "demo mode: the random demo model")
             return
         extra = list(self.cfg["models.extra_dirs"])
-        have = [m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint" and not m.problems]
+        have = self._usable_checkpoints(extra)
         if not have:
             failure: YijianError | None = None
             if not self.cfg.get_bool("network.offline"):
@@ -258,6 +258,11 @@ class OneClick:
         count = len([m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint"])
         self._emit("model", "done", f"模型库里有 {count} 个模型", f"{count} model(s) in the library")
 
+    def _usable_checkpoints(self, extra: list[str]) -> list[Any]:
+        from launcher.models.library import scan
+
+        return [m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint" and not m.problems]
+
     def how_to_add_model(self) -> Text:
         """The one sentence that says how to add a model (printed, and shown by the TUI)."""
         folder = self.bundle.models_dir / "Stable-diffusion"
@@ -270,7 +275,6 @@ class OneClick:
 
     def _without_model(self, failure: YijianError | None, extra: list[str]) -> None:
         """No model and none to be had: go on anyway, as the user chooses (no dead end)."""
-        from launcher.models.library import scan
 
         why = (
             Text(f"没能下载默认模型（{failure.message('zh')}）", f"the default model could not be downloaded "
@@ -282,7 +286,7 @@ class OneClick:
         if choice not in NO_MODEL_CHOICES:
             raise ValueError(f"no_model answered {choice!r}, not one of {NO_MODEL_CHOICES}")
         if choice == "file":
-            have = [m for m in scan(self.bundle, extra, with_hashes=False) if m.type == "checkpoint" and not m.problems]
+            have = self._usable_checkpoints(extra)
             if have:
                 self._architecture_configs(extra)
                 self._emit("model", "done", f"用你放进来的模型：{have[0].path.name}",
