@@ -131,11 +131,24 @@ def test_unknown_fault_is_refused(proxy: ChaosProxy) -> None:
     assert len(FAULTS) == 10
 
 
+def settled_counts(proxy: ChaosProxy) -> dict[tuple[str, str], list[int]]:
+    """The per-file counts once they stop moving (at most 5 s)."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        now = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+        if now == counts:
+            break
+        counts = now
+        time.sleep(0.2)
+    return counts
+
+
 def test_counts_tell_a_resume_from_a_refetch(proxy: ChaosProxy) -> None:
     url, half = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2
     with requests.get(url, stream=True, timeout=10) as r:  # a download cut off halfway (a kill)
         r.raw.read(half)
-    before = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    before = settled_counts(proxy)  # the proxy may still be writing into the closed socket for a moment
     sent_before = before["pypi", "/f/model.safetensors"][0]
     assert half <= sent_before <= len(DATA)
     get(url, Range=f"bytes={sent_before}-")  # a resume from where it stopped: nothing fetched twice
