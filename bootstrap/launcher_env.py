@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from bootstrap import proc
+from bootstrap.credentials import installer_credentials
 from bootstrap.errors import BundleNotWritable, LauncherEnvError
 from bootstrap.i18n import pick
 from bootstrap.index_choice import (
@@ -211,15 +212,16 @@ def _run_logged(argv: list[str], log: Path, env: dict[str, str], show_progress: 
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"\n$ {redact_argv(argv)}\n")
         fh.flush()
-        child = proc.start(argv, env=env)
-        assert child.stdout is not None
-        for line in child.stdout:
-            fh.write(redact(line))
-            if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
-                text = line.strip()[:70]
-                sys.stderr.write("\r  " + text.ljust(72))
-                sys.stderr.flush()
-        code = child.wait()
+        with installer_credentials(argv, env) as (run_argv, run_env):  # index passwords by a private netrc
+            child = proc.start(run_argv, env=run_env)
+            assert child.stdout is not None
+            for line in child.stdout:
+                fh.write(redact(line))
+                if show_progress and line.startswith(("Collecting", "Downloading", "Installing")):
+                    text = line.strip()[:70]
+                    sys.stderr.write("\r  " + text.ljust(72))
+                    sys.stderr.flush()
+            code = child.wait()
     if show_progress:
         sys.stderr.write("\r" + " " * 76 + "\r")
         sys.stderr.flush()

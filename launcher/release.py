@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bootstrap import proc
+from bootstrap.credentials import installer_credentials
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.i18n import pick
 from bootstrap.launcher_env import proxy_environ
@@ -297,7 +298,8 @@ def _pip_env() -> dict[str, str]:
 def _pip(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     base = [sys.executable, "-m", "pip", *argv[:1], "--isolated", "--disable-pip-version-check", "--no-input",
             "--progress-bar", "off"]  # fmt: skip
-    done = proc.run([*base, *argv[1:]], timeout=None, env={**_pip_env(), **(extra_env or {})})
+    with installer_credentials([*base, *argv[1:]], {**_pip_env(), **(extra_env or {})}) as (run_argv, env):
+        done = proc.run(run_argv, timeout=None, env=env)  # an index password goes by a private netrc, not argv
     return done.returncode, done.stdout + done.stderr
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import proc
+from bootstrap.credentials import installer_credentials
 from bootstrap.redact import redact, redact_argv
 from launcher.mirrors.sources import Source
 
@@ -119,14 +120,15 @@ def installer_env(base: dict[str, str]) -> dict[str, str]:
 
 
 def run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None] | None = None) -> int:
-    """Run one installer; everything it prints goes to ``log``."""
+    """Run one installer; everything it prints goes to ``log``.  Index passwords go by a private netrc file."""
     with open(log, "a", encoding="utf-8") as fh:
         fh.write("\n$ " + redact_argv(argv) + "\n")
         fh.flush()
-        child = proc.start(argv, env=env)
-        assert child.stdout is not None
-        for line in child.stdout:
-            fh.write(redact(line))
-            if on_line is not None:
-                on_line(line.rstrip("\n"))
-        return child.wait()
+        with installer_credentials(argv, env) as (run_argv, run_env):
+            child = proc.start(run_argv, env=run_env)
+            assert child.stdout is not None
+            for line in child.stdout:
+                fh.write(redact(line))
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            return child.wait()

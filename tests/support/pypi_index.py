@@ -24,6 +24,7 @@ answer, and chosen projects missing (404).  :meth:`PackageIndex.heal` undoes all
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import re
@@ -70,9 +71,15 @@ class Faults:
     html_page: bool = False  # answer every request 200 with :data:`ERROR_PAGE`
     delay: float = 0.0  # seconds to wait before answering
     missing: set[str] = field(default_factory=set)  # normalized projects answered 404
+    login: tuple[str, str] | None = None  # a private mirror: 401 unless the request carries this Basic login
 
 
 _cache: dict[tuple[Path, int, int], WheelFile] = {}
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` header value of an HTTP Basic login."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 def inspect_wheel(path: Path) -> WheelFile:
@@ -134,6 +141,13 @@ class _IndexHandler(Handler):
             return self._html(_page(title, [], pep503=False), faults.status)
         if faults.html_page:
             return self._html(ERROR_PAGE.encode())
+        if faults.login is not None and self.headers.get("Authorization") != basic_auth(*faults.login):
+            self.index.refused_logins += 1
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="private mirror"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         route = _ROUTE.fullmatch(unquote(urlsplit(self.path).path))
         folder = self.index.folder(route["variant"]) if route else None
         if route is None or folder is None:
@@ -208,6 +222,7 @@ class PackageIndex(LocalServer):
     root: Path | None = None
     variants: dict[str, Path] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    refused_logins: int = 0  # requests answered 401 by a private mirror (:attr:`Faults.login`)
 
     def __enter__(self) -> PackageIndex:
         self.start()
