@@ -47,7 +47,7 @@ def cross_install_pack(bundle: Bundle, root: Path, target: str, os_name: str, py
     from launcher.mirrors.plan import plan_for
     from launcher.mirrors.sources import Source
     from launcher.packs.catalog import load_packs
-    from launcher.release import ReleaseFailed
+    from launcher.release_archive import ReleaseFailed
 
     packs = load_packs(bundle.packs_dir)
     pack = packs.require(pack_id)

@@ -28,15 +28,8 @@ from bootstrap.portable import (
     pip_wheel,
     pth_lines,
 )
-from launcher.release import (
-    FIXED_MTIME,
-    MANIFEST,
-    TARGETS,
-    ReleaseFailed,
-    read_manifest,
-    resolve_requirements,
-    write_archive,
-)
+from launcher.release import TARGETS, resolve_requirements, write_archive
+from launcher.release_archive import FIXED_MTIME, MANIFEST, ReleaseFailed, read_manifest
 from launcher.release_python import PackedPython, patch_run_path
 from tests.support.hermetic import REPO
 from tests.support.pypi_index import PackageIndex
