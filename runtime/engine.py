@@ -20,13 +20,14 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.layout import Bundle
-from runtime import device, passes, samplers
+from runtime import device, extras, passes, samplers, upscale
 from runtime.checkpoints import (
     Checkpoint,
     LibraryView,
@@ -233,6 +234,20 @@ class Engine:
         if self.model is None:
             raise NoModel()
         return self.model
+
+    # --- Extras ---------------------------------------------------------------------------------------------------
+    def postprocess(self, images: Sequence[Image.Image], opts: extras.ExtrasOptions
+                    ) -> list[tuple[Image.Image, dict[str, Any]]]:  # fmt: skip
+        """A1111's Extras upscale of each image (under the engine lock: the GPU is one queue, as A1111's)."""
+        opts.check()
+        with self._lock:
+            where = self.placement.device if self.placement is not None else (
+                "cuda" if device.cuda_available() else "cpu")  # fmt: skip
+
+            def run_model(image: Image.Image, info: upscale.UpscalerInfo, size: tuple[int, int]) -> Image.Image:
+                return upscale.upscale_image(image, info, size=size, device=where, cache=passes.UPSCALERS)
+
+            return [extras.postprocess(image, opts, [self.view.upscalers_dir], run_model) for image in images]
 
     # --- generation -----------------------------------------------------------------------------------------------
     def interrupt(self) -> None:

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from bootstrap.errors import ExitCode, YijianError
 from runtime import samplers, upscale
+from runtime.api.extras import build_extras_router
 from runtime.api.schemas import (
     GenerationResponse,
     Img2ImgBody,
@@ -234,6 +235,7 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
         return {"info": text, "items": {"parameters": text} if text else {},
                 "parameters": parse_parameters(text) if text else {}}  # fmt: skip
 
+    router.include_router(build_extras_router(engine, lang))
     return router
 
 
