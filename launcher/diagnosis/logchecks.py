@@ -7,6 +7,7 @@ built for which Python) are data in ``torch_python.toml``.
 
 from __future__ import annotations
 
+import pickletools
 import re
 import sys
 from collections.abc import Callable
@@ -25,6 +26,10 @@ Values = dict[str, str]
 _VERSIONS = re.compile(r"requirement torch==(?P<pin>[\d.]+)\S* \(from versions: (?P<list>[^)]*)\)")
 _WIN_USER_PATH = re.compile(r"[A-Za-z]:\\Users\\(?P<user>[^\\\"\n ]+)(?:\\|\s)")
 _FAILURE = re.compile(r"error|fail|cannot|can't|unable|not found|invalid|找不到|失败|错误|ошибка|не удается", re.I)
+_NOT_PICKLE = re.compile(r"Unsupported operand (?P<op>\d+)|invalid load key, '(?P<key>[^']{1,4})'")
+_PICKLE_OPCODES = frozenset(ord(op.code) for op in pickletools.opcodes)
+_DECODE_ERROR = re.compile(r"UnicodeDecodeError|UnicodeEncodeError")
+_DECODE_AT = re.compile(r"codec can't decode byte 0x(?P<byte>[89a-f][0-9a-f]) in position (?P<pos>\d+)", re.I)
 _VENV_FAILED = re.compile(r"Unable to create \w+ in directory|Error: \[Errno 2\].*venv|cannot create venv", re.I)
 
 
@@ -99,6 +104,47 @@ def non_ascii_path_failing(view: LogView) -> Values | None:
     return None
 
 
+def not_a_pickle(view: LogView) -> Values | None:
+    """The loader names the file's first bytes, and they are no pickle opcode: the file is text, a page or cut short.
+
+    torch's weights-only unpickler says ``Unsupported operand 118`` for a byte it does not handle; when that
+    byte is not a pickle opcode at all (118 is the "v" of a Git LFS pointer's "version https://git-lfs...",
+    60 the "<" of a web page, 10 a line break) the file is not the model, whatever ``weights_only`` says.
+    """
+    for m in _NOT_PICKLE.finditer(view.text):
+        if m.group("op"):
+            op = int(m.group("op"))
+            if op not in _PICKLE_OPCODES:
+                return {"kind": f"byte {op} {chr(op)!r}" if 32 <= op < 127 else f"byte {op}"}
+        elif m.group("key"):
+            return {"kind": m.group("key")}
+    return None
+
+
+def _non_ascii_user(text: str) -> str | None:
+    for m in _WIN_USER_PATH.finditer(text + " "):
+        if not m.group("user").isascii():
+            return m.group(0).rstrip()
+    return None
+
+
+def decode_error_user_path(view: LogView) -> Values | None:
+    """A text codec failed, and the log names a user folder that is not ASCII (in a frame or a line)."""
+    if not any(_DECODE_ERROR.fullmatch(e.short_type) for e in view.events):
+        return None
+    found = _non_ascii_user("\n".join(f.path for f in view.frames())) or _non_ascii_user(view.text)
+    return {"paths": found} if found else None
+
+
+def decode_error_at_user_folder(view: LogView) -> Values | None:
+    """A UTF-8 decode failed on a non-ASCII byte at position 9: right after "C:\\Users\\", the user name."""
+    for e in view.events:
+        m = _DECODE_AT.search(e.message) if _DECODE_ERROR.fullmatch(e.short_type) else None
+        if m and int(m.group("pos")) == len("C:\\Users\\"):
+            return {"paths": "C:\\Users\\…"}
+    return None
+
+
 CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "python_32bit": python_32bit,
     "python_outside_torch": python_outside_torch,
@@ -106,4 +152,7 @@ CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "non_ascii_venv": non_ascii_venv,
     "mojibake_path": mojibake_path,
     "non_ascii_path_failing": non_ascii_path_failing,
+    "not_a_pickle": not_a_pickle,
+    "decode_error_user_path": decode_error_user_path,
+    "decode_error_at_user_folder": decode_error_at_user_folder,
 }

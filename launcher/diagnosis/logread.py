@@ -40,6 +40,12 @@ _TORCH_PIN = re.compile(r"\btorch==(?P<v>\d+\.\d+)(?:\.\d+)?")
 _PACKAGE = re.compile(r"(?:site|dist)-packages[\\/](?P<pkg>[A-Za-z_][\w]*)")
 _ESCAPED = re.compile(r"\\r\\n|\\n|\\u([0-9a-fA-F]{4})")  # output pasted as a JSON/C# string: "...\r\n..."
 _CHAIN = {"The above exception was the direct cause": "cause", "During handling of the above exception": "context"}
+# uv (and other Rust tools) print an error as a chain of causes: "error: A" / "Caused by: B", or "× A" / "├─▶ B" / "╰─▶ C";
+# a leading elapsed-time column ("320.0 ") from a build log may come first, and long causes wrap onto indented lines.
+_RUST_HEAD = re.compile(r"^(?:\d+\.\d+\s+)?(?:error:|×)\s+(?P<msg>\S.*)")
+_RUST_CAUSE = re.compile(r"(?:^|\s)(?:Caused by:|├─▶|╰─▶)\s+(?P<msg>\S.*)")
+_RUST_WRAP = re.compile(r"^(?:│\s*)?\s{4,}(?P<msg>\S.*)")
+RUST_ERROR = "uv"  # the type of an event read from such a chain
 
 
 @dataclass
@@ -151,6 +157,32 @@ def _events(lines: list[str]) -> tuple[list[Event], list[Frame]]:
     return events, frames
 
 
+def _rust_chains(lines: list[str]) -> list[Event]:
+    """uv's error chains as events, one per link, each linked to the one before as its cause."""
+    chains: list[list[Event]] = []
+    current: Event | None = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        cause = _RUST_CAUSE.search(stripped)
+        head = None if cause else _RUST_HEAD.match(stripped)
+        if cause or head:
+            m = cause or head
+            assert m is not None
+            current = Event(RUST_ERROR, m.group("msg").strip(), i, [], "cause" if cause else "")
+            if head or not chains or chains[-1][-1].lineno < i - 1:
+                chains.append([])
+            chains[-1].append(current)
+        elif current is not None and (wrap := _RUST_WRAP.match(line)) and not _FRAME.search(line):
+            current.message = f"{current.message} {wrap.group('msg').strip()}"
+        else:
+            current = None
+    # a lone "error: ..." line is not a chain (git, pip and others print those too); a cause always is
+    events = [e for chain in chains if any(e.link for e in chain) for e in chain]
+    for e in events:
+        e.numbers = _numbers(e.message)
+    return events
+
+
 def _pythons(text: str) -> tuple[tuple[str, str] | None, set[str]]:
     banner = _PY_BANNER.search(text)
     found = {banner.group("v")} if banner else set()
@@ -176,5 +208,6 @@ def read(log: str) -> LogView:
     text = "\n".join(lines)
     python, pythons = _pythons(text)
     events, trailing = _events(lines)
+    events = sorted(events + _rust_chains(lines), key=lambda e: e.lineno)
     return LogView(log, text, lines, events, set(_numbers(text)), repairs, python, pythons,
                    [m.group("v") for m in _TORCH_PIN.finditer(text)], trailing)  # fmt: skip

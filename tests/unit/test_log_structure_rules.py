@@ -1,0 +1,139 @@
+"""The reader's general rules: structure (chains, numbers, bytes, frames) decides, not one sentence per log.
+
+Each log here is written for the test (not copied from the corpus): the same fact
+in the words of different tools, and its near misses that must not match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from launcher.diagnosis.logread import RUST_ERROR, read
+from launcher.doctor.scanner import scan
+
+
+def codes(text: str) -> list[str]:
+    return [f.code for f in scan(text)]
+
+
+def test_a_uv_error_chain_is_read_as_linked_causes_with_wrapped_lines_joined() -> None:
+    text = ("12.5 error: Failed to download distributions\n"
+            "12.5   Caused by: Failed to fetch wheel: numpy==2.1.0\n"
+            "  ╰─▶ Failed to download distribution due to network timeout. Try increasing\n"
+            "      UV_HTTP_TIMEOUT (current value: 30s).\n")  # fmt: skip
+    chain = [e for e in read(text).events if e.type == RUST_ERROR]
+    assert [e.link for e in chain] == ["", "cause", "cause"]
+    assert chain[-1].message.endswith("UV_HTTP_TIMEOUT (current value: 30s).")
+    assert codes(text) == ["MIRROR_UNREACHABLE"]
+
+
+def test_a_lone_error_line_is_no_chain() -> None:
+    assert not [e for e in read("error: RPC failed; curl 18 transfer closed\nfatal: early EOF\n").events
+                if e.type == RUST_ERROR]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "cause",
+    ["HTTP status client error (403 Forbidden) for url (https://mirror.example/simple/six/)",
+     "dns error: failed to lookup address information: Name or service not known",
+     "request or response body error: operation timed out"],
+)  # fmt: skip
+def test_any_network_link_of_a_uv_chain_is_the_mirror(cause: str) -> None:
+    assert codes(f"error: Failed to fetch: six\n  Caused by: {cause}\n") == ["MIRROR_UNREACHABLE"]
+
+
+def test_a_uv_chain_that_is_no_network_failure_is_not_the_mirror() -> None:
+    text = (
+        "  × No solution found when resolving dependencies:\n  ╰─▶ Because foo was not found in the package registry\n"
+    )
+    assert "MIRROR_UNREACHABLE" not in codes(text)
+
+
+@pytest.mark.parametrize(("byte", "kind"), [(118, "byte 118 'v'"), (60, "byte 60 '<'"), (10, "byte 10")])
+def test_a_first_byte_that_is_no_pickle_opcode_means_the_file_is_not_the_model(byte: int, kind: str) -> None:
+    text = ("_pickle.UnpicklingError: Weights only load failed. Re-running `torch.load` with `weights_only` set to "
+            f"`False` will likely succeed.\nPlease file an issue: WeightsUnpickler error: Unsupported operand {byte}\n")  # fmt: skip
+    found = scan(text)
+    assert [f.code for f in found] == ["MODEL_FILE_CORRUPT", "WEIGHTS_ONLY_LOAD_FAILED"]
+    assert found[0].values["kind"] == kind and found[0].confidence == "high" and found[1].confidence == "medium"
+
+
+def test_an_unsupported_global_is_a_weights_only_problem_and_nothing_else() -> None:
+    text = ("WeightsUnpickler error: Unsupported global: GLOBAL numpy.core.multiarray.scalar was not an allowed "
+            "global by default.\n")  # fmt: skip
+    found = scan(text)
+    assert [(f.code, f.confidence) for f in found] == [("WEIGHTS_ONLY_LOAD_FAILED", "high")]
+    # 0x80 (PROTO) is a pickle opcode: an operand the weights-only unpickler refuses is not proof of a broken file
+    assert codes("WeightsUnpickler error: Unsupported operand 128\nWeights only load failed.") == [
+        "WEIGHTS_ONLY_LOAD_FAILED"
+    ]
+
+
+def test_the_ssl_error_at_the_root_of_a_chain_comes_before_the_host_it_failed_to_reach() -> None:
+    text = ("aiohttp.client_exceptions.ClientConnectorSSLError: Cannot connect to host example.org:443\n\n"
+            "The above exception was the direct cause of the following exception:\n\n"
+            "Traceback (most recent call last):\n"
+            "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='huggingface.co', port=443): Max retries "
+            "exceeded with url: /x (Caused by SSLError(SSLEOFError(8, 'EOF occurred in violation of protocol')))\n")  # fmt: skip
+    assert codes(text)[0] == "SSL_ERROR" and "HF_UNREACHABLE" in codes(text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["OSError: [WinError 10013] Попытка доступа к сокету методом, запрещенным правами доступа (server start)",
+     "[Listen] [WinError 10013] 以一种访问权限不允许的方式做了一个访问套接字的尝试。",
+     "ERROR: [Errno 10048] 服务启动失败: 通常每个套接字地址(协议/网络地址/端口)只允许使用一次。"],
+)  # fmt: skip
+def test_a_port_that_cannot_be_taken_is_known_by_its_number_in_any_language(line: str) -> None:
+    assert codes(line) == ["PORT_IN_USE"]
+
+
+def test_wsaeacces_on_an_outgoing_connection_is_not_a_port_in_use() -> None:
+    text = (
+        "requests.exceptions.ConnectionError: [WinError 10013] 以一种访问权限不允许的方式做了一个访问套接字的尝试。\n"
+    )
+    assert "PORT_IN_USE" not in codes(text)
+
+
+def test_a_codec_error_with_a_non_ascii_user_folder_in_the_frames_is_the_path() -> None:
+    text = ("Traceback (most recent call last):\n"
+            '  File "C:\\Users\\Ярослав\\AppData\\Roaming\\Python\\Python310\\site-packages\\tool\\run.py", line 3, in go\n'
+            "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xdf in position 40: invalid continuation byte\n")  # fmt: skip
+    found = scan(text)
+    assert [(f.code, f.confidence) for f in found] == [("NON_ASCII_PATH", "medium")]
+    assert "Ярослав" in found[0].values["paths"]
+
+
+def test_a_utf8_failure_right_after_the_users_folder_is_a_guess_about_the_user_name() -> None:
+    at_nine = "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xc1 in position 9: invalid start byte\n"
+    assert [(f.code, f.confidence) for f in scan(at_nine)] == [("NON_ASCII_PATH", "low")]
+    assert codes(at_nine.replace("position 9", "position 30")) == []
+
+
+def test_triton_is_harmless_for_xformers_and_a_failure_when_something_imports_it() -> None:
+    warning = "A matching Triton is not available, some optimizations will not be enabled.\nError caught was: No module named 'triton'\n"
+    assert [(f.code, f.severity) for f in scan(warning)] == [("TRITON_MISSING", "info")]
+    failing = (
+        warning
+        + "Traceback (most recent call last):\n    import triton\nModuleNotFoundError: No module named 'triton'\n"
+    )
+    assert [(f.code, f.severity) for f in scan(failing)] == [("TRITON_MISSING", "error")]
+    inductor = "backend='inductor' raised:\nRuntimeError: Cannot find a working triton installation. Either the package"
+    assert [(f.code, f.severity) for f in scan(inductor)] == [("TRITON_MISSING", "error")]
+
+
+def test_a_missing_pkg_resources_is_setuptools_whatever_imports_it() -> None:
+    text = "  File \"/opt/app/installer.py\", line 12, in <module>\n    import pkg_resources\nModuleNotFoundError: No module named 'pkg_resources'\n"
+    assert codes(text) == ["PACKAGE_BUILD_FAILED"]
+    assert codes("ModuleNotFoundError: No module named 'pkg_resources_extra'\n") == []
+
+
+def test_a_cpu_torch_is_read_from_the_torch_the_log_runs_not_from_one_it_asks_for() -> None:
+    assert codes("Total VRAM 8192 MB\npytorch version: 2.3.1+cpu\nDevice: cpu\n") == ["TORCH_CPU_BUILD"]
+    assert "TORCH_CPU_BUILD" not in codes("ERROR: No matching distribution found for torch==2.7.1+cpu\n")
+
+
+def test_a_safetensors_error_name_alone_is_enough() -> None:
+    assert codes(
+        "changing setting sd_model_checkpoint to x.safetensors: SafetensorError\nit says HeaderTooLarge\n"
+    ) == ["MODEL_FILE_CORRUPT"]
