@@ -137,3 +137,30 @@ def test_a_safetensors_error_name_alone_is_enough() -> None:
     assert codes(
         "changing setting sd_model_checkpoint to x.safetensors: SafetensorError\nit says HeaderTooLarge\n"
     ) == ["MODEL_FILE_CORRUPT"]
+
+
+def test_a_connection_failure_inside_huggingface_hub_is_the_hub_whatever_the_http_library() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/env/lib/python3.12/site-packages/huggingface_hub/file_download.py", line 1500, in get_hf_file_metadata\n'
+        "httpx.ConnectError: [Errno 101] Network is unreachable\n"
+    )
+    assert codes(text) == ["HF_UNREACHABLE"]
+    elsewhere = text.replace("huggingface_hub/file_download.py", "myapp/fetch.py")
+    assert "HF_UNREACHABLE" not in codes(elsewhere)
+
+
+def test_pip_giving_up_on_an_index_host_is_the_mirror_and_a_hub_host_is_not() -> None:
+    line = (
+        "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='{host}', port=443): "
+        "Max retries exceeded with url: /packages/x.whl\n"
+    )
+    assert codes(line.format(host="mirrors.example.edu.cn")) == ["MIRROR_UNREACHABLE"]
+    assert "MIRROR_UNREACHABLE" not in codes(line.format(host="huggingface.co"))
+
+
+def test_what_pip_and_uv_say_about_requires_python_is_the_python_version() -> None:
+    pip = "ERROR: Package 'foo' requires a different Python: 3.13.1 not in '<3.13,>=3.9'\n"
+    uv = "  ╰─▶ Because the current Python version (3.13.1) does not satisfy Python>=3.9,<3.13 and foo depends on it\n"
+    assert codes(pip) == ["PYTHON_VERSION_UNSUPPORTED"]
+    assert codes("error: resolve\n" + uv) == ["PYTHON_VERSION_UNSUPPORTED"]
