@@ -26,8 +26,9 @@ _PREFIXES = (
     re.compile(r"^\[?\d{4}-\d\d-\d\d[ T][\d:.,]+\]?(?: - \w+ - \w+ -| -)? ?"),  # timestamps
     re.compile(r"^\d\d:\d\d:\d\d\.\d+ \w+ \S+ "),  # easydiffusion
     re.compile(r"^(?:> ?)+"),  # a quoted reply
+    re.compile(r"^\[!\] ?"),  # ComfyUI-Manager's relay of an installer's output
 )
-_EXC = re.compile(r"(?:^|(?<=[\s\[(<'\"]))(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Warning))"
+_EXC = re.compile(r"(?:^|(?<=[\s\[(<'\"\u0080-\uffff]))(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Warning))"
                   r"(?::(?:\s(?P<msg>.*)|$)|$)")  # fmt: skip
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, ?in (?P<func>\S+))?')
 _NUMBER = re.compile(r"\[(?:WinError|Errno) (?P<a>-?\d+)\]|\(?os error (?P<b>-?\d+)\)?|\berror (?P<c>\d{3,5})\b",
@@ -147,7 +148,11 @@ def _events(lines: list[str]) -> tuple[list[Event], list[Frame]]:
             frames = []
             continue
         m = _EXC.search(stripped)
-        if m is None or not (m.start() == 0 or stripped[: m.start()].rstrip().endswith((":", "!!!", "[", "(", "<"))):
+        if m is None or not (
+            m.start() == 0
+            or stripped[: m.start()].rstrip().endswith((":", "!!!", "[", "(", "<"))
+            or not stripped[m.start() - 1].isascii()
+        ):  # a user's words glued to the paste: "报错OSError: ..."
             continue
         message = (m.group("msg") or "").strip()
         if not message:  # "OSError:" with the message on the next line

@@ -164,3 +164,38 @@ def test_what_pip_and_uv_say_about_requires_python_is_the_python_version() -> No
     uv = "  ╰─▶ Because the current Python version (3.13.1) does not satisfy Python>=3.9,<3.13 and foo depends on it\n"
     assert codes(pip) == ["PYTHON_VERSION_UNSUPPORTED"]
     assert codes("error: resolve\n" + uv) == ["PYTHON_VERSION_UNSUPPORTED"]
+
+
+def test_pip_retry_warnings_broken_by_an_ssl_error_are_the_ssl_problem() -> None:
+    line = (
+        "WARNING: Retrying (Retry(total=2, connect=None, read=None, redirect=None, status=None)) after connection "
+        "broken by 'SSLError(SSLZeroReturnError(6, 'TLS/SSL connection has been closed (EOF)'))': /simple/numpy/\n"
+    )
+    assert codes(line * 2)[0] == "SSL_ERROR"
+
+
+def test_ctypes_says_a_dll_failed_in_its_own_words() -> None:
+    text = "Could not find module 'C:\\env\\Lib\\site-packages\\foo\\bar_cuda.dll' (or one of its dependencies). Try\n"
+    found = scan(text)
+    assert [f.code for f in found] == ["DLL_LOAD_FAILED"] and found[0].values["library"].endswith("bar_cuda.dll")
+
+
+@pytest.mark.parametrize(("errno", "want"), [(13, ["PORT_IN_USE"]), (99, [])])
+def test_a_bind_failure_is_the_port_whatever_errno_but_not_a_missing_address(errno: int, want: list[str]) -> None:
+    reason = "permission denied" if errno == 13 else "cannot assign requested address"
+    line = f"OSError: [Errno {errno}] error while attempting to bind on address ('::1', 7860, 0, 0): {reason}\n"
+    assert codes(line) == want
+
+
+def test_an_exception_glued_to_a_users_words_in_another_language_is_still_read() -> None:
+    view = read("运行时报错ValueError: bad thing happened\n")
+    assert [(e.type, e.message) for e in view.events] == [("ValueError", "bad thing happened")]
+    assert not read("someValueError: x\n").events  # glued to an ASCII word it is part of that word
+
+
+def test_a_build_step_relayed_by_comfyui_manager_is_a_build_failure() -> None:
+    assert codes("[!]   Building wheel for dlib (pyproject.toml) did not run successfully.\n[!]   exit code: 1\n") == [
+        "PACKAGE_BUILD_FAILED"
+    ]
+    clone = "  git clone --filter=blob:none --quiet https://example.org/x.git did not run successfully.\n"
+    assert "PACKAGE_BUILD_FAILED" not in codes(clone)
