@@ -145,6 +145,14 @@ def decode_error_at_user_folder(view: LogView) -> Values | None:
     return None
 
 
+def ends_in_temp_write(view: LogView) -> Values | None:
+    """A traceback cut short whose last frame writes to the temporary folder (where pip buffers a download)."""
+    frames = view.trailing or (view.final.frames if view.final else [])
+    if frames and re.search(r"(?:^|[\\/])tempfile\.py$", frames[-1].path) and frames[-1].func == "func_wrapper":
+        return {}
+    return None
+
+
 CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "python_32bit": python_32bit,
     "python_outside_torch": python_outside_torch,
@@ -155,4 +163,5 @@ CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "not_a_pickle": not_a_pickle,
     "decode_error_user_path": decode_error_user_path,
     "decode_error_at_user_folder": decode_error_at_user_folder,
+    "ends_in_temp_write": ends_in_temp_write,
 }

@@ -199,3 +199,30 @@ def test_a_build_step_relayed_by_comfyui_manager_is_a_build_failure() -> None:
     ]
     clone = "  git clone --filter=blob:none --quiet https://example.org/x.git did not run successfully.\n"
     assert "PACKAGE_BUILD_FAILED" not in codes(clone)
+
+
+def test_a_download_cut_off_while_writing_to_the_temporary_folder_is_the_disk_not_the_network() -> None:
+    head = (
+        "Downloading https://download.example.org/whl/torch-2.0.1-cp310-cp310-win_amd64.whl (2619.1 MB)\n"
+        "ERROR: Exception:\nTraceback (most recent call last):\n"
+        '  File "C:\\sd\\venv\\lib\\site-packages\\pip\\_vendor\\urllib3\\response.py", line 435, in _error_catcher\n'
+        "    yield\n"
+        '  File "C:\\sd\\venv\\lib\\site-packages\\pip\\_vendor\\cachecontrol\\filewrapper.py", line 94, in read\n'
+        "    self.__buf.write(data)\n"
+    )
+    written = (
+        head + '  File "C:\\Python310\\lib\\tempfile.py", line 483, in func_wrapper\n    return func(*args, **kwargs)\n'
+    )
+    assert [(f.code, f.confidence) for f in scan(written)] == [("DISK_LOW", "low")]
+    assert "DISK_LOW" not in codes(head)  # cut off while reading: the network, as far as the log says
+
+
+def test_the_loaders_number_and_file_are_enough_without_an_exception_type() -> None:
+    line = '12:00:01 ERROR    Could not load torch: [WinError 1114] A DLL initialization routine failed. Error loading "C:\\t\\c10.dll" or one of its dependencies.\n'
+    assert codes(line) == ["DLL_LOAD_FAILED"]
+
+
+def test_a_timeout_in_a_program_that_downloads_from_the_hub_is_a_guess_about_the_hub() -> None:
+    text = 'hf_hub_download(repo_id="org/model", filename="config.json")\nTraceback (most recent call last):\nTimeoutError: timed out\n'
+    assert [(f.code, f.confidence) for f in scan(text)] == [("HF_UNREACHABLE", "low")]
+    assert "HF_UNREACHABLE" not in codes("Traceback (most recent call last):\nTimeoutError: timed out\n")
