@@ -30,6 +30,8 @@ _NOT_PICKLE = re.compile(r"Unsupported operand (?P<op>\d+)|invalid load key, '(?
 _PICKLE_OPCODES = frozenset(ord(op.code) for op in pickletools.opcodes)
 _DECODE_ERROR = re.compile(r"UnicodeDecodeError|UnicodeEncodeError")
 _DECODE_AT = re.compile(r"codec can't decode byte 0x(?P<byte>[89a-f][0-9a-f]) in position (?P<pos>\d+)", re.I)
+_STATED_RANGE = re.compile(r"Python (?P<lo>3\.\d+)(?:\.\d+)? or (?:higher|newer)[^\n(]*\((?:maximum|max\.?|up to) (?P<hi>3\.\d+)"
+                           r"|requires Python (?P<lo2>3\.\d+)(?:\.\d+)?\s*(?:-|to|through)\s*(?P<hi2>3\.\d+)", re.I)  # fmt: skip
 _VENV_FAILED = re.compile(r"Unable to create \w+ in directory|Error: \[Errno 2\].*venv|cannot create venv", re.I)
 
 
@@ -62,6 +64,16 @@ def python_outside_torch(view: LogView) -> Values | None:
         for py in sorted(view.pythons):
             if not _vt(span[0]) <= _vt(py) <= _vt(span[1]):
                 return {"have_py": py, "torch": pin}
+    return None
+
+
+def python_outside_stated_range(view: LogView) -> Values | None:
+    """An installer says which Pythons it supports, and a Python the log states is outside that range."""
+    for m in _STATED_RANGE.finditer(view.text):
+        lo, hi = (m.group("lo") or m.group("lo2")), (m.group("hi") or m.group("hi2"))
+        for py in sorted(view.pythons):
+            if not _vt(lo) <= _vt(py) <= _vt(hi):
+                return {"have_py": py}
     return None
 
 
@@ -157,6 +169,7 @@ CHECKS: dict[str, Callable[[LogView], Values | None]] = {
     "python_32bit": python_32bit,
     "python_outside_torch": python_outside_torch,
     "versions_all_newer": versions_all_newer,
+    "python_outside_stated_range": python_outside_stated_range,
     "non_ascii_venv": non_ascii_venv,
     "mojibake_path": mojibake_path,
     "non_ascii_path_failing": non_ascii_path_failing,

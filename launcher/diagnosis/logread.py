@@ -24,6 +24,9 @@ _PREFIXES = (
     re.compile(r"^#\d+ \d+\.\d+ "),  # docker build
     re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \S+ [\w.@-]+\[\d+\]: "),  # journald
     re.compile(r"^\[?\d{4}-\d\d-\d\d[ T][\d:.,]+\]?(?: - \w+ - \w+ -| -)? ?"),  # timestamps
+    re.compile(
+        r"^(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s+(?=[\w.]*(?:Error|Exception)\b)"
+    ),  # a level before an exception
     re.compile(r"^\d\d:\d\d:\d\d\.\d+ \w+ \S+ "),  # easydiffusion
     re.compile(r"^(?:> ?)+"),  # a quoted reply
     re.compile(r"^\[!\] ?"),  # ComfyUI-Manager's relay of an installer's output
@@ -36,7 +39,8 @@ _NUMBER = re.compile(r"\[(?:WinError|Errno) (?P<a>-?\d+)\]|\(?os error (?P<b>-?\
 _PY_BANNER = re.compile(r"Python (?P<v>[23]\.\d+)\.\d+\S*.*?\[(?:MSC|GCC|Clang)[^\]]*?(?:(?P<bits>32|64) bit)?"
                         r"(?: \((?P<arch>Intel|AMD64|ARM64)\))?\]")  # fmt: skip
 _PY_OTHER = re.compile(r"Python version: (?P<v>3\.\d+)|python(?P<p>3\.\d+)[\\/]|Python3(?P<w>\d\d)[\\/-]"
-                       r"|cp3(?P<t>\d\d)-cp3\d\d|Using Python (?P<u>3\.\d+)", re.IGNORECASE)  # fmt: skip
+                       r"|cp3(?P<t>\d\d)-cp3\d\d|Using Python (?P<u>3\.\d+)"
+                       r"|^Python (?P<b>3\.\d+)\.\d+\s*$", re.IGNORECASE | re.MULTILINE)  # fmt: skip  # last: `python --version`
 _TORCH_PIN = re.compile(r"\btorch==(?P<v>\d+\.\d+)(?:\.\d+)?")
 _PACKAGE = re.compile(r"(?:site|dist)-packages[\\/](?P<pkg>[A-Za-z_][\w]*)")
 _ESCAPED = re.compile(r"\\r\\n|\\n|\\u([0-9a-fA-F]{4})")  # output pasted as a JSON/C# string: "...\r\n..."
@@ -192,7 +196,7 @@ def _pythons(text: str) -> tuple[tuple[str, str] | None, set[str]]:
     banner = _PY_BANNER.search(text)
     found = {banner.group("v")} if banner else set()
     for m in _PY_OTHER.finditer(text):
-        v = m.group("v") or m.group("p") or m.group("u")
+        v = m.group("v") or m.group("p") or m.group("u") or m.group("b")
         if v is None:
             digits = m.group("w") or m.group("t")
             v = f"3.{digits}" if digits else None

@@ -226,3 +226,34 @@ def test_a_timeout_in_a_program_that_downloads_from_the_hub_is_a_guess_about_the
     text = 'hf_hub_download(repo_id="org/model", filename="config.json")\nTraceback (most recent call last):\nTimeoutError: timed out\n'
     assert [(f.code, f.confidence) for f in scan(text)] == [("HF_UNREACHABLE", "low")]
     assert "HF_UNREACHABLE" not in codes("Traceback (most recent call last):\nTimeoutError: timed out\n")
+
+
+def test_xformers_second_line_alone_still_says_triton_is_missing_and_harmless() -> None:
+    assert [(f.code, f.severity) for f in scan("Error caught was: No module named 'triton'\n")] == [
+        ("TRITON_MISSING", "info")
+    ]
+
+
+@pytest.mark.parametrize(
+    "line", ["Ultralytics 8.3 Python-3.11.9 torch-2.6.0+cpu", 'System info: "2.0.0+cpu Autocast half"']
+)
+def test_a_cpu_torch_stated_in_other_words_is_the_cpu_build(line: str) -> None:
+    assert codes(line + "\n") == ["TORCH_CPU_BUILD"]
+
+
+def test_an_exception_after_a_log_level_column_is_read() -> None:
+    view = read("2026-05-12 23:37:39,046 INFO OSError: [WinError 127] Не найдена указанная процедура\n")
+    assert [(e.type, e.numbers) for e in view.events] == [("OSError", (127,))]
+    assert codes(view.raw) == ["DLL_LOAD_FAILED"]
+
+
+def test_an_installers_stated_python_range_is_held_against_the_python_the_log_shows() -> None:
+    text = "Please install Python 3.10.0 or higher (maximum 3.11.100) before running this script.\n\nPython {}\n"
+    assert codes(text.format("3.12.7")) == ["PYTHON_VERSION_UNSUPPORTED"]
+    assert codes(text.format("3.11.9")) == []
+
+
+def test_a_pickle_stream_of_garbage_is_a_damaged_file() -> None:
+    assert codes("ValueError: BINBYTES exceeds system's maximum size of 9223372036854775807 bytes\n") == [
+        "MODEL_FILE_CORRUPT"
+    ]
