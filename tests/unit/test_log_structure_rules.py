@@ -55,7 +55,8 @@ def test_a_first_byte_that_is_no_pickle_opcode_means_the_file_is_not_the_model(b
             f"`False` will likely succeed.\nPlease file an issue: WeightsUnpickler error: Unsupported operand {byte}\n")  # fmt: skip
     found = scan(text)
     assert [f.code for f in found] == ["MODEL_FILE_CORRUPT", "WEIGHTS_ONLY_LOAD_FAILED"]
-    assert found[0].values["kind"] == kind and found[0].confidence == "high" and found[1].confidence == "medium"
+    # both stay possible: the byte says "no pickle", the thread may still end in weights_only=False
+    assert found[0].values["kind"] == kind and found[0].confidence == found[1].confidence == "medium"
 
 
 def test_an_unsupported_global_is_a_weights_only_problem_and_nothing_else() -> None:
