@@ -70,6 +70,17 @@ def main() -> None:
     for commit in sorted({log.unseen for log in logs if log.unseen}):
         frozen = [log for log in logs if log.unseen == commit]
         report(s, frozen, f"collected after the signatures were frozen at {commit} (their first score: README)")
+    for batch in sorted({log.batch for log in logs if log.batch}):
+        report(
+            s,
+            [log for log in logs if log.batch == batch],
+            f"set {batch} (held back: scored before the reader was changed for it)",
+        )
+        report(
+            s, [log for log in logs if log.batch == batch], f"set {batch} per category", key=lambda log: log.category
+        )
+        report(s, [log for log in logs if log.batch == batch], f"set {batch} per tool", key=lambda log: log.tool)
+    report(s, [log for log in logs if not log.batch], "logs in no held-out set (collected before them)")
     report(s, logs, "per category", key=lambda log: log.category)
     report(s, logs, "per tool", key=lambda log: log.tool)
     total = Counter(s.outcomes.values())

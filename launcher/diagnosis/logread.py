@@ -24,10 +24,14 @@ _PREFIXES = (
     re.compile(r"^#\d+ \d+\.\d+ "),  # docker build
     re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \S+ [\w.@-]+\[\d+\]: "),  # journald
     re.compile(r"^\[?\d{4}-\d\d-\d\d[ T][\d:.,]+\]?(?: - \w+ - \w+ -| -)? ?"),  # timestamps
+    re.compile(
+        r"^(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s+(?=[\w.]*(?:Error|Exception)\b)"
+    ),  # a level before an exception
     re.compile(r"^\d\d:\d\d:\d\d\.\d+ \w+ \S+ "),  # easydiffusion
     re.compile(r"^(?:> ?)+"),  # a quoted reply
+    re.compile(r"^\[!\] ?"),  # ComfyUI-Manager's relay of an installer's output
 )
-_EXC = re.compile(r"(?:^|(?<=[\s\[(<'\"]))(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Warning))"
+_EXC = re.compile(r"(?:^|(?<=[\s\[(<'\"\u0080-\uffff]))(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Warning))"
                   r"(?::(?:\s(?P<msg>.*)|$)|$)")  # fmt: skip
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, ?in (?P<func>\S+))?')
 _NUMBER = re.compile(r"\[(?:WinError|Errno) (?P<a>-?\d+)\]|\(?os error (?P<b>-?\d+)\)?|\berror (?P<c>\d{3,5})\b",
@@ -35,11 +39,18 @@ _NUMBER = re.compile(r"\[(?:WinError|Errno) (?P<a>-?\d+)\]|\(?os error (?P<b>-?\
 _PY_BANNER = re.compile(r"Python (?P<v>[23]\.\d+)\.\d+\S*.*?\[(?:MSC|GCC|Clang)[^\]]*?(?:(?P<bits>32|64) bit)?"
                         r"(?: \((?P<arch>Intel|AMD64|ARM64)\))?\]")  # fmt: skip
 _PY_OTHER = re.compile(r"Python version: (?P<v>3\.\d+)|python(?P<p>3\.\d+)[\\/]|Python3(?P<w>\d\d)[\\/-]"
-                       r"|cp3(?P<t>\d\d)-cp3\d\d|Using Python (?P<u>3\.\d+)", re.IGNORECASE)  # fmt: skip
+                       r"|cp3(?P<t>\d\d)-cp3\d\d|Using Python (?P<u>3\.\d+)"
+                       r"|^Python (?P<b>3\.\d+)\.\d+\s*$", re.IGNORECASE | re.MULTILINE)  # fmt: skip  # last: `python --version`
 _TORCH_PIN = re.compile(r"\btorch==(?P<v>\d+\.\d+)(?:\.\d+)?")
 _PACKAGE = re.compile(r"(?:site|dist)-packages[\\/](?P<pkg>[A-Za-z_][\w]*)")
 _ESCAPED = re.compile(r"\\r\\n|\\n|\\u([0-9a-fA-F]{4})")  # output pasted as a JSON/C# string: "...\r\n..."
 _CHAIN = {"The above exception was the direct cause": "cause", "During handling of the above exception": "context"}
+# uv (and other Rust tools) print an error as a chain of causes: "error: A" / "Caused by: B", or "× A" / "├─▶ B" / "╰─▶ C";
+# a leading elapsed-time column ("320.0 ") from a build log may come first, and long causes wrap onto indented lines.
+_RUST_HEAD = re.compile(r"^(?:\d+\.\d+\s+)?(?:error:|×)\s+(?P<msg>\S.*)")
+_RUST_CAUSE = re.compile(r"(?:^|\s)(?:Caused by:|├─▶|╰─▶)\s+(?P<msg>\S.*)")
+_RUST_WRAP = re.compile(r"^(?:│\s*)?\s{4,}(?P<msg>\S.*)")
+RUST_ERROR = "uv"  # the type of an event read from such a chain
 
 
 @dataclass
@@ -141,7 +152,11 @@ def _events(lines: list[str]) -> tuple[list[Event], list[Frame]]:
             frames = []
             continue
         m = _EXC.search(stripped)
-        if m is None or not (m.start() == 0 or stripped[: m.start()].rstrip().endswith((":", "!!!", "[", "(", "<"))):
+        if m is None or not (
+            m.start() == 0
+            or stripped[: m.start()].rstrip().endswith((":", "!!!", "[", "(", "<"))
+            or not stripped[m.start() - 1].isascii()
+        ):  # a user's words glued to the paste: "报错OSError: ..."
             continue
         message = (m.group("msg") or "").strip()
         if not message:  # "OSError:" with the message on the next line
@@ -151,11 +166,37 @@ def _events(lines: list[str]) -> tuple[list[Event], list[Frame]]:
     return events, frames
 
 
+def _rust_chains(lines: list[str]) -> list[Event]:
+    """uv's error chains as events, one per link, each linked to the one before as its cause."""
+    chains: list[list[Event]] = []
+    current: Event | None = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        cause = _RUST_CAUSE.search(stripped)
+        head = None if cause else _RUST_HEAD.match(stripped)
+        if cause or head:
+            m = cause or head
+            assert m is not None
+            current = Event(RUST_ERROR, m.group("msg").strip(), i, [], "cause" if cause else "")
+            if head or not chains or chains[-1][-1].lineno < i - 1:
+                chains.append([])
+            chains[-1].append(current)
+        elif current is not None and (wrap := _RUST_WRAP.match(line)) and not _FRAME.search(line):
+            current.message = f"{current.message} {wrap.group('msg').strip()}"
+        else:
+            current = None
+    # a lone "error: ..." line is not a chain (git, pip and others print those too); a cause always is
+    events = [e for chain in chains if any(e.link for e in chain) for e in chain]
+    for e in events:
+        e.numbers = _numbers(e.message)
+    return events
+
+
 def _pythons(text: str) -> tuple[tuple[str, str] | None, set[str]]:
     banner = _PY_BANNER.search(text)
     found = {banner.group("v")} if banner else set()
     for m in _PY_OTHER.finditer(text):
-        v = m.group("v") or m.group("p") or m.group("u")
+        v = m.group("v") or m.group("p") or m.group("u") or m.group("b")
         if v is None:
             digits = m.group("w") or m.group("t")
             v = f"3.{digits}" if digits else None
@@ -176,5 +217,6 @@ def read(log: str) -> LogView:
     text = "\n".join(lines)
     python, pythons = _pythons(text)
     events, trailing = _events(lines)
+    events = sorted(events + _rust_chains(lines), key=lambda e: e.lineno)
     return LogView(log, text, lines, events, set(_numbers(text)), repairs, python, pythons,
                    [m.group("v") for m in _TORCH_PIN.finditer(text)], trailing)  # fmt: skip

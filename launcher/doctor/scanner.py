@@ -107,6 +107,7 @@ class Signature:
     when: tuple[When, ...] = ()
     confidence: str = "high"  # of a text pattern hit
     unless: re.Pattern[str] | None = None  # the text patterns do not count when this occurs
+    doubt_check: str = ""  # a named check whose facts make this signature's finding doubtful (medium at most)
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,14 @@ def _rx(value: str | None) -> re.Pattern[str] | None:
     return re.compile(value, re.IGNORECASE) if value else None
 
 
+def _check_name(name: str) -> str:
+    if name and name not in CHECKS:
+        raise ValueError(f"signatures.toml: unknown check {name!r}")
+    return name
+
+
 def _when(w: dict[str, Any]) -> When:
-    if w.get("check") and w["check"] not in CHECKS:
-        raise ValueError(f"signatures.toml: unknown check {w['check']!r}")
+    _check_name(w.get("check", ""))
     return When(_rx(w.get("exception")), _rx(w.get("message")), frozenset(w.get("numbers", ())), _rx(w.get("frame")),
                 _rx(w.get("context")), _rx(w.get("unless")), w.get("check", ""), w.get("confidence", "high"))  # fmt: skip
 
@@ -162,6 +168,7 @@ def load_signatures(path: Path = HERE / "signatures.toml") -> tuple[Signature, .
             tuple(_when(w) for w in s.get("when", ())),
             s.get("confidence", "high"),
             _rx(s.get("unless")),
+            _check_name(s.get("doubt_check", "")),
         )  # fmt: skip
         for s in data.get("signature", [])
     )
@@ -190,6 +197,8 @@ def _hit(sig: Signature, view: LogView) -> tuple[dict[str, str], str] | None:
         if values is not None:
             merged = {**values, **best[0]} if best else values
             best = ({k: v.strip() for k, v in merged.items()}, w.confidence)
+    if best is not None and best[1] == "high" and sig.doubt_check and CHECKS[sig.doubt_check](view) is not None:
+        best = (best[0], "medium")
     return best
 
 
@@ -220,6 +229,7 @@ def scan(text: str, lang: str = "en", machine: Any = None, summary: bool = False
     if any(f.confidence == "high" and f.severity != "info" for f in found):  # a guess never crowds a sure finding
         found = [f for f in found if f.confidence != "low"]
     found.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rank))
+    found = [f for i, f in enumerate(found) if f.code not in {g.code for g in found[:i]}]  # one per code, the gravest
     if not found and summary:
         from launcher.diagnosis.summary import summarize
 

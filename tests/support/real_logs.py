@@ -17,7 +17,8 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "real-logs"
 HEADER_KEYS = ("source", "tool", "os-language", "category", "expected", "held-back")
-OPTIONAL_KEYS = ("unseen",)  # "unseen: <commit>": collected after the signatures were frozen at that commit
+OPTIONAL_KEYS = ("unseen", "set")  # "unseen: <commit>": collected after the signatures were frozen at that commit;
+# "set: heldout-N": a held-back batch, collected and scored (README, /work/notes) before the reader was changed for it
 OUTCOMES = ("first", "anywhere", "wrong", "silent")
 
 
@@ -32,6 +33,7 @@ class RealLog:
     held_back: bool
     text: str
     unseen: str = ""  # the commit the signatures were frozen at when this log was collected; "" if before
+    batch: str = ""  # "heldout-N": the held-back batch this log belongs to; "" for the logs collected before them
 
 
 def held_back(name: str) -> bool:
@@ -56,7 +58,7 @@ def parse(path: Path) -> RealLog:
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)}")
     return RealLog(path, head["source"], head["tool"], head["os-language"], head["category"], head["expected"],
-                   head["held-back"] == "yes", body, head.get("unseen", ""))  # fmt: skip
+                   head["held-back"] == "yes", body, head.get("unseen", ""), head.get("set", ""))  # fmt: skip
 
 
 def corpus(root: Path = CORPUS) -> list[RealLog]:
