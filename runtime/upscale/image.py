@@ -157,14 +157,15 @@ def upscale_image(
         return resize(image, want, info.resample or "lanczos")
     if info.path is None:
         raise ValueError(f"the model upscaler {info.name!r} has no file")
-    if image.width >= want[0] and image.height >= want[1]:
+    same_size = image.size == want  # A1111 runs a model once at scale 1 (a 1x sharpening or denoising model)
+    if image.width >= want[0] and image.height >= want[1] and not same_size:
         return resize(image, want)  # nothing to enlarge: the model would only be undone
     dtype = dtype or default_dtype(device)
     model = (
         cache.get(info.path, device=device, dtype=dtype) if cache else load_model(info.path, device=device, dtype=dtype)
     )
-    for _ in range(MAX_PASSES):
-        if image.width >= want[0] and image.height >= want[1]:
+    for attempt in range(MAX_PASSES):
+        if image.width >= want[0] and image.height >= want[1] and not (attempt == 0 and same_size):
             break
         before = image.size
         image = upscale_with_model(model, image, tile=tile, tile_pad=tile_pad, on_tile=on_tile)

@@ -386,3 +386,16 @@ def test_errors_speak_both_languages(cls: type[UpscalerUnsupported | UpscalerNot
         return {re.sub(r"_(zh|en)$", "", f) for f in re.findall(r"{(\w+)", template)}
 
     assert fields(cls.zh) == fields(cls.en) and fields(cls.hint_zh) == fields(cls.hint_en)
+
+
+def test_at_scale_1_a_model_runs_once_as_in_a1111(esrgan: Path) -> None:
+    """A1111's Upscaler.upscale runs the model once at scale 1 (1x sharpening and denoising models), then resizes to
+    the target; a target smaller than the image gets no model pass."""
+    save(esrgan / "1x-sharpen.pth", tiny_compact().state_dict())
+    passes: list[int] = []
+    out = upscale_image(image16(), "1x-sharpen", size=(16, 16), esrgan_dir=esrgan, on_tile=lambda d, t: passes.append(d))
+    assert out.size == (16, 16) and len(passes) == 1
+    passes.clear()
+    assert upscale_image(image16(), "1x-sharpen", size=(8, 8), esrgan_dir=esrgan,
+                         on_tile=lambda d, t: passes.append(d)).size == (8, 8)  # fmt: skip
+    assert passes == []
