@@ -216,17 +216,26 @@ def parse_flags(argv: Sequence[str], own: Mapping[str, str] | None = None, *, st
     return out
 
 
-def expand_names(argv: Sequence[str]) -> list[str]:
-    """``argv`` with every abbreviated A1111 flag written out (``--gradio-auth-p`` → ``--gradio-auth-path``).
+# The runtime's own flags (python -m runtime --help) and what each takes; a test keeps this equal to its parser.
+YIJIAN_FLAGS: dict[str, str] = {
+    "-h": "none", "--help": "none", "--port": "one", "--listen": "none", "--auth": "one", "--insecure-no-auth": "none",
+    "--model": "one", "--demo": "none", "--vram": "one", "--attention": "one", "--precision": "one",
+    "--allow-ckpt": "none", "--compile": "none", "--no-api": "none", "--no-browser": "none", "--lang": "one",
+    "--root": "one", "--extra-models-dir": "one", "--ckpt": "one",
+}  # fmt: skip
 
-    The launcher does this before it takes the login flags out, so that no abbreviation carries a password
-    past it onto a command line.  Unknown tokens are left as they are.
+
+def expand_names(argv: Sequence[str]) -> list[str]:
+    """``argv`` with every abbreviated flag written out (``--gradio-auth-p`` → ``--gradio-auth-path``).
+
+    Done before the login flags are taken out, so that no abbreviation carries a password past that onto a
+    command line.  Unknown and ambiguous tokens are left as they are (the runtime names them).
     """
     out: list[str] = []
     for token in argv:
         if token.startswith("--"):
             written, eq, inline = token.partition("=")
-            full = _resolve(written, {}, strict=False)
+            full = _resolve(written, YIJIAN_FLAGS, strict=False)
             out.append((full or written) + eq + inline)
         else:
             out.append(token)
