@@ -365,7 +365,7 @@ def read_webui_user(path: str | Path) -> WebuiUser:
                 words = shlex.split(raw, comments=True)
             except ValueError as exc:
                 raise _bad(f"{file.name} 的 {m.group('n')} 引号不成对（{exc}）", f"{m.group('n')} in {file.name} has an unbalanced quote ({exc})") from None  # fmt: skip
-            values[m.group("n")] = " ".join(shlex.quote(w) for w in words) if m.group("n") == "COMMANDLINE_ARGS" else " ".join(words)  # fmt: skip
+            values[m.group("n")] = " ".join(words)  # the variable's value, which A1111 then splits itself
     args = split_commandline(values.pop("COMMANDLINE_ARGS", ""), windows=windows)
     environ = {k: v for k, v in values.items() if k in RUNTIME_VARIABLES and v}
     ignored = sorted(k for k, v in values.items() if v and k not in RUNTIME_VARIABLES)
