@@ -104,29 +104,28 @@ def _add_api_log(app: Any) -> None:
 
 
 def _add_stop_routes(app: Any, options: RuntimeOptions) -> None:
-    from fastapi import Depends, Request
+    from fastapi import Depends
     from fastapi.responses import JSONResponse
 
     from runtime.api.routes import BasicAuth
 
     login = [Depends(BasicAuth(options.auth))]
 
-    def stop(request: Request) -> None:
-        server = getattr(request.app.state, "uvicorn_server", None)
+    def stop() -> JSONResponse:
+        server = getattr(app.state, "uvicorn_server", None)  # set by runtime.server.serve
         if server is not None:
             server.should_exit = True
-
-    @app.post("/sdapi/v1/server-stop", include_in_schema=True, dependencies=login)
-    async def server_stop(request: Request) -> JSONResponse:
-        stop(request)
         return JSONResponse({"message": "Stopping."})
 
-    @app.post("/sdapi/v1/server-kill", include_in_schema=True, dependencies=login)
-    async def server_kill(request: Request) -> JSONResponse:
-        stop(request)  # the same clean stop: nothing is left half-written
-        return JSONResponse({"message": "Stopping."})
+    @app.post("/sdapi/v1/server-stop", dependencies=login)
+    async def server_stop() -> JSONResponse:
+        return stop()
 
-    @app.post("/sdapi/v1/server-restart", include_in_schema=True, dependencies=login)
+    @app.post("/sdapi/v1/server-kill", dependencies=login)
+    async def server_kill() -> JSONResponse:
+        return stop()  # the same clean stop: nothing is left half-written
+
+    @app.post("/sdapi/v1/server-restart", dependencies=login)
     async def server_restart() -> JSONResponse:
         zh = "生成界面不能自己重启：请用 /sdapi/v1/server-stop 停止，再由启动器重新启动。"
         en = "the generation UI cannot restart itself: stop it with /sdapi/v1/server-stop and start it again."
