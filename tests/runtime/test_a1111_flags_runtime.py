@@ -51,6 +51,12 @@ def test_every_a1111_flag_starts_the_runtime_mapped_or_named_once(name: str, tmp
         assert name in MAPPERS or name in LOGIN_FLAGS or name in own_flags(build_parser())
 
 
+def test_the_launchers_list_of_the_runtimes_own_flags_is_the_runtimes_parser() -> None:
+    from bootstrap.a1111_flags import YIJIAN_FLAGS
+
+    assert YIJIAN_FLAGS == own_flags(build_parser())
+
+
 def test_the_mapped_flags_and_the_mappers_are_the_same_set() -> None:
     mapped = {f.name for f in table().flags.values() if f.effect == "mapped"}
     own = mapped & set(own_flags(build_parser()))
