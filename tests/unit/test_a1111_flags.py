@@ -27,6 +27,7 @@ from bootstrap.errors import A1111FlagInvalid, ExitCode
 from bootstrap.layout import Bundle
 from bootstrap.login import LOGIN_ENV
 from launcher.runtime_process import LaunchOptions, add_webui_user, argv_for, login_environ, take_logins
+from tests.unit import test_runtime_login as login_tests
 
 # Flags that exist only since A1111 1.6-1.10: the table is 1.10's, not an older cmd_args.py.
 NEW_IN_1_10 = ("--api-server-stop", "--timeout-keep-alive", "--disable-all-extensions", "--use-ipex", "--models-dir",
@@ -214,12 +215,7 @@ def test_a_missing_webui_user_file_is_named(tmp_path: Path) -> None:
     assert "webui-user.bat" in err.value.message("en")
 
 
-@pytest.fixture
-def bundle(tmp_path: Path) -> Bundle:
-    python = tmp_path / "env" / "runtime" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.touch()
-    return Bundle(root=tmp_path)
+bundle = login_tests.bundle  # a bundle with a runtime interpreter in place, as the login tests use
 
 
 def test_the_launcher_gathers_every_source_in_order_and_keeps_logins_off_the_argv(
