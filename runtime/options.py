@@ -216,6 +216,16 @@ def _upscalers(o: RuntimeOptions, value: Any, given: Parsed, env: Mapping[str, s
     _typed("upscaler")(o, value, given, env)
 
 
+def _loglevel(o: RuntimeOptions, value: Any, given: Parsed, env: Mapping[str, str]) -> None:
+    level = str(value).upper()  # A1111: any case; a name logging does not know means INFO
+    if level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+        o.warnings.append(_say(o, f"--loglevel {value} 不是日志级别（CRITICAL、ERROR、WARNING、INFO、DEBUG），使用 INFO。",
+                                  f"--loglevel {value} is not a log level (CRITICAL, ERROR, WARNING, INFO, DEBUG); "
+                                  "INFO is used."))  # fmt: skip
+        level = "INFO"
+    o.loglevel = level
+
+
 def _csv(value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in str(value).split(",") if v.strip())
 
@@ -245,7 +255,7 @@ MAPPERS: dict[str, Mapper] = {
     "--timeout-keep-alive": lambda o, v, g, e: setattr(o, "timeout_keep_alive", int(v)),
     "--freeze-settings": _set(freeze_settings=True),
     "--freeze-specific-settings": lambda o, v, g, e: setattr(o, "frozen_settings", _csv(v)),
-    "--no-download-sd-model": _noop, "--loglevel": lambda o, v, g, e: setattr(o, "loglevel", str(v)),
+    "--no-download-sd-model": _noop, "--loglevel": _loglevel,
 }  # fmt: skip
 LOGIN_FLAGS = ("--gradio-auth", "--gradio-auth-path", "--api-auth")
 

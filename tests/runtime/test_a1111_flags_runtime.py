@@ -93,6 +93,7 @@ def opts(*argv: str, env: dict[str, str] | None = None) -> RuntimeOptions:
          {"cors_origins": ("http://a", "http://b"), "cors_regex": "https://.*"}),
         (["--api-log", "--api-server-stop", "--timeout-keep-alive", "60", "--loglevel", "DEBUG"],
          {"api_log": True, "api_server_stop": True, "timeout_keep_alive": 60, "loglevel": "DEBUG"}),
+        (["--loglevel", "debug"], {"loglevel": "DEBUG", "warnings": []}),
         (["--freeze-settings"], {"freeze_settings": True}),
         (["--freeze-specific-settings", "sd_vae, CLIP_stop_at_last_layers"],
          {"frozen_settings": ("sd_vae", "CLIP_stop_at_last_layers")}),
@@ -131,6 +132,11 @@ def test_model_folder_flags_become_typed_folders_and_one_upscaler_folder() -> No
     assert typed == [("/c", "checkpoint"), ("/l", "lora"), ("/y", "lora"), ("/v", "vae"), ("/e", "embedding"),
                      ("/u", "upscaler")]  # fmt: skip
     assert any("/u2" in w and "upscaler folder" in w for w in o.warnings)
+
+
+def test_an_unknown_log_level_is_info_with_a_warning() -> None:
+    o = opts("--loglevel", "loud")
+    assert o.loglevel == "INFO" and any("--loglevel loud is not a log level" in w for w in o.warnings)
 
 
 def test_use_cpu_for_other_modules_is_named() -> None:
