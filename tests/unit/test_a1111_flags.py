@@ -264,3 +264,28 @@ def test_launch_args_in_the_config_are_checked_and_refuse_a_login() -> None:
     assert problem is not None and "launch.auth" in problem[1] and "PwCfg1" not in " ".join(problem)
     problem = check("--medvrm", catalog)
     assert problem is not None and "--medvram" in problem[1]
+
+
+def test_start_hands_the_flags_after_dashdash_and_the_webui_user_file_to_one_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from launcher.cli import main
+
+    seen: dict[str, Any] = {}
+
+    class Flow:  # one-click start itself is tested in tests/functional/test_oneclick.py
+        def __init__(self, bundle: Bundle, lang: str, on_update: Any, options: Any, **kw: Any) -> None:
+            seen["options"] = options
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def stop(self) -> None:
+            seen["stopped"] = True
+
+    monkeypatch.setattr("launcher.oneclick.OneClick", Flow)
+    monkeypatch.setenv("YIJIAN_HOME", str(tmp_path))
+    bat = tmp_path / "webui-user.bat"
+    assert main(["--lang", "en", "start", "--webui-user", str(bat), "--", "--xformers", "--medvram"]) == 0
+    assert seen["options"].passthrough == ("--xformers", "--medvram") and seen["options"].webui_user == str(bat)
+    assert seen["stopped"]
