@@ -339,6 +339,7 @@ class OneClick:
     def _launch_options(self, step: str) -> LaunchOptions:
         """The runtime's launch options: settings, then the A1111 flags (launch.args, COMMANDLINE_ARGS, the
         webui-user file, those after --), read and checked once, logins taken out."""
+        from bootstrap.a1111_flags import table
         from launcher.runtime_process import add_webui_user, options_from_config, take_logins
 
         if self._options is None:
@@ -349,6 +350,10 @@ class OneClick:
                 if warning:
                     self._emit(step, "progress", warning, warning)
             take_logins(options, self.environ)
+            for given in options.a1111.given.values():  # said here too: `start` shows no runtime output
+                if given.flag.effect == "none":
+                    zh, en = (table().no_effect_line(given.flag, lang) for lang in ("zh", "en"))
+                    self._emit(step, "progress", zh, en)
             self._options = options
         return self._options
 

@@ -308,3 +308,15 @@ def test_a1111_flags_that_say_no_download_are_honoured(
     model = rec.final("model")
     assert model.state == "skipped" and model.message is not None and named in model.message.en
     assert named in model.message.zh and asked == [] and not flow.without_model
+
+
+def test_a1111_flags_without_effect_are_said_by_one_click_start(bundle: Bundle) -> None:
+    _no_route(bundle)
+    rec = Recorder()
+    options = OneClickOptions(passthrough=("--no-download-sd-model", "--theme", "dark", "--xformers"))
+    flow = OneClick(bundle, "en", rec, options, environ={**os.environ, "COMMANDLINE_ARGS": "--theme light"})
+    flow._preflight()
+    flow._model()
+    said = [u.message for u in rec.updates if u.message is not None and "--theme" in u.message.en]
+    assert len(said) == 1 and "has no effect here" in said[0].en and "不起作用" in said[0].zh
+    assert not [u for u in rec.updates if u.message is not None and "--xformers" in u.message.en]
