@@ -101,10 +101,6 @@ class Parsed:
     def has(self, name: str) -> bool:
         return name in self.given
 
-    def value(self, name: str, default: Any = None) -> Any:
-        g = self.given.get(name)
-        return default if g is None else g.value
-
 
 def _bad(zh: str, en: str) -> A1111FlagInvalid:
     return A1111FlagInvalid(en, detail_zh=zh)
@@ -156,13 +152,12 @@ def _is_flag(token: str) -> bool:
     return token.startswith("-") and len(token) > 1 and not re.fullmatch(r"-\d+(\.\d*)?", token)
 
 
-def parse_flags(argv: Sequence[str], own: Mapping[str, str] | None = None, *, strict: bool = True) -> Parsed:
-    """Split ``argv`` into the A1111 flags it gives and everything else.
+def parse_flags(argv: Sequence[str], own: Mapping[str, str] | None = None) -> Parsed:
+    """Split ``argv`` into the A1111 flags it gives and the caller's own flags (``rest``, names in full).
 
     ``own`` names the caller's own flags with what they take (``none`` or ``one``); on a name both know, the
-    caller's flag wins.  With ``strict``, an unknown flag, a stray word, a missing or ill-typed value is an
-    :class:`A1111FlagInvalid` naming it (and the nearest known flag); without, unknown tokens go to ``rest``
-    as they are (the launcher, which does not know the runtime's own flags, passes them on).
+    caller's flag wins.  An unknown or ambiguous flag, a stray word, a missing or ill-typed value is an
+    :class:`A1111FlagInvalid` naming it (and the nearest known flag).
     """
     own = own or {}
     out = Parsed()
@@ -171,18 +166,11 @@ def parse_flags(argv: Sequence[str], own: Mapping[str, str] | None = None, *, st
         token = argv[i]
         i += 1
         if not _is_flag(token):
-            if strict:
-                raise _bad(
-                    f"多余的参数 {token!r}（它前面的参数不需要值）",
-                    f"stray argument {token!r} (the flag before it takes no value)",
-                )
-            out.rest.append(token)
-            continue
+            raise _bad(f"多余的参数 {token!r}（不是参数名，前面也没有要带值的参数）",
+                       f"stray argument {token!r} (not a flag, and no flag before it takes a value)")  # fmt: skip
         written, eq, inline = token.partition("=")
-        name = _resolve(written, own, strict)
-        if name is None:
-            out.rest.append(token)
-            continue
+        name = _resolve(written, own, strict=True)
+        assert name is not None  # strict: an unknown name raised
         if name in own:  # the caller's flag, its name written out, its value kept with it
             out.rest.append(name + eq + inline)
             if own[name] == "one" and not eq and i < len(argv):
