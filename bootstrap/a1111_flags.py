@@ -204,6 +204,31 @@ def parse_flags(argv: Sequence[str], own: Mapping[str, str] | None = None) -> Pa
     return out
 
 
+# A1111 flags without effect here whose values are secrets (an ngrok authtoken, its basic_auth): never passed on.
+SECRET_FLAGS = ("--ngrok", "--ngrok-options")
+
+
+def take_flags(argv: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """``argv`` without the value-taking flags ``names`` (``--flag v`` or ``--flag=v``), and what they gave."""
+    rest: list[str] = []
+    taken: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, inline = argv[i].partition("=")
+        if flag not in names:
+            rest.append(argv[i])
+            i += 1
+        elif eq:
+            taken.append((flag, inline))
+            i += 1
+        elif i + 1 < len(argv):
+            taken.append((flag, argv[i + 1]))
+            i += 2
+        else:
+            raise _bad(f"{flag} 后面缺少值", f"{flag} needs a value")
+    return rest, taken
+
+
 # The runtime's own flags (python -m runtime --help) and what each takes; a test keeps this equal to its parser.
 YIJIAN_FLAGS: dict[str, str] = {
     "-h": "none", "--help": "none", "--port": "one", "--listen": "none", "--auth": "one", "--insecure-no-auth": "none",

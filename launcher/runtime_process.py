@@ -31,6 +31,7 @@ from typing import Any
 
 from bootstrap import proc as procs
 from bootstrap.a1111_flags import (
+    SECRET_FLAGS,
     YIJIAN_FLAGS,
     Parsed,
     commandline_args,
@@ -38,6 +39,7 @@ from bootstrap.a1111_flags import (
     parse_flags,
     read_webui_user,
     split_commandline,
+    take_flags,
 )
 from bootstrap.layout import Bundle, bundle_environ, env_python
 from bootstrap.login import LOGIN_ENV, logins_in, take_login_flags
@@ -150,9 +152,14 @@ def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
     saved = [*options.saved_args, *commandline_args(environ), *options.webui_args]
     saved, from_saved = take_login_flags(expand_names(saved))
     passthrough, given = take_login_flags(expand_names(list(options.passthrough)))
+    options.a1111 = parse_flags([*saved, *passthrough], YIJIAN_FLAGS)
+    (saved, dropped), (passthrough, dropped_too) = (
+        take_flags(saved, SECRET_FLAGS),
+        take_flags(passthrough, SECRET_FLAGS),
+    )
+    remember(*(value for _, value in [*dropped, *dropped_too]))  # an ngrok token: no effect here, never on argv
     options.saved_flags, options.passthrough = saved, passthrough
     options.auth = ",".join(given) or options.auth or ",".join(from_saved)
-    options.a1111 = parse_flags([*saved, *passthrough], YIJIAN_FLAGS)
     options.listen = options.listen or "--listen" in options.a1111.rest  # so that check() asks for the login now
     remember(options.auth, *options.auth.split(","))
     logins_in(options.auth)  # a malformed --auth is refused here, before a runtime starts, without echoing it

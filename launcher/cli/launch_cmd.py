@@ -75,6 +75,7 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 
 def _launch(ctx: Context, args: argparse.Namespace) -> int:
 
+    from bootstrap.a1111_flags import SECRET_FLAGS, table
     from launcher.errors import RuntimeStartFailed
     from launcher.runtime_process import add_webui_user, start, take_logins
 
@@ -84,6 +85,9 @@ def _launch(ctx: Context, args: argparse.Namespace) -> int:
         if warning:
             say(warning)
     take_logins(options, os.environ)  # -- --gradio-auth …, COMMANDLINE_ARGS, webui-user count for the check below
+    for name in SECRET_FLAGS:  # taken out before the runtime, which would have named them
+        if options.a1111.has(name):
+            say(table().no_effect_line(options.a1111.given[name].flag, ctx.lang))
     options.check()
     if not options.demo:
         _ensure_architecture_configs(ctx, args)

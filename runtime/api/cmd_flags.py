@@ -5,8 +5,8 @@ underscores, the value given or the default.  Here the defaults are this
 bundle's (``data_dir`` is the bundle, the model folders are its own), the
 flags the runtime itself parses (``--port``, ``--listen``, ``--ckpt``,
 ``--precision``) and the VRAM, attention and API choices report what is in
-effect, and a login is never shown: ``gradio_auth``/``api_auth`` are
-``"***"`` when one is set (A1111 would show it).
+effect, and a secret is never shown: ``gradio_auth``/``api_auth`` (and an
+ngrok token) are ``"***"`` when set (A1111 would show them).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from bootstrap.a1111_flags import Flag, table
+from bootstrap.a1111_flags import SECRET_FLAGS, Flag, table
 from bootstrap.redact import MASK
 from runtime.options import RuntimeOptions
 
@@ -45,6 +45,10 @@ def cmd_flags(options: RuntimeOptions, data: Path, models: Path) -> dict[str, An
         autolaunch=options.open_browser, timeout_keep_alive=options.timeout_keep_alive, skip_load_model_at_start=not options.load_model,
         gradio_auth=MASK if options.auth else None, api_auth=MASK if options.auth else None, gradio_auth_path=None,
     )  # fmt: skip
+    for name in SECRET_FLAGS:  # an ngrok authtoken (no effect here) is never shown either
+        dest = table().flags[name].dest
+        if options.a1111.has(name):
+            values[dest] = MASK
     return values
 
 

@@ -237,6 +237,13 @@ def test_cmd_flags_answers_every_a1111_flag(flagged: TestClient, empty_engine: A
     assert (got["precision"], got["timeout_keep_alive"], got["medvram"]) == ("autocast", 5, False)
 
 
+def test_cmd_flags_never_shows_an_ngrok_token(tmp_path: Path) -> None:
+    from runtime.api.cmd_flags import cmd_flags
+
+    got = cmd_flags(opts("--ngrok", "2NgRokT0kenAbCdEf123", "--ngrok-region", "eu"), tmp_path, tmp_path / "models")
+    assert (got["ngrok"], got["ngrok_region"], got["ngrok_options"]) == ("***", "eu", None)
+
+
 def test_cmd_flags_needs_the_login_and_never_shows_it(empty_engine: Any) -> None:
     for client in app_client(empty_engine, "--gradio-auth", "amy:PwApi1"):
         assert client.get("/sdapi/v1/cmd-flags").status_code == 401

@@ -284,8 +284,24 @@ def test_start_hands_the_flags_after_dashdash_and_the_webui_user_file_to_one_cli
             seen["stopped"] = True
 
     monkeypatch.setattr("launcher.oneclick.OneClick", Flow)
+    monkeypatch.setattr("launcher.cli.setup_logging", lambda bundle: None)  # the process's logging stays as it is
     monkeypatch.setenv("YIJIAN_HOME", str(tmp_path))
     bat = tmp_path / "webui-user.bat"
     assert main(["--lang", "en", "start", "--webui-user", str(bat), "--", "--xformers", "--medvram"]) == 0
     assert seen["options"].passthrough == ("--xformers", "--medvram") and seen["options"].webui_user == str(bat)
     assert seen["stopped"]
+
+
+def test_an_ngrok_token_never_reaches_the_runtimes_argv_or_a_log(bundle: Bundle) -> None:
+    from bootstrap.redact import forget_all, redact
+
+    token = "2NgRokT0kenAbCdEf123"
+    options = LaunchOptions(passthrough=["--ngrok", token, "--xformers", f'--ngrok-options={{"authtoken":"{token}"}}'])
+    try:
+        take_logins(options, {})
+        argv = argv_for(bundle, options)
+        assert token not in " ".join(argv) and "--ngrok" not in argv and "--xformers" in argv
+        assert options.a1111.has("--ngrok") and options.a1111.has("--ngrok-options")  # still named as no effect
+        assert token not in redact(f"ngrok said {token}")
+    finally:
+        forget_all()
