@@ -49,6 +49,16 @@ def test_the_table_is_a1111_1_10s() -> None:
             assert table().reason(f, "zh") and table().reason(f, "en").strip(".") == table().reason(f, "en")
 
 
+def test_the_table_reads_the_same_on_python_3_10() -> None:
+    import tomllib
+
+    from bootstrap.a1111_flags import TABLE_FILE
+    from bootstrap.tomlread import loads_subset
+
+    text = TABLE_FILE.read_text(encoding="utf-8")
+    assert loads_subset(text) == tomllib.loads(text)  # the runtime's Python may be 3.10, with no tomllib
+
+
 def test_the_report_counts_every_flag_accepted() -> None:
     total, mapped, none, refused = flag_report()
     assert (total, refused) == (126, 0) and mapped + none == total and mapped >= 45
