@@ -315,3 +315,21 @@ def test_an_ngrok_token_never_reaches_the_runtimes_argv_or_a_log(bundle: Bundle)
         assert token not in redact(f"ngrok said {token}")
     finally:
         forget_all()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "args"),
+    [
+        ("webui-user.bat", 'SET "COMMANDLINE_ARGS=--xformers --theme dark"\r\n', ["--xformers", "--theme", "dark"]),
+        ("webui-user.bat", "set COMMANDLINE_ARGS=\r\n:: set COMMANDLINE_ARGS=--lowvram\r\n", []),
+        ("webui-user.bat", "set COMMANDLINE_ARGS=--api\r\nset COMMANDLINE_ARGS=%COMMANDLINE_ARGS% --nowebui\r\n",
+         ["--api", "--nowebui"]),
+        ("webui-user.sh", "COMMANDLINE_ARGS='--medvram'\nCOMMANDLINE_ARGS=\"$COMMANDLINE_ARGS --api\"\n",
+         ["--medvram", "--api"]),
+        ("webui-user.sh", '#export COMMANDLINE_ARGS="--lowvram"\nexport COMMANDLINE_ARGS="${COMMANDLINE_ARGS}"\n', []),
+    ],
+)  # fmt: skip
+def test_webui_user_spellings(tmp_path: Path, name: str, text: str, args: list[str]) -> None:
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    assert read_webui_user(path).args == args
