@@ -128,3 +128,21 @@ class LoginInvalid(YijianError):
         "Write a login as user:password (--auth alice:secret, or config set launch.auth alice:secret); "
         "--gradio-auth-path names a file with one user:password per line."
     )
+
+
+class A1111FlagInvalid(YijianError):
+    """An A1111-style flag that cannot be used: unknown to A1111, missing its value, or a value of the wrong kind."""
+
+    code = "A1111_FLAG_INVALID"
+    exit_code = ExitCode.USAGE
+    zh = "启动参数有误：{detail_zh}"
+    en = "Bad launch flag: {detail}"
+    hint_zh = (
+        "一键接受 AUTOMATIC1111 1.10 的全部参数（README 的「A1111 参数」一节列出了每个参数在这里的作用）；"
+        "请检查拼写，或去掉这个参数。参数来自 COMMANDLINE_ARGS、launch.args、webui-user 文件或 -- 之后。"
+    )
+    hint_en = (
+        "Yijian accepts every AUTOMATIC1111 1.10 flag (the README's 'A1111 flags' part says what each does here); "
+        "check the spelling or drop the flag. Flags come from COMMANDLINE_ARGS, launch.args, a webui-user file "
+        "or after --."
+    )

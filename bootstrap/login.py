@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from bootstrap.a1111_flags import take_flags
 from bootstrap.errors import LoginInvalid
 
 LOGIN_ENV = "YIJIAN_AUTH"
@@ -54,20 +55,8 @@ def read_login_file(path: str) -> list[str]:
 
 def take_login_flags(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """``argv`` without its login flags, and the logins those flags gave (login files read)."""
-    rest: list[str] = []
+    rest, taken = take_flags(argv, (*LOGIN_FLAGS, LOGIN_FILE_FLAG))
     logins: list[str] = []
-    i = 0
-    while i < len(argv):
-        flag, eq, inline = argv[i].partition("=")
-        if flag not in (*LOGIN_FLAGS, LOGIN_FILE_FLAG):
-            rest.append(argv[i])
-            i += 1
-            continue
-        if eq:
-            value, i = inline, i + 1
-        elif i + 1 < len(argv):
-            value, i = argv[i + 1], i + 2
-        else:
-            raise LoginInvalid(f"{flag} needs a value")
+    for flag, value in taken:
         logins += read_login_file(value) if flag == LOGIN_FILE_FLAG else logins_in(value)
     return rest, logins

@@ -26,11 +26,12 @@ import base64
 import logging
 import os
 import re
-import shlex
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
+from bootstrap.a1111_flags import SECRET_FLAGS, commandline_args, expand_names
+from bootstrap.errors import YijianError
 from bootstrap.login import LOGIN_FLAGS
 
 MASK = "***"
@@ -131,18 +132,19 @@ def remember_environ(environ: Mapping[str, str]) -> None:
     remember(*(environ.get(k) for k in SECRET_ENV))
     remember(*(url_password(environ[k]) for k in PROXY_ENV if environ.get(k)))
     try:
-        remember_argv(shlex.split(environ.get("COMMANDLINE_ARGS", "")))  # A1111's flags: --gradio-auth u:p
-    except ValueError:  # unbalanced quotes: the shapes still mask what they can
+        remember_argv(commandline_args(environ))  # A1111's flags: --gradio-auth u:p
+    except YijianError:  # unbalanced quotes: the shapes still mask what they can
         pass
 
 
 def remember_argv(argv: Sequence[str]) -> None:
-    """Remember secrets given on a command line: login flags, and the value after a secret setting's name."""
+    """Remember secrets given on a command line: login and ngrok flags, and the value after a secret setting's name."""
+    argv = expand_names(argv)  # --gradio-auth-p FILE is --gradio-auth-path FILE to A1111's argparse too
     for i, arg in enumerate(argv):
         flag, eq, inline = arg.partition("=")
-        if flag in LOGIN_FLAGS:
+        if flag in LOGIN_FLAGS or flag in SECRET_FLAGS:
             value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-            remember(value, *value.split(","))
+            remember(value, *(value.split(",") if flag in LOGIN_FLAGS else ()))  # logins: u1:p1,u2:p2
         elif _SETTING_ARG.fullmatch(f"{arg} x") and i + 1 < len(argv):
             remember(argv[i + 1])
         remember(url_password(arg) if "://" in arg else None)

@@ -104,6 +104,24 @@ def _auth_check(value: Any, catalog: Catalog) -> Message | None:
     return ("应写成 用户名:密码。", "use the form user:password.")
 
 
+def _a1111_args_check(value: Any, catalog: Catalog) -> Message | None:
+    from bootstrap.a1111_flags import YIJIAN_FLAGS, expand_names, parse_flags, split_commandline
+    from bootstrap.errors import YijianError
+    from bootstrap.login import take_login_flags
+
+    try:
+        args = expand_names(split_commandline(value))
+        if take_login_flags(args)[1]:  # never echoed: the login goes in launch.auth, which is kept secret
+            return (
+                "登录不要写在这里，请用 launch.auth（用户名:密码）。",
+                "put the login in launch.auth (user:password), not here.",
+            )
+        parse_flags(args, YIJIAN_FLAGS)
+    except YijianError as exc:
+        return (exc.message("zh"), exc.message("en"))
+    return None
+
+
 def _pack_check(value: Any, catalog: Catalog) -> Message | None:
     if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
         return None
@@ -130,6 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("launch.precision", str, "auto", "计算精度", "Precision", ("auto", "fp16", "bf16", "fp32")),
     Setting("launch.api", bool, True, "启用 A1111 兼容 API（/sdapi/v1）", "Enable the A1111-compatible API (/sdapi/v1)"),
     Setting("launch.open_browser", bool, True, "启动后自动打开浏览器", "Open the browser when ready"),
+    Setting("launch.args", str, "", "A1111 的启动参数（同 COMMANDLINE_ARGS），如 --xformers --medvram", "A1111 flags, as in COMMANDLINE_ARGS, e.g. --xformers --medvram", check=_a1111_args_check),
     Setting("models.extra_dirs", list, [], "额外的模型文件夹（如秋叶整合包的 models），只读共享，不复制", "Extra model folders (e.g. an A1111 models folder), shared without copying"),
     Setting("setup.pack", str, "auto", "环境包：auto 按显卡和驱动选择", "Environment pack: auto chooses from the GPU and driver", check=_pack_check),
     Setting("setup.installer", str, "uv", "安装器：uv（快）或 pip", "Installer: uv (fast) or pip", ("uv", "pip")),

@@ -31,7 +31,7 @@ from bootstrap.errors import YijianError
 from bootstrap.i18n import Text
 from bootstrap.layout import Bundle
 from launcher.doctor.scanner import Finding
-from launcher.runtime_process import RuntimeProcess
+from launcher.runtime_process import LaunchOptions, RuntimeProcess
 
 STEPS: tuple[tuple[str, Text], ...] = (
     ("preflight", Text("预检", "Preflight")),
@@ -73,12 +73,15 @@ class OneClickOptions:
     open_browser: bool | None = None  # None: launch.open_browser
     port: int | None = None
     ready_timeout: float = 600.0
-    passthrough: tuple[str, ...] = ()
+    passthrough: tuple[str, ...] = ()  # A1111 flags given after --
+    webui_user: str | None = None  # an A1111 webui-user.bat/.sh whose COMMANDLINE_ARGS (and torch variables) apply
     # Asked when the library is empty and the default model cannot be had (the reason, or None when offline);
     # answers one of NO_MODEL_CHOICES.  None (the CLI): go on without a model.
     no_model: Callable[[YijianError | None], str] | None = None
 
 
+# A1111 flags that say where the models are: with one of them, an empty library does not mean "download one".
+MODELS_ELSEWHERE = ("--ckpt", "--ckpt-dir", "--models-dir", "--data-dir")
 NO_MODEL_CHOICES = ("none", "demo", "file")  # start without a model | the labelled demo model | a file I have
 
 
@@ -102,6 +105,7 @@ class OneClick:
         self.pack: Any = None
         self.without_model = False  # the UI was started with no model: say how to add one
         self.demo = self.options.demo  # this run's: the user may pick the demo model at the model step
+        self._options: LaunchOptions | None = None
 
     # --- reporting ----------------------------------------------------------------------------------------------
     def _emit(self, step: str, state: str, zh: str = "", en: str = "", **kw: Any) -> None:
@@ -238,6 +242,12 @@ class OneClick:
             return
         extra = list(self.cfg["models.extra_dirs"])
         have = self._usable_checkpoints(extra)
+        flags = self._launch_options("model").a1111
+        elsewhere = [f for f in MODELS_ELSEWHERE if flags.has(f) or f in flags.rest]
+        if not have and (flags.has("--no-download-sd-model") or elsewhere):
+            why = "--no-download-sd-model" if flags.has("--no-download-sd-model") else " ".join(elsewhere)
+            self._emit("model", "skipped", f"按 {why} 不下载默认模型", f"not downloading the default model ({why})")
+            return
         if not have:
             failure: YijianError | None = None
             if not self.cfg.get_bool("network.offline"):
@@ -326,11 +336,32 @@ class OneClick:
             ensure_configs(self.bundle, archs, lang=self.lang,
                            say=lambda line: self._emit("model", "progress", line, line))  # fmt: skip
 
-    def _launch(self) -> None:
-        from launcher.runtime_process import options_from_config, start
+    def _launch_options(self, step: str) -> LaunchOptions:
+        """The runtime's launch options: settings, then the A1111 flags (launch.args, COMMANDLINE_ARGS, the
+        webui-user file, those after --), read and checked once, logins taken out."""
+        from bootstrap.a1111_flags import table
+        from launcher.runtime_process import add_webui_user, options_from_config, take_logins
 
-        options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.demo,
-                                      passthrough=self.options.passthrough, open_browser=False)  # fmt: skip
+        if self._options is None:
+            options = options_from_config(self.cfg, self.lang, port=self.port, demo=self.demo,
+                                          passthrough=self.options.passthrough, open_browser=False)  # fmt: skip
+            if self.options.webui_user:
+                warning = add_webui_user(options, self.options.webui_user, self.lang)
+                if warning:
+                    self._emit(step, "progress", warning, warning)
+            take_logins(options, self.environ)
+            for given in options.a1111.given.values():  # said here too: `start` shows no runtime output
+                if given.flag.effect == "none":
+                    zh, en = (table().no_effect_line(given.flag, lang) for lang in ("zh", "en"))
+                    self._emit(step, "progress", zh, en)
+            self._options = options
+        return self._options
+
+    def _launch(self) -> None:
+        from launcher.runtime_process import start
+
+        options = self._launch_options("launch")
+        options.port, options.demo = self.port, self.demo  # the model step may have chosen the demo model
         self.process = start(self.bundle, options, self.environ, on_line=self.on_line)
         self._emit("launch", "done", f"已启动生成界面（进程 {self.process.proc.pid}）",
                    f"started the generation UI (process {self.process.proc.pid})")  # fmt: skip

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import socket
 import threading
@@ -31,6 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap import proc as procs
+from bootstrap.a1111_flags import (
+    SECRET_FLAGS,
+    YIJIAN_FLAGS,
+    Parsed,
+    commandline_args,
+    expand_names,
+    parse_flags,
+    read_webui_user,
+    split_commandline,
+    take_flags,
+)
 from bootstrap.layout import Bundle, bundle_environ, env_python
 from bootstrap.login import LOGIN_ENV, logins_in, take_login_flags
 from bootstrap.redact import redact, redact_argv, remember
@@ -55,7 +65,12 @@ class LaunchOptions:
     model: str | None = None
     lang: str = "zh"
     extra_model_dirs: Sequence[str] = ()
-    passthrough: Sequence[str] = ()  # A1111-style flags handed on as they are
+    passthrough: Sequence[str] = ()  # A1111-style flags handed on as they are (after --): they win
+    saved_args: Sequence[str] = ()  # A1111 flags from launch.args: below everything else
+    webui_args: Sequence[str] = ()  # A1111 flags from a webui-user file: above COMMANDLINE_ARGS, below --
+    saved_flags: Sequence[str] = ()  # launch.args, COMMANDLINE_ARGS and the webui-user flags, logins taken out
+    a1111: Parsed = field(default_factory=Parsed)  # every flag the runtime gets, read (by take_logins)
+    extra_environ: Mapping[str, str] = field(default_factory=dict)  # from a webui-user file (PYTORCH_CUDA_ALLOC_CONF …)
 
     def check(self) -> None:
         if self.listen and not self.auth and not self.insecure_no_auth:
@@ -65,6 +80,7 @@ class LaunchOptions:
 def options_from_config(cfg: Any, lang: str, **overrides: Any) -> LaunchOptions:
     """Launch options from the settings (``launch.*``, ``models.extra_dirs``); ``overrides`` win when not None."""
     options = LaunchOptions(
+        saved_args=split_commandline(cfg.get_str("launch.args")),
         port=cfg.get_int("launch.port"), listen=cfg.get_bool("launch.listen"), auth=cfg.get_str("launch.auth"),
         vram=cfg.get_str("launch.vram"), attention=cfg.get_str("launch.attention"),
         precision=cfg.get_str("launch.precision"), api=cfg.get_bool("launch.api"),
@@ -74,6 +90,15 @@ def options_from_config(cfg: Any, lang: str, **overrides: Any) -> LaunchOptions:
         if value is not None:
             setattr(options, key, value)
     return options
+
+
+def add_webui_user(options: LaunchOptions, path: str, lang: str) -> str | None:
+    """Take the A1111 flags and the torch/CUDA variables of a webui-user.bat/.sh; the warning line, if any."""
+    found = read_webui_user(path)
+    options.webui_args = [*options.webui_args, *found.args]
+    options.extra_environ = {**options.extra_environ, **found.environ}
+    remember(*found.environ.values())
+    return found.warning(lang)
 
 
 def runtime_python(bundle: Bundle) -> Path:
@@ -101,7 +126,7 @@ def argv_for(bundle: Bundle, options: LaunchOptions) -> list[str]:
         argv += ["--model", options.model]
     for folder in options.extra_model_dirs:
         argv += ["--extra-models-dir", str(folder)]
-    return [*argv, *options.passthrough]
+    return [*argv, *options.saved_flags, *options.passthrough]
 
 
 def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
@@ -115,16 +140,27 @@ def child_env(bundle: Bundle, base: dict[str, str]) -> dict[str, str]:
 
 
 def take_logins(options: LaunchOptions, environ: Mapping[str, str]) -> None:
-    """Gather every login into ``options.auth``, so that none stays among the arguments.
+    """Gather the A1111 flags the runtime gets, and every login into ``options.auth``, so none stays among them.
 
-    Login flags among the A1111 flags handed on after ``--`` (``--gradio-auth``, ``--api-auth``, ``--auth``,
-    ``--gradio-auth-path``) leave ``options.passthrough`` and win, being the most explicit; then the
-    launcher's own login (``--auth``, else ``launch.auth``); then the user's ``COMMANDLINE_ARGS``.
+    The flags, lowest first (a later one wins, as in A1111's argparse): ``launch.args``, the user's
+    ``COMMANDLINE_ARGS``, a webui-user file, then those after ``--``.  They are checked here against A1111's
+    flags and the runtime's own, so a typo stops before a runtime starts.  Login flags (``--gradio-auth``,
+    ``--api-auth``, ``--auth``, ``--gradio-auth-path``, abbreviated or not) leave them: those after ``--``
+    win, being the most explicit; then the launcher's own login (``--auth``, else ``launch.auth``); then the
+    saved ones (``COMMANDLINE_ARGS``, webui-user, launch.args).
     """
-    passthrough, given = take_login_flags(list(options.passthrough))
-    _, from_env = take_login_flags(shlex.split(environ.get("COMMANDLINE_ARGS", "")))
-    options.passthrough = passthrough
-    options.auth = ",".join(given) or options.auth or ",".join(from_env)
+    saved = [*options.saved_args, *commandline_args(environ), *options.webui_args]
+    saved, from_saved = take_login_flags(expand_names(saved))
+    passthrough, given = take_login_flags(expand_names(list(options.passthrough)))
+    options.a1111 = parse_flags([*saved, *passthrough], YIJIAN_FLAGS)
+    (saved, dropped), (passthrough, dropped_too) = (
+        take_flags(saved, SECRET_FLAGS),
+        take_flags(passthrough, SECRET_FLAGS),
+    )
+    remember(*(value for _, value in [*dropped, *dropped_too]))  # an ngrok token: no effect here, never on argv
+    options.saved_flags, options.passthrough = saved, passthrough
+    options.auth = ",".join(given) or options.auth or ",".join(from_saved)
+    options.listen = options.listen or "--listen" in options.a1111.rest  # so that check() asks for the login now
     remember(options.auth, *options.auth.split(","))
     logins_in(options.auth)  # a malformed --auth is refused here, before a runtime starts, without echoing it
 
@@ -226,7 +262,7 @@ def stop_on_signals() -> Iterator[None]:
 def start(bundle: Bundle, options: LaunchOptions, environ: dict[str, str],
           on_line: Callable[[str], None] | None = None) -> RuntimeProcess:  # fmt: skip
     take_logins(options, environ)
-    env = login_environ(options, child_env(bundle, environ))
+    env = login_environ(options, {**child_env(bundle, environ), **options.extra_environ})
     options.check()
     argv = argv_for(bundle, options)
     bundle.logs_dir.mkdir(parents=True, exist_ok=True)

@@ -19,15 +19,16 @@ Without ``config=`` diffusers would go to the Hub.  A pickle (``.ckpt``,
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bootstrap.layout import Bundle
 from launcher.models.architecture import Detection, detect_diffusers, detect_header
 from launcher.models.hashes import HashCache, short_hash
-from launcher.models.library import ModelFile, scan
+from launcher.models.library import ModelFile, describe, format_of, resolve_extra_dir, scan
 from launcher.models.safetensors_header import read_header
 from runtime.errors import (
     ArchitectureConfigMissing,
@@ -92,17 +93,78 @@ def _checkpoint(m: ModelFile, cache: HashCache | None) -> Checkpoint:
     return Checkpoint(m.path, m.format, m.architecture, m.v_prediction, sha)
 
 
+class TypedDir(str):
+    """A folder, or one file, holding one kind of model: what A1111's --ckpt-dir, --lora-dir, --vae-path … name.
+
+    A ``str``, so it travels in ``EngineSettings.extra_model_dirs`` beside the plain extra folders (A1111/秋叶/
+    ComfyUI ``models`` folders with typed subfolders); :func:`read_library` reads it as ``kind`` only.  Its files
+    are added to the bundle's own, as A1111 lists both; an ``upscaler`` folder replaces models/ESRGAN.
+    """
+
+    kind: str  # checkpoint | lora | vae | embedding | upscaler
+
+    def __new__(cls, path: str | Path, kind: str) -> TypedDir:
+        obj = super().__new__(cls, str(path))
+        obj.kind = kind
+        return obj
+
+
+def _usable(m: ModelFile) -> bool:
+    return not any(p.code in ("corrupt", "unreadable") for p in m.problems)
+
+
 def read_library(bundle: Bundle, extra_dirs: list[str] | tuple[str, ...] = ()) -> LibraryView:
-    files = scan(bundle, extra_dirs, with_hashes=False)
+    typed = [d for d in extra_dirs if isinstance(d, TypedDir)]
+    files = scan(bundle, [d for d in extra_dirs if not isinstance(d, TypedDir)], with_hashes=False)
     cache = HashCache.for_bundle(bundle)
-    usable = [m for m in files if not any(p.code in ("corrupt", "unreadable") for p in m.problems)]
-    return LibraryView(
+    usable = [m for m in files if _usable(m)]
+    view = LibraryView(
         checkpoints=[_checkpoint(m, cache) for m in usable if m.folder == "checkpoint" and m.type == "checkpoint"],
         loras={m.path.stem.lower(): m.path for m in usable if m.type == "lora"},
         vaes={m.path.name: m.path for m in usable if m.type == "vae"},
         embeddings={m.path.stem: m.path for m in usable if m.type == "embedding"},
         upscalers_dir=bundle.models_dir / "ESRGAN",
     )
+    return _with_typed(bundle, view, typed, cache) if typed else view
+
+
+def _typed_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root] if format_of(root) else []
+    found: list[Path] = []
+    for here, dirs, names in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(here)
+        found += [base / n for n in sorted(names) if not n.startswith(".") and format_of(base / n)]
+    return found
+
+
+def _with_typed(bundle: Bundle, view: LibraryView, typed: list[TypedDir], cache: HashCache) -> LibraryView:
+    checkpoints, loras, vaes = list(view.checkpoints), dict(view.loras), dict(view.vaes)
+    embeddings, upscalers = dict(view.embeddings), None
+    seen = {os.path.realpath(c.path) for c in checkpoints}
+    for entry in typed:
+        root = resolve_extra_dir(bundle, str(entry))
+        if entry.kind == "upscaler":
+            upscalers = upscalers or root
+            continue
+        for path in _typed_files(root):
+            if entry.kind == "checkpoint" and os.path.realpath(path) not in seen:
+                m = describe(path, shared=True)
+                if _usable(m) and m.type == "checkpoint":
+                    checkpoints.append(_checkpoint(m, cache))
+                    seen.add(os.path.realpath(path))
+            elif entry.kind == "lora":
+                loras.setdefault(path.stem.lower(), path)
+            elif entry.kind == "vae":
+                if root.is_file():  # --vae-path names this very file: it wins over a namesake in models/VAE
+                    vaes[path.name] = path
+                else:
+                    vaes.setdefault(path.name, path)
+            elif entry.kind == "embedding":
+                embeddings.setdefault(path.stem, path)
+    return replace(view, checkpoints=checkpoints, loras=loras, vaes=vaes, embeddings=embeddings,
+                   upscalers_dir=upscalers or view.upscalers_dir)  # fmt: skip
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from bootstrap.errors import ExitCode, YijianError
 from bootstrap.layout import Bundle
@@ -53,6 +54,24 @@ def _bundle(root: Path | None) -> Bundle:
     return Bundle.locate()
 
 
+def load_first_model(engine: Any, options: Any) -> None:
+    """The model the UI starts with (none with A1111's --skip-load-model-at-start), and --vae-path's VAE."""
+    if options.demo:
+        engine.load_demo()
+    elif not options.load_model:
+        logging.info("No model loaded at start (--skip-load-model-at-start / --ui-debug-mode): pick one in the UI")
+        return
+    elif options.model:
+        engine.load(options.model)
+    elif engine.checkpoints:
+        engine.load(engine.checkpoints[0].title)
+    else:
+        logging.warning("No model in models/Stable-diffusion yet: the UI starts, generation needs a model")
+        return
+    if options.vae_path:
+        engine.select_vae(Path(options.vae_path).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     from runtime.options import parse
 
@@ -72,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.environ.pop(LOGIN_ENV, None)  # read once; nothing this process starts inherits it
         lang = options.lang
+        os.environ.update(options.environ)  # --device-id, --use-cpu: before anything imports torch
+        if options.loglevel:
+            logging.getLogger().setLevel(options.loglevel)
         for w in [*options.warnings, *safe_environ(os.environ)]:
             logging.warning("%s", w)
         bundle = _bundle(options.root)
@@ -83,14 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                                   extra_model_dirs=options.extra_model_dirs,
                                   own_paths=(options.model,) if options.model else ())  # fmt: skip
         engine = Engine(bundle, settings)
-        if options.demo:
-            engine.load_demo()
-        elif options.model:
-            engine.load(options.model)
-        elif engine.checkpoints:
-            engine.load(engine.checkpoints[0].title)
-        else:
-            logging.warning("No model in models/Stable-diffusion yet: the UI starts, generation needs a model")
+        load_first_model(engine, options)
         return serve(engine, options)
     except YijianError as e:
         print(f"{e.code}: {e.message(lang)}\n{e.hint(lang)}", file=sys.stderr)

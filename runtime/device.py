@@ -9,7 +9,8 @@ slow" needs to see "medvram (6 GB card)" rather than guess.
 * VRAM presets: ``none`` (all on the GPU), ``medvram`` (diffusers' model CPU
   offload: one component on the GPU at a time), ``lowvram`` (sequential
   offload: layer by layer, slowest, for 2-4 GB); ``auto`` picks from the VRAM
-  and the architecture (SDXL needs more);
+  and the architecture (SDXL needs more); ``medvram-sdxl`` is medvram for
+  SDXL models and ``auto`` for the others (A1111's ``--medvram-sdxl``);
 * attention: PyTorch's SDPA by default; xformers when asked for or, with
   ``auto``, when it is installed and actually works on this GPU.
 """
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("yijian.runtime")
 
-VRAM_PRESETS = ("auto", "none", "medvram", "lowvram")
+VRAM_PRESETS = ("auto", "none", "medvram", "lowvram", "medvram-sdxl")  # medvram-sdxl: A1111's --medvram-sdxl
 ATTENTION = ("auto", "sdpa", "xformers")
 PRECISIONS = ("auto", "fp16", "bf16", "fp32", "full")  # fp32 and full (A1111's --no-half) are the same
 
@@ -65,6 +66,8 @@ def total_vram_mib() -> int | None:
 
 
 def pick_vram_preset(requested: str, vram_mib: int | None, architecture: str) -> str:
+    if requested == "medvram-sdxl":  # medvram for SDXL models, the automatic choice for the others
+        return "medvram" if architecture.startswith("sdxl") else auto_preset(vram_mib, architecture)
     return auto_preset(vram_mib, architecture) if requested == "auto" else requested
 
 

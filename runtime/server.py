@@ -12,8 +12,9 @@ import logging
 import threading
 from typing import Any
 
+from runtime import server_flags
 from runtime.engine import Engine
-from runtime.options import RuntimeOptions
+from runtime.options import RuntimeOptions, remember_started
 
 log = logging.getLogger("yijian.runtime")
 
@@ -21,17 +22,23 @@ log = logging.getLogger("yijian.runtime")
 def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from fastapi import FastAPI
 
+    from runtime.api import cmd_flags
     from runtime.api.guards import LoopbackHostOnly
-    from runtime.api.routes import build_router, install_error_handlers
+    from runtime.api.routes import BasicAuth, build_router, install_error_handlers
 
     # FastAPI's own /docs, /redoc and /openapi.json would answer without the login: they are off, and the two
     # we serve are added below behind the same login as the API.
     app = FastAPI(title="Yijian", docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app, options.lang)
+    remember_started(options)  # what GET /sdapi/v1/cmd-flags reports
+    server_flags.apply(app, options)  # A1111's --cors-allow-origins, --api-log, --freeze-settings, --api-server-stop
     if not options.listen:
         app.add_middleware(LoopbackHostOnly, lang=options.lang)
     if options.api:
         app.include_router(build_router(engine, options.auth, options.lang))
+        app.include_router(
+            cmd_flags.router(options, engine.bundle.root, engine.bundle.models_dir, BasicAuth(options.auth))
+        )
         _add_docs(app, options.auth)
     if options.no_ui:
         return app
@@ -64,7 +71,8 @@ def _add_docs(app: Any, auth: tuple[str, str] | None) -> None:
 
 
 def local_url(options: RuntimeOptions) -> str:
-    return f"http://127.0.0.1:{options.port}"
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "localhost") else options.host  # --server-name NAME
+    return f"http://{f'[{host}]' if ':' in host else host}:{options.port}"
 
 
 def serve(engine: Engine, options: RuntimeOptions) -> int:
@@ -83,8 +91,10 @@ def serve(engine: Engine, options: RuntimeOptions) -> int:
                 if options.open_browser:
                     threading.Thread(target=_open_browser, args=(local_url(options), options.lang), daemon=True).start()
 
-    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
+                            timeout_keep_alive=options.timeout_keep_alive)  # fmt: skip
     server = ReadyServer(config)
+    app.state.uvicorn_server = server  # A1111's /sdapi/v1/server-stop (--api-server-stop) stops it
     server.run()
     return 0 if server.started else 3
 

@@ -40,6 +40,8 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument("--attention", choices=("auto", "sdpa", "xformers"))
     p.add_argument("--precision", choices=("auto", "fp16", "bf16", "fp32"))
     p.add_argument("--no-browser", action="store_true", help=t("不打开浏览器", "do not open the browser"))
+    p.add_argument("--webui-user", metavar="FILE",
+                   help=t("A1111 的 webui-user.bat/.sh：用其中的 COMMANDLINE_ARGS", "an A1111 webui-user.bat/.sh: its COMMANDLINE_ARGS apply"))  # fmt: skip
     p.add_argument("--timeout", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("runtime_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(handler=launch)
@@ -73,11 +75,19 @@ def launch(ctx: Context, args: argparse.Namespace) -> int:
 
 def _launch(ctx: Context, args: argparse.Namespace) -> int:
 
+    from bootstrap.a1111_flags import SECRET_FLAGS, table
     from launcher.errors import RuntimeStartFailed
-    from launcher.runtime_process import start, take_logins
+    from launcher.runtime_process import add_webui_user, start, take_logins
 
     options = options_from(ctx, args)
-    take_logins(options, os.environ)  # -- --gradio-auth … and COMMANDLINE_ARGS count for the check below
+    if args.webui_user:
+        warning = add_webui_user(options, args.webui_user, ctx.lang)
+        if warning:
+            say(warning)
+    take_logins(options, os.environ)  # -- --gradio-auth …, COMMANDLINE_ARGS, webui-user count for the check below
+    for name in SECRET_FLAGS:  # taken out before the runtime, which would have named them
+        if options.a1111.has(name):
+            say(table().no_effect_line(options.a1111.given[name].flag, ctx.lang))
     options.check()
     if not options.demo:
         _ensure_architecture_configs(ctx, args)

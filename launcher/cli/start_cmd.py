@@ -20,9 +20,10 @@ from launcher.cli.output import say
 def register(sub: Any, lang: str) -> None:
     t = lambda zh, en: pick(lang, zh, en)  # noqa: E731
     p = sub.add_parser("start", help=t("无界面一键启动（适合 SSH/服务器）", "one-click start without the TUI (for SSH and servers)"),
-                       description=t("预检、硬件、环境包、生成环境、模型、启动、等待就绪、打开浏览器，一步接一步；每一步失败都会给出原因与修复。",
+                       description=t("预检、硬件、环境包、生成环境、模型、启动、等待就绪、打开浏览器，一步接一步；每一步失败都会给出原因与修复。-- 之后的参数交给生成界面（A1111 的 --xformers、--medvram 等照用）。",
                                      "Preflight, hardware, pack, environment, model, launch, ready, browser, one after the "
-                                     "other; a failing step shows its cause and fix."), lang=lang)  # fmt: skip
+                                     "other; a failing step shows its cause and fix. Arguments after -- go to the "
+                                     "generation UI (A1111's --xformers, --medvram … work)."), lang=lang)  # fmt: skip
     p.add_argument(
         "--pack", help=t("环境包 id 或 auto（默认取 setup.pack）", "a pack id or auto (default: setup.pack)")
     )
@@ -32,7 +33,10 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument(
         "--verbose", action="store_true", help=t("同时显示生成界面的输出", "also print the runtime's output")
     )
+    p.add_argument("--webui-user", metavar="FILE",
+                   help=t("A1111 的 webui-user.bat/.sh：用其中的 COMMANDLINE_ARGS", "an A1111 webui-user.bat/.sh: its COMMANDLINE_ARGS apply"))  # fmt: skip
     p.add_argument("--timeout", type=float, default=600.0, help=argparse.SUPPRESS)
+    p.add_argument("runtime_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(handler=start)
 
 
@@ -88,7 +92,9 @@ def _start(ctx: Context, args: argparse.Namespace) -> int:
 
     printer = _Printer(ctx)
     options = OneClickOptions(pack=args.pack or "setting", demo=args.demo, port=args.port,
-                              open_browser=False if args.no_browser else None, ready_timeout=args.timeout)  # fmt: skip
+                              open_browser=False if args.no_browser else None, ready_timeout=args.timeout,
+                              passthrough=tuple(a for a in (args.runtime_args or []) if a != "--"),
+                              webui_user=args.webui_user)  # fmt: skip
     flow = OneClick(ctx.bundle, ctx.lang, printer, options, on_line=print if args.verbose else None)
     try:
         process = flow.run()

@@ -286,3 +286,37 @@ def test_yijian_start_is_the_same_flow_headless_and_ctrl_c_stops_it(bundle: Bund
     assert proc.returncode == 0
     assert "has stopped" in rest
     assert subprocess.run(["pgrep", "-f", "--", f"--port {port}"], capture_output=True).returncode == 1  # none left
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "named"),
+    [
+        (OneClickOptions(passthrough=("--no-download-sd-model",)), {}, "--no-download-sd-model"),
+        (OneClickOptions(), {"COMMANDLINE_ARGS": "--xformers --ckpt-dir /elsewhere/ckpts"}, "--ckpt-dir"),
+    ],
+)
+def test_a1111_flags_that_say_no_download_are_honoured(
+    bundle: Bundle, options: OneClickOptions, environ: dict[str, str], named: str
+) -> None:
+    _no_route(bundle)  # a download would be tried, and fail, were it not skipped
+    asked: list[object] = []
+    options.no_model = lambda e: asked.append(e) or "none"
+    rec = Recorder()
+    flow = OneClick(bundle, "en", rec, options, environ={**os.environ, **environ})
+    flow._preflight()
+    flow._model()
+    model = rec.final("model")
+    assert model.state == "skipped" and model.message is not None and named in model.message.en
+    assert named in model.message.zh and asked == [] and not flow.without_model
+
+
+def test_a1111_flags_without_effect_are_said_by_one_click_start(bundle: Bundle) -> None:
+    _no_route(bundle)
+    rec = Recorder()
+    options = OneClickOptions(passthrough=("--no-download-sd-model", "--theme", "dark", "--xformers"))
+    flow = OneClick(bundle, "en", rec, options, environ={**os.environ, "COMMANDLINE_ARGS": "--theme light"})
+    flow._preflight()
+    flow._model()
+    said = [u.message for u in rec.updates if u.message is not None and "--theme" in u.message.en]
+    assert len(said) == 1 and "has no effect here" in said[0].en and "不起作用" in said[0].zh
+    assert not [u for u in rec.updates if u.message is not None and "--xformers" in u.message.en]

@@ -1,8 +1,8 @@
 """Planted secrets never reach logs/, the sysinfo zip, command output or the runtime's command line.
 
 Each kind of secret is given the way a user gives it: the UI login by
-``launch --auth``, by ``config set launch.auth`` and by ``COMMANDLINE_ARGS
---gradio-auth``; a Civitai token and a proxy password by ``config set``; a
+``launch --auth``, by ``config set launch.auth``, by ``COMMANDLINE_ARGS
+--gradio-auth``, in a ``webui-user.bat`` and abbreviated (``-- --api-au``); a Civitai token and a proxy password by ``config set``; a
 Hugging Face token, a Civitai token and a proxy password in the
 environment; a Basic ``Authorization`` header and a ``?token=`` query sent
 to the API.  The launcher's real paths run (``launch --demo`` serving
@@ -43,8 +43,11 @@ SECRETS = {
     "proxy-env": "PxEnv4Tg6Hy8Uj",
     "proxy-config": "PxCfg2Wd5Ec7Rv",
     "api-query-token": "QtOk8Mn3Bv6Cx1Za",
+    "ui-webui-user": "PwWeb4Ks9Lq2Xe",
+    "ui-abbreviated": "PwAbr6Tn3Gm8Yw",
 }
-USERS = {"ui-cli": "alice", "ui-config": "carol", "ui-commandline-args": "erin"}
+USERS = {"ui-cli": "alice", "ui-config": "carol", "ui-commandline-args": "erin", "ui-webui-user": "fay",
+         "ui-abbreviated": "gus"}  # fmt: skip
 
 
 def forms(name: str, value: str) -> list[str]:
@@ -146,6 +149,13 @@ def test_planted_secrets_appear_nowhere(bundle_with_env: Path, runtime_env: dict
     # a login in COMMANDLINE_ARGS (A1111's habit), with the rest of it
     with_args = {**env, "COMMANDLINE_ARGS": f"--xformers --gradio-auth erin:{SECRETS['ui-commandline-args']}"}
     serve(bundle, with_args, [], f"erin:{SECRETS['ui-commandline-args']}", found, "COMMANDLINE_ARGS")
+
+    # a webui-user.bat copied from an A1111 install, and an abbreviated --api-auth after -- (which wins)
+    bat = bundle / "webui-user.bat"
+    bat.write_bytes(f"@echo off\r\nset COMMANDLINE_ARGS=--xformers --gradio-auth fay:{SECRETS['ui-webui-user']}\r\n"
+                    "call webui.bat\r\n".encode())  # fmt: skip
+    login = f"gus:{SECRETS['ui-abbreviated']}"
+    serve(bundle, env, ["--webui-user", str(bat), "--", "--api-au", login], login, found, "webui-user and --api-au")
 
     # a login in config.toml, and one on the launcher's command line (which wins)
     out = run(bundle, env, "config", "set", "launch.auth", f"carol:{SECRETS['ui-config']}")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.errors import ExitCode, LoginInvalid
+from bootstrap.errors import A1111FlagInvalid, ExitCode, LoginInvalid
 from runtime.cli import safe_environ
-from runtime.errors import ListenWithoutAuth, RuntimeUsageError
+from runtime.errors import ListenWithoutAuth
 from runtime.options import parse
 
 
@@ -39,13 +39,14 @@ def test_commandline_args_from_the_environment_are_read() -> None:
 def test_a1111_flags_without_effect_are_named_not_ignored() -> None:
     o = parse(["--no-half-vae", "--theme", "dark", "--share"], {})
     text = " ".join(o.warnings)
-    assert "--no-half-vae" in text and "--theme" in text and "--share is refused" in text
+    assert "--no-half-vae" in text and "--theme" in text and "--share has no effect here" in text and "tunnel" in text
 
 
 def test_unknown_flags_are_an_error_naming_them() -> None:
-    with pytest.raises(RuntimeUsageError) as err:
+    with pytest.raises(A1111FlagInvalid) as err:
         parse(["--make-it-fast"], {})
-    assert "--make-it-fast" in err.value.message("en")
+    assert "--make-it-fast" in err.value.message("en") and "--make-it-fast" in err.value.message("zh")
+    assert err.value.exit_code == ExitCode.USAGE
 
 
 def test_listen_needs_auth_or_a_loud_override() -> None:
