@@ -106,7 +106,7 @@ def test_whole_picture_overlay_keeps_everything_outside_the_doubled_blur() -> No
     assert prepared.paste_to is None and prepared.fields == {"Mask blur": 2}
     black = Image.new("RGB", (64, 64))
     result = np.asarray(prepared.finish([black])[0])
-    blurred = np.asarray(mask.blur(req.mask, 2, 2))  # type: ignore[arg-type]
+    blurred = np.asarray(mask.blur(req.mask, 2, 2))
     outside = blurred == 0
     assert (result[outside] == np.asarray(src)[outside]).all()
     inner = np.clip(blurred.astype(int) * 2, 0, 255) == 255  # the overlay is transparent there: the result shows
