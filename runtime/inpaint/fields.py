@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from runtime.request import GenerationRequest
 
 MAX_BLUR = 64  # A1111's UI slider ends here; the API takes more, the blur only gets wider
@@ -36,10 +41,24 @@ def check_inpaint_fields(req: GenerationRequest, bad: Callable[[str, str, str], 
         raise bad("initial_noise_multiplier", "应在 0 到 1.5 之间", "must be between 0 and 1.5")
 
 
-def apply_api_fields(body: Any, req: GenerationRequest, decode_image: Callable[[str, str], Any]) -> None:
-    """Copy A1111's img2img inpainting fields of an API body onto ``req`` (the mask decoded as a picture)."""
+def decode_mask(data: str) -> Image.Image:
+    """The API's base64 mask, its transparency kept (A1111 takes the alpha of a partly transparent mask)."""
+    from PIL import Image, UnidentifiedImageError
+
+    raw = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(raw, validate=False)))
+        image.load()
+    except (binascii.Error, UnidentifiedImageError, ValueError, OSError) as e:
+        raise InvalidRequest(f"not a base64-encoded image ({e})", field="mask",
+                             detail_zh=f"不是 base64 编码的图片（{e}）") from e  # fmt: skip
+    return image if image.mode in ("RGBA", "L", "RGB") else image.convert("RGBA")
+
+
+def apply_api_fields(body: Any, req: GenerationRequest) -> None:
+    """Copy A1111's img2img inpainting fields (and ``resize_mode``) of an API body onto ``req``."""
     if body.mask:
-        req.mask = decode_image(body.mask, "mask")
+        req.mask = decode_mask(body.mask)
     req.resize_mode = body.resize_mode
     req.mask_blur_x, req.mask_blur_y = body.mask_blur_x, body.mask_blur_y
     if body.mask_blur is not None:  # A1111: mask_blur, when given, sets both
