@@ -302,7 +302,9 @@ def run_batch(
                     init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
                             for i in range(len(seeds))]  # fmt: skip
                     with inpaint_hook.noise_multiplier(model, req):
-                        latents = _img2img(model)(image=init, generator=_generators(placement, seeds), **run_kwargs).images
+                        latents = _img2img(model)(
+                            image=init, generator=_generators(placement, seeds), **run_kwargs
+                        ).images
             elif inpaint_hook.is_inpainting_model(model):  # an inpainting model's txt2img: all of it masked
                 progress.batch(batch_no, 0, req.steps)
                 run_kwargs = {"strength": 1.0, "num_inference_steps": req.steps, "callback_on_step_end": _callback(progress, cond),
@@ -340,5 +342,7 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
                   "callback_on_step_end": _callback(progress, hires_cond), **hires_cond.at(0).pipeline_kwargs(), **common}  # fmt: skip
     with composable_guidance(model.pipe, hires_cond):
         if inpaint_hook.is_inpainting_model(model):
-            return inpaint_hook.whole_image(model, image, width, height, seeds, _generators(placement, seeds), run_kwargs)
+            return inpaint_hook.whole_image(
+                model, image, width, height, seeds, _generators(placement, seeds), run_kwargs
+            )
         return _img2img(model)(image=image, generator=_generators(placement, seeds), **run_kwargs).images

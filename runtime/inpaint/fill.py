@@ -36,7 +36,9 @@ def fill_latent(init: Any, keep: Any, mode: int, seeds: list[int]) -> Any:
     import torch
 
     if mode == LATENT_NOISE:
-        noise = torch.stack([torch.randn(init.shape[1:], generator=torch.Generator("cpu").manual_seed(s)) for s in seeds])
+        noise = torch.stack(
+            [torch.randn(init.shape[1:], generator=torch.Generator("cpu").manual_seed(s)) for s in seeds]
+        )
         return init * keep + noise.to(init.device, init.dtype) * (1 - keep)
     if mode == LATENT_NOTHING:
         return init * keep

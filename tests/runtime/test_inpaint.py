@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -176,7 +175,10 @@ def test_the_parameters_text_has_a1111s_inpaint_keys(engine: Engine) -> None:
     fields = parse_parameters(r.infotexts[0])
     assert fields["Denoising strength"] == "0.6" and fields["Mask blur"] == "4"
     assert (fields["Inpaint area"], fields["Masked area padding"], fields["Masked content"]) == (
-        "Only masked", "32", "fill")
+        "Only masked",
+        "32",
+        "fill",
+    )
     assert r.info["is_using_inpainting_conditioning"] is False
 
 
@@ -189,14 +191,18 @@ def tiny_inpaint(tmp_path_factory: pytest.TempPathFactory) -> TinyInpaint:
 
 
 @pytest.fixture(scope="module")
-def inpaint_engine(tiny_sd: TinySD, tiny_inpaint: TinyInpaint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def inpaint_engine(
+    tiny_sd: TinySD, tiny_inpaint: TinyInpaint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     import torch
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("bundle-inpaint")
     bundle = make_bundle(root, tiny_sd)
     shutil.copy(tiny_inpaint.checkpoint, root / "models" / "Stable-diffusion" / INPAINT)
-    shutil.copytree(build_tiny_sdxl_inpaint(tmp_path_factory.mktemp("xl")), root / "models" / "Stable-diffusion" / INPAINT_XL)
+    shutil.copytree(
+        build_tiny_sdxl_inpaint(tmp_path_factory.mktemp("xl")), root / "models" / "Stable-diffusion" / INPAINT_XL
+    )
     e = Engine(bundle)
     e._switch_to(_as_sd15(e, INPAINT))  # the tiny file's cross-attention is 32 wide: the library cannot name it
     yield e
@@ -209,7 +215,9 @@ def _as_sd15(engine: Engine, name: str) -> Any:
     return Checkpoint(ckpt.path, ckpt.format, "sd15", False)
 
 
-def test_a_single_inpainting_file_loads_with_a_9_channel_unet(inpaint_engine: Engine, tiny_inpaint: TinyInpaint) -> None:
+def test_a_single_inpainting_file_loads_with_a_9_channel_unet(
+    inpaint_engine: Engine, tiny_inpaint: TinyInpaint
+) -> None:
     from diffusers import UNet2DConditionModel
 
     assert inpaint_engine.model is not None
