@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import samplers, upscale
 from runtime.inpaint import hook as inpaint_hook
+from runtime.inpaint import latents as inpaint_latents
 from runtime.prompts import extract_networks, resolve_choices
 from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
 from runtime.prompts.guidance import composable_guidance
@@ -176,16 +177,9 @@ def _generators(placement: Placement, seeds: list[int]) -> list[Any]:
 
 
 def _img2img(model: LoadedModel) -> Any:
-    pipe = getattr(model, "_img2img", None)
-    if pipe is None:
-        from diffusers import AutoPipelineForImage2Image
+    from diffusers import AutoPipelineForImage2Image
 
-        pipe = AutoPipelineForImage2Image.from_pipe(model.pipe)
-        pipe.set_progress_bar_config(disable=True)
-        model._img2img = pipe  # type: ignore[attr-defined]
-    pipe.scheduler = model.pipe.scheduler
-    pipe.vae = model.pipe.vae
-    return pipe
+    return inpaint_latents.derived_pipeline(model, "_img2img", AutoPipelineForImage2Image)
 
 
 def _fit(image: Image.Image, width: int, height: int, mode: int) -> Image.Image:

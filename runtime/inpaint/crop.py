@@ -32,28 +32,20 @@ def expand_crop_region(box: Box, width: int, height: int, image_width: int, imag
     """Grow ``box`` to the ``width``:``height`` ratio, shifted back inside the image where it overflows."""
     x1, y1, x2, y2 = box
     if (x2 - x1) / (y2 - y1) > width / height:
-        grow = int((x2 - x1) / (width / height) - (y2 - y1))
-        y1 -= grow // 2
-        y2 += grow - grow // 2
-        if y2 >= image_height:
-            y1 -= y2 - image_height
-            y2 = image_height
-        if y1 < 0:
-            y2 -= y1
-            y1 = 0
-        y2 = min(y2, image_height)
+        y1, y2 = _grow(y1, y2, int((x2 - x1) / (width / height) - (y2 - y1)), image_height)
     else:
-        grow = int((y2 - y1) * (width / height) - (x2 - x1))
-        x1 -= grow // 2
-        x2 += grow - grow // 2
-        if x2 >= image_width:
-            x1 -= x2 - image_width
-            x2 = image_width
-        if x1 < 0:
-            x2 -= x1
-            x1 = 0
-        x2 = min(x2, image_width)
+        x1, x2 = _grow(x1, x2, int((y2 - y1) * (width / height) - (x2 - x1)), image_width)
     return x1, y1, x2, y2
+
+
+def _grow(lo: int, hi: int, grow: int, limit: int) -> tuple[int, int]:
+    """One side of the box grown by ``grow`` around its middle, moved back inside ``0..limit``."""
+    lo, hi = lo - grow // 2, hi + grow - grow // 2
+    if hi >= limit:
+        lo, hi = lo - (hi - limit), limit
+    if lo < 0:
+        lo, hi = 0, hi - lo
+    return lo, min(hi, limit)
 
 
 def overlay(image: Image.Image, overlay_mask: Image.Image) -> Image.Image:

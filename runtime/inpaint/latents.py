@@ -37,18 +37,26 @@ def is_inpainting_unet(unet: Any) -> bool:
     return int(getattr(unet.config, "in_channels", 4)) == INPAINTING_CHANNELS
 
 
-def inpaint_pipeline(model: LoadedModel) -> Any:
-    """diffusers' inpainting pipeline over the loaded model's components (made once per model)."""
-    pipe = getattr(model, "_inpaint", None)
-    if pipe is None:
-        from diffusers import AutoPipelineForInpainting
+def derived_pipeline(model: LoadedModel, attr: str, auto_class: Any) -> Any:
+    """A pipeline of another task over the loaded model's components, made once per model and kept on it.
 
-        pipe = AutoPipelineForInpainting.from_pipe(model.pipe)
+    Its scheduler and VAE are the loaded pipeline's at each call: samplers and VAEs change between requests.
+    """
+    pipe = getattr(model, attr, None)
+    if pipe is None:
+        pipe = auto_class.from_pipe(model.pipe)
         pipe.set_progress_bar_config(disable=True)
-        model._inpaint = pipe  # type: ignore[attr-defined]
+        setattr(model, attr, pipe)
     pipe.scheduler = model.pipe.scheduler
     pipe.vae = model.pipe.vae
     return pipe
+
+
+def inpaint_pipeline(model: LoadedModel) -> Any:
+    """diffusers' inpainting pipeline over the loaded model's components (SD 1.x/2.x or SDXL)."""
+    from diffusers import AutoPipelineForInpainting
+
+    return derived_pipeline(model, "_inpaint", AutoPipelineForInpainting)
 
 
 def encode(model: LoadedModel, images: list[Image.Image], seeds: list[int], hide: Image.Image | None = None) -> Any:

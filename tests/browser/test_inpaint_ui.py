@@ -72,43 +72,65 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copyfile(shot, SHOTS / f"yijian-{shot.name}")
 
 
-def test_painting_a_stroke_in_the_chinese_inpaint_editor_repaints_only_there(
-    browser: Any, runtime: Runtime, shots: Path, tmp_path: Path
-) -> None:
-    page = _open(browser, runtime, "zh-CN")
-    try:
-        source = _source(tmp_path / "source.png")
-        _tab(page, "图生图")
-        page.get_by_role("tab", name="局部重绘", exact=True).click()
-        assert page.locator("#img2img_mask_blur [data-testid=block-info]").inner_text().strip() == "蒙版边缘模糊度"
-        assert "仅蒙版区域" in page.locator("#img2img_inpaint_full_res").inner_text()
-        page.locator("#img2maskimg input[type=file]").first.set_input_files(str(tmp_path / "source.png"))
-        page.get_by_role("button", name="Brush", exact=True).wait_for()
-        page.wait_for_timeout(500)  # the canvas lays the picture out after the upload
-        box = page.locator("#img2maskimg canvas").first.bounding_box()
-        assert box is not None
-        scale = min(box["width"], box["height"]) / SIZE * 0.999
-        left = box["x"] + (box["width"] - SIZE * scale) / 2
-        top = box["y"] + (box["height"] - SIZE * scale) / 2
-        # after an upload the brush is the tool in hand
-        page.mouse.move(left + 48 * scale, top + 64 * scale)  # a stroke across the middle, x 48..80 at y 64
-        page.mouse.down()
-        for x in range(48, 81, 4):
-            page.mouse.move(left + x * scale, top + 64 * scale)
-        page.mouse.up()
-        page.screenshot(path=str(shots / "inpaint-stroke-zh.png"), full_page=True)
-        _settings(page)
-        out, info = _generate(page, shots / "inpaint-result-zh.png")
-    finally:
-        page.context.close()
+def _source_tab(browser: Any, runtime: Runtime, locale: str, top: str, sub: str) -> Any:
+    """A new page in ``locale`` on the img2img tab (named ``top``) and its source sub-tab ``sub``."""
+    page = _open(browser, runtime, locale)
+    _tab(page, top)
+    page.get_by_role("tab", name=sub, exact=True).click()
+    return page
+
+
+def _stroke(page: Any, editor: str, picture: Path) -> None:
+    """Upload ``picture`` into the image editor ``editor`` and paint a stroke across its middle (x 48..80, y 64)."""
+    page.locator(f"#{editor} input[type=file]").first.set_input_files(str(picture))
+    page.get_by_role("button", name="Brush", exact=True).wait_for()  # after an upload the brush is in hand
+    page.wait_for_timeout(500)  # the canvas lays the picture out after the upload
+    box = page.locator(f"#{editor} canvas").first.bounding_box()
+    assert box is not None
+    scale = min(box["width"], box["height"]) / SIZE * 0.999
+    left = box["x"] + (box["width"] - SIZE * scale) / 2
+    top = box["y"] + (box["height"] - SIZE * scale) / 2
+    page.mouse.move(left + 48 * scale, top + 64 * scale)
+    page.mouse.down()
+    for x in range(48, 81, 4):
+        page.mouse.move(left + x * scale, top + 64 * scale)
+    page.mouse.up()
+
+
+def _only_near_the_stroke(out: np.ndarray, source: np.ndarray) -> None:
     assert out.shape == source.shape
-    assert "Mask blur: 4" in info and "Denoising strength: 1" in info
     far = np.ones((SIZE, SIZE), dtype=bool)
     far[24:104, 16:112] = False  # the stroke, its brush radius and the blur stay inside this box
     assert (out[far] == source[far]).all()
     assert (out[60:68, 52:76] != source[60:68, 52:76]).any(axis=-1).mean() > 0.5  # under the stroke: painted
-    changed = (out != source).any(axis=-1)
-    assert changed.sum() < SIZE * SIZE / 2
+    assert (out != source).any(axis=-1).sum() < SIZE * SIZE / 2
+
+
+@pytest.mark.parametrize(
+    ("locale", "top", "sub", "editor", "label", "strength"),
+    [
+        ("zh-CN", "图生图", "局部重绘", "img2maskimg", ("#img2img_mask_blur", "蒙版边缘模糊度"), 1),
+        ("en-US", "img2img", "Inpaint sketch", "inpaint_sketch", ("#img2img_mask_alpha", "Mask transparency"), 0.5),
+    ],
+    ids=["inpaint-zh", "inpaint-sketch-en"],
+)
+def test_a_stroke_painted_in_the_editor_repaints_only_there(
+    browser: Any, runtime: Runtime, shots: Path, tmp_path: Path, locale: str, top: str, sub: str, editor: str,
+    label: tuple[str, str], strength: float,
+) -> None:  # fmt: skip
+    page = _source_tab(browser, runtime, locale, top, sub)
+    try:
+        source = _source(tmp_path / "source.png")
+        assert page.locator(f"{label[0]} [data-testid=block-info]").inner_text().strip() == label[1]
+        _stroke(page, editor, tmp_path / "source.png")
+        page.screenshot(path=str(shots / f"{editor}-stroke-{locale}.png"), full_page=True)
+        _settings(page)
+        _set_number(page, "#img2img_denoising_strength input[type=number]", strength)  # type: ignore[arg-type]
+        out, info = _generate(page, shots / f"{editor}-result-{locale}.png")
+    finally:
+        page.context.close()
+    assert "Mask blur: 4" in info and f"Denoising strength: {strength}" in info
+    _only_near_the_stroke(out, source)
 
 
 def test_an_uploaded_mask_in_the_english_page_repaints_only_there(
@@ -116,14 +138,12 @@ def test_an_uploaded_mask_in_the_english_page_repaints_only_there(
 ) -> None:
     from PIL import Image
 
-    page = _open(browser, runtime, "en-US")
+    page = _source_tab(browser, runtime, "en-US", "img2img", "Inpaint upload")
     try:
         source = _source(tmp_path / "source.png")
         mask = Image.new("L", (SIZE, SIZE), 0)
         mask.paste(255, (40, 32, 96, 80))
         mask.save(tmp_path / "mask.png")
-        _tab(page, "img2img")
-        page.get_by_role("tab", name="Inpaint upload", exact=True).click()
         assert page.locator("#img2img_inpainting_fill").inner_text().count("latent") == 2
         page.locator("#img_inpaint_base input[type=file]").set_input_files(str(tmp_path / "source.png"))
         page.locator("#img_inpaint_mask input[type=file]").set_input_files(str(tmp_path / "mask.png"))
@@ -145,11 +165,9 @@ def test_an_uploaded_mask_in_the_english_page_repaints_only_there(
 def test_inpaint_without_a_mask_says_what_is_missing(browser: Any, runtime: Runtime, tmp_path: Path) -> None:
     from runtime.ui.strings import text
 
-    page = _open(browser, runtime, "zh-CN")
+    page = _source_tab(browser, runtime, "zh-CN", "图生图", "局部重绘")
     try:
         _source(tmp_path / "source.png")
-        _tab(page, "图生图")
-        page.get_by_role("tab", name="局部重绘", exact=True).click()
         page.locator("#img2maskimg input[type=file]").first.set_input_files(str(tmp_path / "source.png"))
         page.get_by_role("button", name="Brush", exact=True).wait_for()
         page.locator("#img2img_generate").click()  # the picture is there, no stroke painted

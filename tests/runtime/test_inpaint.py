@@ -25,22 +25,12 @@ from runtime.inpaint.fill import fill as a1111_fill
 from runtime.pnginfo import parse_parameters
 from runtime.request import GenerationRequest
 from tests.runtime.conftest import LOCAL, make_bundle
-from tests.support.tiny_inpaint import TinyInpaint, build_tiny_inpaint, build_tiny_sdxl_inpaint
+from tests.support.tiny_inpaint import TinyInpaint, box_mask, build_tiny_inpaint, build_tiny_sdxl_inpaint, noise_image
 from tests.support.tiny_sd import TinySD
 
 SMALL = {"steps": 4, "width": 64, "height": 64, "save_images": False, "prompt": "a cat", "seed": 5}
 INPAINT = "tiny-sd15-inpainting.safetensors"
 INPAINT_XL = "tiny-xl-inpainting"
-
-
-def noise_image(w: int, h: int, seed: int = 0) -> Image.Image:
-    return Image.fromarray((np.random.RandomState(seed).rand(h, w, 3) * 255).astype(np.uint8))
-
-
-def box_mask(w: int, h: int, box: tuple[int, int, int, int]) -> Image.Image:
-    m = Image.new("L", (w, h), 0)
-    m.paste(255, box)
-    return m
 
 
 def px(image: Image.Image) -> np.ndarray:

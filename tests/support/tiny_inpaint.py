@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from runtime.demo import build_demo_pipeline
 from tests.support.tiny_sd import to_original_layout
 
@@ -66,3 +69,15 @@ def build_tiny_sdxl_inpaint(dest: Path, *, seed: int = 0) -> Path:
     folder = dest / "tiny-xl-inpainting"
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def noise_image(w: int, h: int, seed: int = 0) -> Image.Image:
+    """A picture of random pixels: any pixel a model repaints shows."""
+    return Image.fromarray((np.random.RandomState(seed).rand(h, w, 3) * 255).astype(np.uint8))
+
+
+def box_mask(w: int, h: int, box: tuple[int, int, int, int]) -> Image.Image:
+    """A black mask, white (inpaint) inside ``box`` (x1, y1, x2, y2)."""
+    m = Image.new("L", (w, h), 0)
+    m.paste(255, box)
+    return m

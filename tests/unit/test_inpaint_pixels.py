@@ -15,16 +15,7 @@ from runtime.inpaint import crop, fill, mask
 from runtime.inpaint.prepare import prepare
 from runtime.inpaint.resize import resize_image
 from runtime.request import GenerationRequest
-
-
-def noise_image(w: int, h: int, seed: int = 0) -> Image.Image:
-    return Image.fromarray((np.random.RandomState(seed).rand(h, w, 3) * 255).astype(np.uint8))
-
-
-def box_mask(w: int, h: int, box: tuple[int, int, int, int]) -> Image.Image:
-    m = Image.new("L", (w, h), 0)
-    m.paste(255, box)
-    return m
+from tests.support.tiny_inpaint import box_mask, noise_image
 
 
 def test_a_brush_layer_gives_its_alpha_and_an_opaque_image_its_grey() -> None:
