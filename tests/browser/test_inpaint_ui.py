@@ -21,8 +21,6 @@ import numpy as np
 import pytest
 
 from tests.browser.test_generation_ui import GENERATE_TIMEOUT_MS, Runtime, _open, _set_number, _tab
-from tests.browser.test_generation_ui import browser as _browser_fixture  # noqa: F401 - registers "browser"
-from tests.browser.test_generation_ui import runtime as _runtime_fixture  # noqa: F401 - registers "runtime"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
