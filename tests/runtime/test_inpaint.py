@@ -322,3 +322,27 @@ def test_the_api_names_a_bad_inpainting_field(client: Any, field: str, value: An
 
 def test_the_host_is_loopback(client: Any) -> None:
     assert str(client.base_url).rstrip("/") == LOCAL
+
+
+def test_latent_upscale_resizes_the_init_latent_not_the_pixels(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    assert engine.model is not None
+    spy = PipelineSpy(inpaint_latents.inpaint_pipeline(engine.model))
+    monkeypatch.setattr(inpaint_latents, "inpaint_pipeline", lambda model: spy)
+    small = noise_image(32, 32, seed=4)
+    gen(engine, init_images=[small], resize_mode=3)  # A1111's "Just resize (latent upscale)", no mask
+    init = spy.calls[0]["image"]
+    expected = torch.nn.functional.interpolate(reference_latent(engine, small, SMALL["seed"]), size=(8, 8),  # type: ignore[arg-type]
+                                               mode="bilinear")  # fmt: skip
+    assert init.shape == (1, 4, 8, 8) and torch.allclose(init, expected, atol=1e-5)
+
+
+def test_a_mask_of_another_size_is_scaled_to_the_picture(engine: Engine) -> None:
+    half = MASK.resize((32, 32), Image.Resampling.NEAREST)
+    r = gen(engine, init_images=[SOURCE], mask=half, inpaint_full_res=False, mask_blur_x=0, mask_blur_y=0,
+            inpainting_fill=1, denoising_strength=1.0)  # fmt: skip
+    far = np.ones((64, 64), dtype=bool)
+    far[16:56, 8:48] = False  # the box and the reach of the Lanczos upscale of the mask
+    assert (px(r.images[0])[far] == px(SOURCE)[far]).all()
+    assert (px(r.images[0])[28:44, 20:36] != px(SOURCE)[28:44, 20:36]).any()
