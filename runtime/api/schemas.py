@@ -51,7 +51,8 @@ class Img2ImgBody(Txt2ImgBody):
     denoising_strength: float | None = Field(0.75, gt=0, le=1)
     include_init_images: bool = False
     # inpainting (runtime/inpaint): A1111's fields, names, defaults and meanings
-    mask: str | None = None  # base64 image: white (or the opaque part of a transparent one) is painted
+    mask: str | None = Field(None, exclude=True)  # base64 image, white (or a transparent image's opaque part)
+    # is painted; not echoed in the answer's "parameters", as A1111 answers it null
     mask_blur_x: int = Field(4, ge=0, le=256)
     mask_blur_y: int = Field(4, ge=0, le=256)
     mask_blur: int | None = Field(None, ge=0, le=256)  # when given, both x and y

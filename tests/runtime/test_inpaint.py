@@ -27,10 +27,12 @@ from runtime.request import GenerationRequest
 from tests.runtime.conftest import LOCAL, make_bundle
 from tests.support.tiny_inpaint import TinyInpaint, box_mask, build_tiny_inpaint, build_tiny_sdxl_inpaint, noise_image
 from tests.support.tiny_sd import TinySD
+from tests.support.tiny_sdxl import build_tiny_sdxl
 
 SMALL = {"steps": 4, "width": 64, "height": 64, "save_images": False, "prompt": "a cat", "seed": 5}
 INPAINT = "tiny-sd15-inpainting.safetensors"
 INPAINT_XL = "tiny-xl-inpainting"
+PLAIN_XL = "tiny-xl"
 
 
 def px(image: Image.Image) -> np.ndarray:
@@ -190,9 +192,9 @@ def inpaint_engine(
     root = tmp_path_factory.mktemp("bundle-inpaint")
     bundle = make_bundle(root, tiny_sd)
     shutil.copy(tiny_inpaint.checkpoint, root / "models" / "Stable-diffusion" / INPAINT)
-    shutil.copytree(
-        build_tiny_sdxl_inpaint(tmp_path_factory.mktemp("xl")), root / "models" / "Stable-diffusion" / INPAINT_XL
-    )
+    folder = root / "models" / "Stable-diffusion"
+    shutil.copytree(build_tiny_sdxl_inpaint(tmp_path_factory.mktemp("xl")), folder / INPAINT_XL)
+    shutil.copytree(build_tiny_sdxl(tmp_path_factory.mktemp("xl-plain")).diffusers_dir, folder / PLAIN_XL)
     e = Engine(bundle)
     e._switch_to(_as_sd15(e, INPAINT))  # the tiny file's cross-attention is 32 wide: the library cannot name it
     yield e
@@ -262,11 +264,12 @@ def test_an_inpainting_model_also_draws_txt2img_and_hires(inpaint_engine: Engine
     assert plain.images[0].size == (64, 64)
 
 
-def test_an_sdxl_inpainting_model_inpaints(inpaint_engine: Engine) -> None:
+@pytest.mark.parametrize(("name", "channels"), [(INPAINT_XL, 9), (PLAIN_XL, 4)])
+def test_sdxl_models_inpaint(inpaint_engine: Engine, name: str, channels: int) -> None:
     try:
-        inpaint_engine.load(INPAINT_XL)
+        inpaint_engine.load(name)
         assert inpaint_engine.model is not None and inpaint_engine.model.is_sdxl
-        assert inpaint_engine.model.pipe.unet.config.in_channels == 9
+        assert inpaint_engine.model.pipe.unet.config.in_channels == channels
         r = gen(inpaint_engine, init_images=[SOURCE], mask=MASK, inpaint_full_res=False, mask_blur_x=0,
                 mask_blur_y=0, inpainting_fill=1, denoising_strength=1.0)  # fmt: skip
     finally:
@@ -274,7 +277,7 @@ def test_an_sdxl_inpainting_model_inpaints(inpaint_engine: Engine) -> None:
     untouched = np.asarray(MASK) == 0
     assert (px(r.images[0])[untouched] == px(SOURCE)[untouched]).all()
     assert (px(r.images[0])[~untouched] != px(SOURCE)[~untouched]).any()
-    assert r.info["is_using_inpainting_conditioning"] is True
+    assert r.info["is_using_inpainting_conditioning"] is (channels == 9)
 
 
 # --- the API --------------------------------------------------------------------------------------------------
@@ -295,6 +298,7 @@ def test_the_api_inpaints_with_a_mask(client: Any) -> None:
     masked = np.asarray(MASK) == 255
     assert (out[~masked] == px(SOURCE)[~masked]).all()
     assert (out[masked] != px(SOURCE)[masked]).any(axis=-1).mean() > 0.5
+    assert "mask" not in answer.json()["parameters"]  # not echoed back
     info = json.loads(answer.json()["info"])
     assert "Masked content" not in info["infotexts"][0] and "Mask blur" not in info["infotexts"][0]
 
