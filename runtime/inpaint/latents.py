@@ -72,12 +72,14 @@ def encode(model: LoadedModel, images: list[Image.Image], seeds: list[int], hide
     if hide is not None:
         m = torch.from_numpy(np.asarray(hide.convert("L"), dtype=np.float32) / 255)
         pixels = pixels * (1 - m)[None, None]
-    pixels = pixels.to(vae.device, vae.dtype)
+    # the pipeline's execution device: with model or sequential offload the VAE's own parameters may sit on the
+    # CPU (or the meta device) until its hook moves them; the seed's noise is drawn on the CPU, as A1111's is
+    pixels = pixels.to(model.pipe._execution_device, vae.dtype)
     with torch.inference_mode():
         out = []
         for i, seed in enumerate(seeds):
             dist = vae.encode(pixels[i : i + 1]).latent_dist
-            out.append(dist.sample(generator=torch.Generator(vae.device.type).manual_seed(seed)))
+            out.append(dist.sample(generator=torch.Generator("cpu").manual_seed(seed)))
         latents = torch.cat(out)
     shift = getattr(vae.config, "shift_factor", None) or 0.0
     return (latents - shift) * vae.config.scaling_factor
