@@ -37,6 +37,7 @@ from runtime.errors import (
     ModelOutsideLibrary,
     PickleNotAllowed,
 )
+from runtime.inpaint.model import single_file_overrides
 
 log = logging.getLogger("yijian.runtime")
 
@@ -300,6 +301,7 @@ def load_checkpoint(
             if arch != "sdxl":
                 extra = {"safety_checker": None, "requires_safety_checker": False}
             # diffusers reads pickles with torch.load(weights_only=True) itself; allow_pickle only opens the gate.
+            extra.update(single_file_overrides(ckpt.path, config, kwargs))  # an inpainting UNet (runtime/inpaint)
             pipe = _pipeline_class(arch).from_single_file(str(ckpt.path), config=str(config), **extra, **kwargs)
     except (PickleNotAllowed, ArchitectureConfigMissing, ModelLoadFailed):
         raise

@@ -39,6 +39,7 @@ from runtime.checkpoints import (
     read_library,
 )
 from runtime.errors import Interrupted, ModelLoadFailed, ModelNotFound, NoModel, OutOfMemory
+from runtime.inpaint import hook as inpaint_hook
 from runtime.lora import LoraSet
 from runtime.outputs import OutputFolder
 from runtime.pnginfo import format_parameters
@@ -328,6 +329,9 @@ class Engine:
             fields["VAE"] = self.vae_name
         if req.mode == "img2img":
             fields["Denoising strength"] = req.denoising_strength
+            fields.update(done.fields)  # inpainting's: Mask blur, Inpaint area, Masked content ... (runtime/inpaint)
+            if req.noise_multiplier != 1.0:
+                fields["Noise multiplier"] = req.noise_multiplier
         if req.clip_skip > 1:
             fields["Clip skip"] = req.clip_skip
         if req.emphasis != "Original" and any("(" in p or "[" in p for p in (req.prompt, req.negative_prompt)):
@@ -390,7 +394,7 @@ class Engine:
             "styles": [],
             "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
             "clip_skip": req.clip_skip,
-            "is_using_inpainting_conditioning": False,
+            "is_using_inpainting_conditioning": inpaint_hook.is_inpainting_model(model),
             "version": VERSION_TAG,
             "interrupted": r.interrupted,
             "seconds": round(r.seconds, 3),

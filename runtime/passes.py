@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime import samplers, upscale
+from runtime.inpaint import hook as inpaint_hook
+from runtime.inpaint import latents as inpaint_latents
 from runtime.prompts import extract_networks, resolve_choices
 from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
 from runtime.prompts.guidance import composable_guidance
@@ -46,6 +48,8 @@ class BatchOutput:
     templates: list[str | None] = field(default_factory=list)
     lora_hashes: dict[str, str] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    fields: dict[str, object] = field(default_factory=dict)  # this pass's own infotext keys (inpainting's)
+    inpaint: Any = None  # the inpaint's prepared overlays (runtime.inpaint.prepare.Prepared), laid over the results
 
 
 # --- placing a model --------------------------------------------------------------------------------------------
@@ -173,32 +177,17 @@ def _generators(placement: Placement, seeds: list[int]) -> list[Any]:
 
 
 def _img2img(model: LoadedModel) -> Any:
-    pipe = getattr(model, "_img2img", None)
-    if pipe is None:
-        from diffusers import AutoPipelineForImage2Image
+    from diffusers import AutoPipelineForImage2Image
 
-        pipe = AutoPipelineForImage2Image.from_pipe(model.pipe)
-        pipe.set_progress_bar_config(disable=True)
-        model._img2img = pipe  # type: ignore[attr-defined]
-    pipe.scheduler = model.pipe.scheduler
-    pipe.vae = model.pipe.vae
-    return pipe
+    return inpaint_latents.derived_pipeline(model, "_img2img", AutoPipelineForImage2Image)
 
 
 def _fit(image: Image.Image, width: int, height: int, mode: int) -> Image.Image:
-    """A1111's resize modes: 0 just resize, 1 crop and resize, 2 resize and fill."""
-    from PIL import Image as PILImage
-    from PIL import ImageOps
+    """A1111's resize modes (0 just resize, 1 crop and resize, 2 resize and fill), transparency on white."""
+    from runtime.inpaint.prepare import flatten
+    from runtime.inpaint.resize import resize_image
 
-    image = image.convert("RGB")
-    if mode == 1:
-        return ImageOps.fit(image, (width, height), PILImage.Resampling.LANCZOS)
-    if mode == 2:
-        inner = ImageOps.contain(image, (width, height), PILImage.Resampling.LANCZOS)
-        canvas = inner.resize((width, height), PILImage.Resampling.LANCZOS)
-        canvas.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))
-        return canvas
-    return image.resize((width, height), PILImage.Resampling.LANCZOS)
+    return resize_image(mode, flatten(image), width, height)
 
 
 def decode(model: LoadedModel, latents: Any) -> list[Image.Image]:
@@ -297,13 +286,25 @@ def run_batch(
     with seamless(model.pipe, req.tiling), torch.inference_mode():
         with composable_guidance(model.pipe, cond):
             if req.init_images:
-                init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
-                        for i in range(len(seeds))]  # fmt: skip
                 schedule, run = img2img_steps(req.steps, req.denoising_strength)
                 progress.batch(batch_no, 0, run)
-                latents = _img2img(model)(image=init, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
-                                          generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                          **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+                run_kwargs = {"strength": diffusers_strength(schedule, run), "num_inference_steps": schedule,
+                              "callback_on_step_end": _callback(progress, cond), **cond.at(0).pipeline_kwargs(), **common}  # fmt: skip
+                if inpaint_hook.wanted(req, model):  # a mask, an inpainting model or a latent upscale: runtime/inpaint
+                    latents = inpaint_hook.img2img(model, req, seeds, _generators(placement, seeds), run_kwargs, out)
+                else:
+                    init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
+                            for i in range(len(seeds))]  # fmt: skip
+                    with inpaint_hook.noise_multiplier(model, req):
+                        latents = _img2img(model)(
+                            image=init, generator=_generators(placement, seeds), **run_kwargs
+                        ).images
+            elif inpaint_hook.is_inpainting_model(model):  # an inpainting model's txt2img: all of it masked
+                progress.batch(batch_no, 0, req.steps)
+                run_kwargs = {"strength": 1.0, "num_inference_steps": req.steps, "callback_on_step_end": _callback(progress, cond),
+                              **cond.at(0).pipeline_kwargs(), **common}  # fmt: skip
+                latents = inpaint_hook.whole_image(model, None, req.width, req.height, seeds,
+                                                   _generators(placement, seeds), run_kwargs)  # fmt: skip
             else:
                 progress.batch(batch_no, 0, req.steps)
                 latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
@@ -313,7 +314,7 @@ def run_batch(
             latents = _hires(
                 model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
             )
-        out.images = decode(model, latents)
+        out.images = inpaint_hook.finish(out, decode(model, latents))
     return out
 
 
@@ -331,8 +332,11 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
     schedule, run = hires_steps(steps, strength, int(model.scheduler_config.get("num_train_timesteps", 1000)))
     progress.batch(batch_no, 1, run)
     hires_cond = cond.for_hires_pass(steps)
+    run_kwargs = {"strength": diffusers_strength(schedule, run), "num_inference_steps": schedule,
+                  "callback_on_step_end": _callback(progress, hires_cond), **hires_cond.at(0).pipeline_kwargs(), **common}  # fmt: skip
     with composable_guidance(model.pipe, hires_cond):
-        return _img2img(model)(image=image, strength=diffusers_strength(schedule, run), num_inference_steps=schedule,
-                               generator=_generators(placement, seeds),
-                               callback_on_step_end=_callback(progress, hires_cond),
-                               **hires_cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+        if inpaint_hook.is_inpainting_model(model):
+            return inpaint_hook.whole_image(
+                model, image, width, height, seeds, _generators(placement, seeds), run_kwargs
+            )
+        return _img2img(model)(image=image, generator=_generators(placement, seeds), **run_kwargs).images

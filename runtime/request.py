@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.errors import InvalidRequest
+from runtime.inpaint.fields import check_inpaint_fields
 from runtime.prompts.attention import EMPHASIS_MODES
 
 if TYPE_CHECKING:
@@ -45,7 +46,17 @@ class GenerationRequest:
     # img2img
     init_images: list[Image.Image] = field(default_factory=list)
     denoising_strength: float = 0.75
-    resize_mode: int = 0  # 0 just resize, 1 crop and resize, 2 resize and fill
+    resize_mode: int = 0  # 0 just resize, 1 crop and resize, 2 resize and fill, 3 just resize (latent upscale)
+    # inpainting (A1111's img2img fields; runtime/inpaint): the mask is white where the image is painted
+    mask: Image.Image | None = None
+    mask_blur_x: int = 4
+    mask_blur_y: int = 4
+    mask_round: bool = True
+    inpainting_fill: int = 0  # masked content: 0 fill, 1 original, 2 latent noise, 3 latent nothing
+    inpaint_full_res: bool = True  # inpaint area: True "only masked" (crop around the mask), False whole picture
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0  # mask mode: 1 paints what is NOT masked
+    initial_noise_multiplier: float | None = None  # None: A1111's option default, 1.0
     # hires fix
     enable_hr: bool = False
     hr_scale: float = 2.0
@@ -63,6 +74,10 @@ class GenerationRequest:
     @property
     def total_images(self) -> int:
         return self.n_iter * self.batch_size
+
+    @property
+    def noise_multiplier(self) -> float:
+        return 1.0 if self.initial_noise_multiplier is None else self.initial_noise_multiplier
 
     def hires_size(self) -> tuple[int, int]:
         """The hires pass's size, a multiple of 8, like A1111's (resize_x/y win over the scale)."""
@@ -110,6 +125,8 @@ class GenerationRequest:
             raise bad("seed", "应为 -1（随机）或 0 到 4294967295", "must be -1 (random) or 0 to 4294967295")
         if self.init_images and not 0.0 < self.denoising_strength <= 1.0:
             raise bad("denoising_strength", "应在 0 到 1 之间（不含 0）", "must be above 0 and at most 1")
+        if self.init_images:
+            check_inpaint_fields(self, bad)
         if self.enable_hr:
             w, h = self.hires_size()
             if not (64 <= w <= MAX_SIDE and 64 <= h <= MAX_SIDE):

@@ -44,6 +44,7 @@ from runtime.errors import (
     OutOfMemory,
     PickleNotAllowed,
 )
+from runtime.inpaint.fields import apply_api_fields
 from runtime.pnginfo import parse_parameters, read_parameters
 from runtime.request import GenerationRequest
 
@@ -153,7 +154,7 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
         req = to_request(body, engine)
         req.init_images = [decode_image(s, f"init_images[{i}]") for i, s in enumerate(body.init_images)]
         req.denoising_strength = body.denoising_strength if body.denoising_strength is not None else 0.75
-        req.resize_mode = min(body.resize_mode, 2)
+        apply_api_fields(body, req)  # resize_mode and the inpainting fields (runtime/inpaint)
         return run(req, body)
 
     @router.get("/sd-models", response_model=list[ModelItem])

@@ -50,6 +50,18 @@ class Img2ImgBody(Txt2ImgBody):
     resize_mode: int = Field(0, ge=0, le=3)
     denoising_strength: float | None = Field(0.75, gt=0, le=1)
     include_init_images: bool = False
+    # inpainting (runtime/inpaint): A1111's fields, names, defaults and meanings
+    mask: str | None = Field(None, exclude=True)  # base64 image, white (or a transparent image's opaque part)
+    # is painted; not echoed in the answer's "parameters", as A1111 answers it null
+    mask_blur_x: int = Field(4, ge=0, le=256)
+    mask_blur_y: int = Field(4, ge=0, le=256)
+    mask_blur: int | None = Field(None, ge=0, le=256)  # when given, both x and y
+    mask_round: bool = True
+    inpainting_fill: int = Field(0, ge=0, le=3)  # 0 fill, 1 original, 2 latent noise, 3 latent nothing
+    inpaint_full_res: bool = True  # True: only masked (the crop around the mask), False: whole picture
+    inpaint_full_res_padding: int = Field(0, ge=0, le=1024)
+    inpainting_mask_invert: int = Field(0, ge=0, le=1)
+    initial_noise_multiplier: float | None = Field(None, ge=0, le=1.5)
 
 
 class GenerationResponse(BaseModel):

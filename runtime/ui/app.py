@@ -22,10 +22,10 @@ from runtime import samplers, upscale
 from runtime.engine import Engine, GenerationResult
 from runtime.pnginfo import parse_parameters, read_parameters
 from runtime.request import GenerationRequest
+from runtime.ui import img2img as img2img_sources
 from runtime.ui.strings import en, text, zh
 
 I18N = gr.I18n(zh=zh(), en=en())
-RESIZE_MODES = ("resize_just", "resize_crop", "resize_fill")
 
 
 def _t(key: str) -> Any:
@@ -103,11 +103,7 @@ def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedul
             stop = gr.Button(_t("interrupt"), elem_id=f"{mode}_interrupt")
     with gr.Row():
         with gr.Column():
-            init = None
-            if mode == "img2img":
-                init = gr.Image(label=_t("init_image"), type="pil", elem_id="img2img_image", height=320)
-                w["resize_mode"] = gr.Radio([(_t(k), i) for i, k in enumerate(RESIZE_MODES)], value=0,
-                                            label=_t("resize_mode"), elem_id="img2img_resize_mode")  # fmt: skip
+            sources = img2img_sources.build(_t) if mode == "img2img" else None  # picture, mask, inpaint settings
             with gr.Row():
                 w["sampler"] = gr.Dropdown(
                     sampler_names, value="Euler a", label=_t("sampler"), elem_id=f"{mode}_sampler"
@@ -149,7 +145,7 @@ def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedul
 
     keys = ["prompt", "negative", "sampler", "schedule", "steps", "width", "height", "n_iter", "batch_size", "cfg",
             "denoising", "seed", "tiling", "enable_hr", "hr_upscaler", "hr_scale", "hr_steps", "hr_denoising"]  # fmt: skip
-    inputs = [w[k] for k in keys] + ([init, w["resize_mode"]] if init is not None else [])
+    inputs = [w[k] for k in keys] + (sources.components if sources is not None else [])
 
     def run(*values: Any, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], str]:  # noqa: B008 - Gradio's idiom
         v = dict(zip(keys, values[: len(keys)], strict=True))
@@ -162,11 +158,8 @@ def _generation_tab(engine: Engine, mode: str, sampler_names: list[str], schedul
             hr_scale=float(v["hr_scale"]), hr_second_pass_steps=int(v["hr_steps"]),
             hr_denoising_strength=float(v["hr_denoising"]),
         )  # fmt: skip
-        if mode == "img2img":
-            image, resize_mode = values[len(keys)], values[len(keys) + 1]
-            if image is None:
-                raise gr.Error(text("init_image", lang) + " ?")
-            req.init_images, req.resize_mode = [image], int(resize_mode or 0)
+        if sources is not None:
+            sources.fill(list(values[len(keys) :]), req, lang)
             req.denoising_strength = float(v["denoising"])
         return _outcome(_run(engine, req, lang, progress), lang)
 
