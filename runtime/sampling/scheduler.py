@@ -24,7 +24,8 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
 
-from runtime.sampling import dpm_solver, kdiffusion, schedules, timestep
+from runtime.sampling import dpm_solver, kdiffusion, schedules
+from runtime.sampling import timestep as timestep_samplers
 from runtime.sampling.context import Algorithm, Context
 
 ALGORITHMS: Mapping[str, Callable[[Context, torch.Tensor], Algorithm]] = {
@@ -34,7 +35,7 @@ ALGORITHMS: Mapping[str, Callable[[Context, torch.Tensor], Algorithm]] = {
     "dpmpp_2m_sde_heun": kdiffusion.dpmpp_2m_sde_heun, "dpmpp_3m_sde": kdiffusion.dpmpp_3m_sde,
     "restart": kdiffusion.restart, "lcm": kdiffusion.lcm,
     "dpm_fast": dpm_solver.dpm_fast, "dpm_adaptive": dpm_solver.dpm_adaptive,
-    "ddim": timestep.ddim, "ddim_cfgpp": timestep.ddim_cfgpp, "plms": timestep.plms,
+    "ddim": timestep_samplers.ddim, "ddim_cfgpp": timestep_samplers.ddim_cfgpp, "plms": timestep_samplers.plms,
 }  # fmt: skip
 VP_START = frozenset({"ddim", "ddim_cfgpp", "plms"})  # start from unit noise in the model's space, end there
 ANCESTRAL_ETA, DDIM_ETA = 1.0, 0.0  # A1111's options eta_ancestral and eta_ddim
@@ -91,7 +92,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         """The sigmas of ``steps`` steps: the schedule type's, or A1111's own timesteps for DDIM/PLMS."""
         c = self.config
         if c.algorithm in VP_START:
-            return timestep.timestep_sigmas(steps, self.model)
+            return timestep_samplers.timestep_sigmas(steps, self.model)
         return schedules.sigmas(c.schedule, steps, self.model, sdxl=c.sdxl, discard_penultimate=c.discard_penultimate)
 
     def set_timesteps(self, num_inference_steps: int, device: Any = None, **_: Any) -> None:
@@ -144,9 +145,10 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         return _Timesteps(self)
 
     def timestep_of(self, sigma: float) -> torch.Tensor:
-        t = float(self.model.model_timestep(sigma)) if sigma > 0 else 0.0
-        self._sigma_of[t] = sigma
-        return torch.tensor(t, dtype=torch.float32, device=self._device)
+        """The UNet's timestep for ``sigma`` (remembered, so that :meth:`sigma_of` gives ``sigma`` back exactly)."""
+        t = torch.tensor(self.model.model_timestep(sigma) if sigma > 0 else 0.0, dtype=torch.float32)
+        self._sigma_of[float(t)] = sigma
+        return t.to(self._device) if self._device is not None else t
 
     def sigma_of(self, t: Any) -> float:
         value = float(t.flatten()[0]) if torch.is_tensor(t) else float(t)
@@ -178,7 +180,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         output = model_output.float()
         uncond = self._uncond(len(sample))
         if uncond is not None:
-            output = uncond + (output - uncond) * timestep.CFGPP_SCALE
+            output = uncond + (output - uncond) * timestep_samplers.CFGPP_SCALE
         denoised = self._denoised(output, x, sigma)
         assert self._gen is not None and self._ctx is not None
         self._ctx.uncond = self._denoised(uncond, x, sigma) if uncond is not None else None
