@@ -50,7 +50,10 @@ def make_scheduler(
     """
     if spec.algorithm == "unipc":
         return _unipc(spec, base_config, prediction_type, rescale_betas_zero_snr, timestep_spacing)
-    for key, value in (("rescale_betas_zero_snr", rescale_betas_zero_snr or None), ("timestep_spacing", timestep_spacing)):
+    for key, value in (
+        ("rescale_betas_zero_snr", rescale_betas_zero_snr or None),
+        ("timestep_spacing", timestep_spacing),
+    ):
         if value is not None:
             raise SamplerOptionUnsupported(sampler=spec.name, option=f"{key}={value}", valid="UniPC")
     from runtime.sampling.scheduler import KSamplerScheduler
@@ -59,8 +62,9 @@ def make_scheduler(
     if prediction_type is not None:
         config["prediction_type"] = prediction_type
     discard = bool(spec.options.get("discard_next_to_last_sigma", False))
-    return KSamplerScheduler(**config, algorithm=spec.algorithm, schedule=spec.sigmas, eta=eta, sdxl=sdxl,
-                             discard_penultimate=discard)  # fmt: skip
+    scheduler = KSamplerScheduler(**config, algorithm=spec.algorithm, schedule=spec.sigmas, eta=eta, sdxl=sdxl,
+                                  discard_penultimate=discard)  # fmt: skip
+    return cast("SchedulerMixin", scheduler)
 
 
 def _unipc(spec: SamplerSpec, base_config: Mapping[str, Any], prediction_type: str | None,

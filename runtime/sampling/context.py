@@ -13,6 +13,8 @@ from a Brownian tree per image seeded with the image's seed (k-diffusion's
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,15 +55,16 @@ class Context:
         single = gens[0] if isinstance(gens, Sequence) and gens else gens
         device = single.device if isinstance(single, torch.Generator) else like.device
         noise = torch.randn(like.shape, generator=single, device=device, dtype=torch.float32)  # type: ignore[arg-type]
-        return noise.to(like.device, like.dtype)
+        out: torch.Tensor = noise.to(like.device, like.dtype)
+        return out
 
     def brownian(self, like: torch.Tensor) -> NoiseSampler:
         """k-diffusion's Brownian-tree noise sampler over this run's sigma range, one tree per image seed."""
-        positive = [s for s in self.sigmas if s > 0]
+        positive = [_f32(s) for s in self.sigmas if s > 0]  # k-diffusion's sigmas are float32 tensors
         lo, hi = min(positive), max(positive)
         if self.dry or lo >= hi:
             return lambda sigma, sigma_next: torch.zeros_like(like) if self.dry else self.randn(like)
-        import torchsde
+        import torchsde  # type: ignore[import-untyped]
 
         seeds = list(self.seeds) if self.seeds else [int(torch.randint(0, 2**31 - 1, ()).item())] * like.shape[0]
         w0 = torch.zeros_like(like[0], dtype=torch.float32)
@@ -70,12 +73,19 @@ class Context:
             trees = (trees * like.shape[0])[: like.shape[0]]
 
         def sample(sigma: float, sigma_next: float) -> torch.Tensor:
-            a, b = (min(max(v, lo), hi) for v in sorted((sigma, sigma_next)))
+            a, b = (min(max(_f32(v), lo), hi) for v in sorted((sigma, sigma_next)))
             sign = 1.0 if sigma < sigma_next else -1.0
-            w = torch.stack([tree(a, b) for tree in trees]) * sign
-            return (w / (b - a) ** 0.5).to(like.dtype)
+            with warnings.catch_warnings():  # torchsde keeps its ends to 7 digits and warns at the float32 ones
+                warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
+                w = torch.stack([tree(a, b) for tree in trees]) * sign
+            out: torch.Tensor = (w / math.sqrt(b - a)).to(like.dtype)
+            return out
 
         return sample
+
+
+def _f32(value: float) -> float:
+    return float(torch.tensor(value, dtype=torch.float32))
 
 
 def to_d(x: torch.Tensor, sigma: float, denoised: torch.Tensor) -> torch.Tensor:

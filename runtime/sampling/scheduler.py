@@ -42,12 +42,12 @@ ANCESTRAL_ETA, DDIM_ETA = 1.0, 0.0  # A1111's options eta_ancestral and eta_ddim
 MAX_EVALUATIONS = 100_000  # a planning run that goes on longer is a bug
 
 
-class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
+class KSamplerScheduler(SchedulerMixin, ConfigMixin):
     """One A1111 sampler with one schedule type, on a checkpoint's betas."""
 
-    config_name = "scheduler_config.json"
+    config_name = "scheduler_config.json"  # type: ignore[assignment]
 
-    @register_to_config  # type: ignore[misc]
+    @register_to_config
     def __init__(
         self,
         num_train_timesteps: int = 1000,
@@ -66,6 +66,9 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown sampling algorithm {algorithm!r}")
+        self.algorithm, self.schedule, self.eta, self.s_noise = algorithm, schedule, eta, s_noise
+        self.sdxl, self.discard_penultimate, self.prediction_type = sdxl, discard_penultimate, prediction_type
+        self.num_train_timesteps = num_train_timesteps
         cumprod = schedules.alphas_cumprod(self.config)
         self.model = schedules.LCMSigmas(cumprod) if algorithm == "lcm" else schedules.DiscreteSigmas(cumprod)
         self.order = 1
@@ -90,10 +93,10 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
 
     def step_sigmas(self, steps: int) -> list[float]:
         """The sigmas of ``steps`` steps: the schedule type's, or A1111's own timesteps for DDIM/PLMS."""
-        c = self.config
-        if c.algorithm in VP_START:
+        if self.algorithm in VP_START:
             return timestep_samplers.timestep_sigmas(steps, self.model)
-        return schedules.sigmas(c.schedule, steps, self.model, sdxl=c.sdxl, discard_penultimate=c.discard_penultimate)
+        return schedules.sigmas(self.schedule, steps, self.model, sdxl=self.sdxl,
+                                discard_penultimate=self.discard_penultimate)  # fmt: skip
 
     def set_timesteps(self, num_inference_steps: int, device: Any = None, **_: Any) -> None:
         self.num_inference_steps = num_inference_steps
@@ -119,17 +122,16 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         self._pending = self._plan[0] if self._plan else None
         self._evaluations = 0
         first = self._run[0]
-        self.init_noise_sigma = math.sqrt(1 + first**2) if self.config.algorithm in VP_START else first
+        self.init_noise_sigma = math.sqrt(1 + first**2) if self.algorithm in VP_START else first
 
     def _context(self, **kwargs: Any) -> Context:
-        c = self.config
-        default_eta = DDIM_ETA if c.algorithm in VP_START else ANCESTRAL_ETA
-        eta = default_eta if c.eta is None else float(c.eta)
-        return Context(list(self._run), self.model, eta=eta, s_noise=c.s_noise, img2img=self._start > 0, **kwargs)
+        default_eta = DDIM_ETA if self.algorithm in VP_START else ANCESTRAL_ETA
+        eta = default_eta if self.eta is None else float(self.eta)
+        return Context(list(self._run), self.model, eta=eta, s_noise=self.s_noise, img2img=self._start > 0, **kwargs)
 
     def _planned(self) -> list[float]:
         """The evaluations of a run whose model always answers 0 (exact for every algorithm but DPM adaptive)."""
-        gen = ALGORITHMS[self.config.algorithm](self._context(dry=True), torch.zeros(1))
+        gen = ALGORITHMS[self.algorithm](self._context(dry=True), torch.zeros(1))
         plan: list[float] = []
         try:
             x, sigma = next(gen)
@@ -138,7 +140,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
                 x, sigma = gen.send((x, torch.zeros_like(x)))
         except StopIteration:
             return plan
-        raise RuntimeError(f"{self.config.algorithm} planned more than {MAX_EVALUATIONS} evaluations")
+        raise RuntimeError(f"{self.algorithm} planned more than {MAX_EVALUATIONS} evaluations")
 
     @property
     def timesteps(self) -> _Timesteps:
@@ -167,7 +169,8 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
     def take_uncond(self, output: Any) -> None:
         """The UNet's output of an evaluation (its first half is unconditional when CFG is on): DDIM CFG++ reads it."""
         if self.wants_uncond and self._captured is None:
-            self._captured = (output[0] if isinstance(output, tuple) else output.sample).detach()
+            tensor = output if torch.is_tensor(output) else output[0] if isinstance(output, tuple) else output.sample
+            self._captured = tensor.detach()
 
     def step(self, model_output: torch.Tensor, timestep: Any, sample: torch.Tensor,
              generator: Any = None, return_dict: bool = True) -> Any:  # fmt: skip
@@ -189,7 +192,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
             out, self._pending = self._gen.send((x, denoised))
         except StopIteration as done:
             out, self._pending = done.value, None
-            if self.config.algorithm in VP_START:
+            if self.algorithm in VP_START:
                 out = out / math.sqrt(1 + self._run[-1] ** 2)
         self._last_x = out
         self._last_out = out.to(sample.dtype)
@@ -202,7 +205,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
             seeds = [seeds[0] + i for i in range(len(sample))]
         self._ctx = self._context(generators=list(gens) if len(gens) > 1 else (gens[0] if gens else None),
                                   seeds=seeds or None)  # fmt: skip
-        self._gen = ALGORITHMS[self.config.algorithm](self._ctx, sample.float())
+        self._gen = ALGORITHMS[self.algorithm](self._ctx, sample.float())
         _, first = next(self._gen)
         self._pending = first
 
@@ -213,21 +216,21 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         return captured[:batch].float()
 
     def _denoised(self, output: torch.Tensor, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        kind = self.config.prediction_type
+        kind = self.prediction_type
         if kind == "v_prediction":
             denoised = x / (sigma**2 + 1) - output * (sigma / math.sqrt(sigma**2 + 1))
         elif kind == "sample":
             denoised = output
         else:
             denoised = x - output * sigma
-        if self.config.algorithm == "lcm":  # LCM's boundary condition, on a timestep of its 50
+        if self.algorithm == "lcm":  # LCM's boundary condition, on a timestep of its 50
             scaled = self.model.sigma_to_t(sigma) * 10.0
             c_skip, c_out = 0.25 / (scaled**2 + 0.25), scaled / math.sqrt(scaled**2 + 0.25)
             denoised = c_out * denoised + c_skip * x
         return denoised
 
     def __len__(self) -> int:
-        return self.config.num_train_timesteps  # type: ignore[no-any-return]
+        return self.num_train_timesteps
 
 
 class _Timesteps:

@@ -32,7 +32,7 @@ class DiscreteSigmas:
     """A model's noise levels, ``sqrt((1 - ᾱ_t) / ᾱ_t)`` for each training timestep, ascending."""
 
     def __init__(self, alphas_cumprod: Sequence[float]) -> None:
-        self.sigmas = [((1 - a) / a) ** 0.5 for a in alphas_cumprod]
+        self.sigmas = [math.sqrt((1 - a) / a) for a in alphas_cumprod]
         self.log_sigmas = [math.log(s) for s in self.sigmas]
 
     @property
@@ -246,6 +246,7 @@ def alphas_cumprod(config: Mapping[str, Any]) -> list[float]:
     elif kind == "linear":
         betas = linspace(start, end, count)
     elif kind == "squaredcos_cap_v2":
+
         def bar(t: float) -> float:
             return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
 

@@ -223,5 +223,8 @@ def resolve(name: str | None, schedule_type: str | None = None) -> SamplerSpec:
     warning = None
     if problems:
         en = "; ".join(en for _, en in problems)
-        warning = ("；".join(zh for zh, _ in problems) + "（与 A1111 相同）。", en[:1].upper() + en[1:] + " (as A1111 does).")
+        warning = (
+            "；".join(zh for zh, _ in problems) + "（与 A1111 相同）。",
+            en[:1].upper() + en[1:] + " (as A1111 does).",
+        )
     return SamplerSpec(chosen_sampler.name, label, chosen_sampler.algorithm, sigmas, chosen_sampler.options, warning)

@@ -34,7 +34,9 @@ def test_sigma_to_t_is_diffusers_log_interpolation() -> None:
     scheduler = _euler()
     log_sigmas = np.log(np.array(MODEL.sigmas))
     for sigma in (0.0292, 0.05, 0.31, 1.0, 2.5, 7.77, 14.6):
-        assert MODEL.sigma_to_t(sigma) == pytest.approx(float(scheduler._sigma_to_t(np.array(sigma), log_sigmas)), abs=1e-6)
+        assert MODEL.sigma_to_t(sigma) == pytest.approx(
+            float(scheduler._sigma_to_t(np.array(sigma), log_sigmas)), abs=1e-6
+        )
         assert MODEL.t_to_sigma(MODEL.sigma_to_t(sigma)) == pytest.approx(sigma, rel=1e-9)
 
 
