@@ -355,7 +355,7 @@ class Engine:
             "subseed_strength": 0,
             "width": req.width,
             "height": req.height,
-            "sampler_name": req.sampler_name,
+            "sampler_name": samplers.resolve(req.sampler_name, req.scheduler).name,  # as A1111 corrects it
             "cfg_scale": req.cfg_scale,
             "steps": req.steps,
             "batch_size": req.batch_size,
