@@ -228,3 +228,14 @@ def resolve(name: str | None, schedule_type: str | None = None) -> SamplerSpec:
             en[:1].upper() + en[1:] + " (as A1111 does).",
         )
     return SamplerSpec(chosen_sampler.name, label, chosen_sampler.algorithm, sigmas, chosen_sampler.options, warning)
+
+
+def from_infotext(fields: Mapping[str, str]) -> tuple[str, str]:
+    """(sampler, schedule type) of a parsed infotext, read back as A1111 1.10 reads it (``get_sampler_and_scheduler``).
+
+    A pre-1.9 name ("DPM++ 2M Karras") is split; a schedule type that is the
+    sampler's own default becomes "Automatic"; an unknown sampler is the default one.
+    """
+    spec = resolve(fields.get("Sampler") or DEFAULT_SAMPLER, fields.get("Schedule type"))
+    named = _SCHEDULE_INDEX[_fold(spec.schedule)]
+    return spec.name, AUTOMATIC if named.ident == _SAMPLER_BY_NAME[spec.name].default_schedule else spec.schedule

@@ -125,3 +125,35 @@ def test_an_unknown_schedule_type_is_automatic_with_a_warning() -> None:
 
 def test_no_name_is_the_default_sampler_without_a_warning() -> None:
     assert (resolve("").name, resolve("").warning) == ("DPM++ 2M", None)
+
+
+@pytest.mark.parametrize(
+    ("infotext", "want"),
+    [
+        ("Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7", ("Euler a", "Karras")),
+        ("Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7", ("Euler a", "Automatic")),
+        ("Steps: 13, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 4", ("DPM++ 2M", "Automatic")),
+        ("Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7", ("DPM++ 2M", "Automatic")),  # A1111 <= 1.8
+        ("Steps: 20, Sampler: DPM++ 2M SDE Karras, CFG scale: 7", ("DPM++ 2M SDE", "Karras")),
+        ("Steps: 20, Sampler: LMS Karras, CFG scale: 7", ("LMS", "Karras")),
+        ("Steps: 30, Sampler: DDIM, Schedule type: Beta, CFG scale: 7", ("DDIM", "Beta")),
+        ("Steps: 20, Sampler: Eular a, CFG scale: 7", ("DPM++ 2M", "Automatic")),
+        ("Steps: 20, CFG scale: 7", ("DPM++ 2M", "Automatic")),
+    ],
+)
+def test_infotexts_read_back_as_a1111_reads_them(infotext: str, want: tuple[str, str]) -> None:
+    from runtime.pnginfo import parse_parameters
+
+    assert samplers.from_infotext(parse_parameters("a cat\n" + infotext)) == want
+
+
+def test_what_we_write_reads_back_to_the_same_sampling() -> None:
+    """Every pair: the infotext fields we write, through A1111's text format and parser, give the same run."""
+    from runtime.pnginfo import parse_parameters
+
+    for name in A1111_SAMPLERS:
+        for _, label in A1111_SCHEDULES:
+            spec = resolve(name, label)
+            text = "a cat\nSteps: 20, " + ", ".join(f"{k}: {v}" for k, v in spec.infotext().items()) + ", Seed: 1"
+            again = resolve(*samplers.from_infotext(parse_parameters(text)))
+            assert (again.name, again.sigmas, again.schedule) == (spec.name, spec.sigmas, spec.schedule)
