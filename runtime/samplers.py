@@ -1,17 +1,15 @@
 """A1111's samplers and schedule types: the runtime's one import for them (the code is in :mod:`runtime.sampling`)."""
 
-from runtime.sampling import (
+from runtime.sampling.build import SamplerOptionUnsupported, attach, make_scheduler
+from runtime.sampling.table import (
     AUTOMATIC,
     DEFAULT_SAMPLER,
     SAMPLERS,
     SCHEDULES,
-    SamplerOptionUnsupported,
     SamplerSpec,
     api_samplers,
     api_schedulers,
-    attach,
     from_infotext,
-    make_scheduler,
     resolve,
     sampler_names,
     schedule_types,

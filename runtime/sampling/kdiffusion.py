@@ -43,32 +43,38 @@ def euler_a(ctx: Context, x: torch.Tensor) -> Algorithm:
     return x
 
 
+def _heun_step(x: torch.Tensor, denoised: torch.Tensor, sigma: float, target: float) -> Algorithm:
+    """Heun's step from ``sigma`` to ``target`` (Euler's when the target is 0)."""
+    d, dt = to_d(x, sigma, denoised), target - sigma
+    if target == 0:
+        return x + d * dt
+    x_2, denoised_2 = yield x + d * dt, target
+    return x + (d + to_d(x_2, target, denoised_2)) / 2 * dt
+
+
 def heun(ctx: Context, x: torch.Tensor) -> Algorithm:
     s = ctx.sigmas
     for i in range(len(s) - 1):
         x, denoised = yield x, s[i]
-        d, dt = to_d(x, s[i], denoised), s[i + 1] - s[i]
-        if s[i + 1] == 0:
-            x = x + d * dt
-            continue
-        x_2 = x + d * dt
-        x_2, denoised_2 = yield x_2, s[i + 1]
-        x = x + (d + to_d(x_2, s[i + 1], denoised_2)) / 2 * dt
+        x = yield from _heun_step(x, denoised, s[i], s[i + 1])
     return x
+
+
+def _dpm_2_step(x: torch.Tensor, denoised: torch.Tensor, sigma: float, target: float) -> Algorithm:
+    """DPM2's step: the derivative at the midpoint in log sigma (Euler's when the target is 0)."""
+    d = to_d(x, sigma, denoised)
+    if target == 0:
+        return x + d * (target - sigma)
+    mid = math.sqrt(sigma * target)
+    x_2, denoised_2 = yield x + d * (mid - sigma), mid
+    return x + to_d(x_2, mid, denoised_2) * (target - sigma)
 
 
 def dpm_2(ctx: Context, x: torch.Tensor) -> Algorithm:
     s = ctx.sigmas
     for i in range(len(s) - 1):
         x, denoised = yield x, s[i]
-        d = to_d(x, s[i], denoised)
-        if s[i + 1] == 0:
-            x = x + d * (s[i + 1] - s[i])
-            continue
-        mid = math.sqrt(s[i] * s[i + 1])  # the midpoint in log sigma
-        x_2 = x + d * (mid - s[i])
-        x_2, denoised_2 = yield x_2, mid
-        x = x + to_d(x_2, mid, denoised_2) * (s[i + 1] - s[i])
+        x = yield from _dpm_2_step(x, denoised, s[i], s[i + 1])
     return x
 
 
@@ -77,14 +83,7 @@ def dpm_2_a(ctx: Context, x: torch.Tensor) -> Algorithm:
     for i in range(len(s) - 1):
         x, denoised = yield x, s[i]
         down, up = ancestral_step(s[i], s[i + 1], ctx.eta)
-        d = to_d(x, s[i], denoised)
-        if down == 0:
-            x = x + d * (down - s[i])
-        else:
-            mid = math.sqrt(s[i] * down)
-            x_2 = x + d * (mid - s[i])
-            x_2, denoised_2 = yield x_2, mid
-            x = x + to_d(x_2, mid, denoised_2) * (down - s[i])
+        x = yield from _dpm_2_step(x, denoised, s[i], down)
         x = x + ctx.randn(x) * ctx.s_noise * up
     return x
 
@@ -248,13 +247,7 @@ def restart(ctx: Context, x: torch.Tensor) -> Algorithm:
         if last is not None and last < old_sigma:
             x = x + ctx.randn(x) * ctx.s_noise * (old_sigma**2 - last**2) ** 0.5
         x, denoised = yield x, old_sigma
-        d, dt = to_d(x, old_sigma, denoised), new_sigma - old_sigma
-        if new_sigma == 0:
-            x = x + d * dt
-        else:
-            x_2 = x + d * dt
-            x_2, denoised_2 = yield x_2, new_sigma
-            x = x + (d + to_d(x_2, new_sigma, denoised_2)) / 2 * dt
+        x = yield from _heun_step(x, denoised, old_sigma, new_sigma)
         last = new_sigma
     return x
 
