@@ -278,7 +278,7 @@ def run_batch(
     spec = samplers.resolve(req.sampler_name, req.scheduler)
     model.pipe.scheduler = samplers.make_scheduler(
         spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None,
-        sdxl=model.is_sdxl,
+        sdxl=model.is_sdxl, eta=req.eta,
     )  # fmt: skip
     samplers.attach(model.pipe)
     if spec.warning:  # an unknown sampler or schedule type: A1111's default instead, said once

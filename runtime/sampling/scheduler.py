@@ -121,6 +121,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):
         self._gen, self._ctx = None, None
         self._pending = self._plan[0] if self._plan else None
         self._evaluations = 0
+        self._last_x = self._last_out = self._captured = None
         first = self._run[0]
         self.init_noise_sigma = math.sqrt(1 + first**2) if self.algorithm in VP_START else first
 

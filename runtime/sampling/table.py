@@ -73,6 +73,10 @@ class Sampler:
 
 
 TIMESTEP_ALGORITHMS = frozenset({"ddim", "ddim_cfgpp", "plms", "unipc"})
+# The algorithms that take A1111's eta (its sampler functions with an ``eta`` parameter), and its default.
+ETA = {**dict.fromkeys(("euler_a", "dpm_2_a", "dpmpp_2s_a", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun",
+                        "dpmpp_3m_sde", "dpm_fast", "dpm_adaptive"), ("Eta", 1.0)),
+       "ddim": ("Eta DDIM", 0.0), "ddim_cfgpp": ("Eta DDIM", 0.0)}  # fmt: skip
 _B, _2, _D, _E = "brownian_noise", "second_order", "discard_next_to_last_sigma", "uses_ensd"
 
 # A1111 1.10's order: k-diffusion samplers, timestep samplers, LCM.  The first is the default sampler.
@@ -152,9 +156,13 @@ class SamplerSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     warning: tuple[str, str] | None = None  # (zh, en): what was corrected, as A1111 logs it
 
-    def infotext(self) -> dict[str, str]:
-        """The fields A1111 1.10 writes for it: ``Sampler`` and ``Schedule type``."""
-        return {"Sampler": self.name, "Schedule type": self.schedule}
+    def infotext(self, eta: float | None = None) -> dict[str, object]:
+        """The fields A1111 1.10 writes for it: ``Sampler``, ``Schedule type``, and an eta other than its default."""
+        fields: dict[str, object] = {"Sampler": self.name, "Schedule type": self.schedule}
+        field_name, default = ETA.get(self.algorithm, ("", None))
+        if eta is not None and default is not None and eta != default:
+            fields[field_name] = eta
+        return fields
 
 
 def sampler_names(*, legacy: bool = True) -> list[str]:

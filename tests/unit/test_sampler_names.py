@@ -157,3 +157,11 @@ def test_what_we_write_reads_back_to_the_same_sampling() -> None:
             text = "a cat\nSteps: 20, " + ", ".join(f"{k}: {v}" for k, v in spec.infotext().items()) + ", Seed: 1"
             again = resolve(*samplers.from_infotext(parse_parameters(text)))
             assert (again.name, again.sigmas, again.schedule) == (spec.name, spec.sigmas, spec.schedule)
+
+
+def test_eta_is_written_only_where_a1111_writes_it() -> None:
+    assert resolve("Euler a").infotext(0.5)["Eta"] == 0.5
+    assert "Eta" not in resolve("Euler a").infotext(1.0)  # the default of the ancestral samplers
+    assert "Eta" not in resolve("Euler").infotext(0.5)  # no eta in its algorithm
+    assert resolve("DDIM").infotext(0.3)["Eta DDIM"] == 0.3 and "Eta DDIM" not in resolve("DDIM").infotext(0.0)
+    assert resolve("DPM++ 2M SDE").infotext(0.7)["Eta"] == 0.7 and "Eta" not in resolve("PLMS").infotext(0.7)

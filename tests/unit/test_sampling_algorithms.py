@@ -264,6 +264,17 @@ def test_ddim_cfg_pp_renoises_with_the_unconditional_prediction() -> None:
     assert torch.allclose(out / math.sqrt(1 + MODEL.sigmas[801] ** 2), want_vp, atol=1e-5)
 
 
+def test_eta_zero_makes_the_ancestral_samplers_deterministic() -> None:
+    """k-diffusion's ancestral step with eta 0 adds no noise: Euler a is then Euler, DPM2 a is DPM2."""
+    gens = [torch.Generator().manual_seed(1)]
+    for ancestral, plain in (("Euler a", "Euler"), ("DPM2 a", "DPM2")):
+        a = drive(make_scheduler(resolve(ancestral, "Karras"), SD15, eta=0.0), 10, Z, generator=gens)
+        b = drive(make_scheduler(resolve(plain, "Karras"), SD15), 10, Z)
+        assert torch.allclose(a, b, atol=1e-6), ancestral
+    noisy = drive(make_scheduler(resolve("DDIM"), SD15, eta=1.0), 10, Z, generator=gens)
+    assert not torch.allclose(noisy, drive(make_scheduler(resolve("DDIM"), SD15), 10, Z))
+
+
 def test_v_prediction_gives_the_same_latents_as_epsilon() -> None:
     for name in ("Euler", "DPM++ 2M", "DDIM"):
         eps_run = drive(make_scheduler(resolve(name), SD15), 10, Z)
