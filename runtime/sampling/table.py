@@ -135,16 +135,6 @@ _INDEX: dict[str, tuple[Sampler, Schedule | None]] = {
 }
 
 
-def sampler(name: str) -> Sampler:
-    """A sampler of the table by its A1111 name."""
-    return _SAMPLER_BY_NAME[name]
-
-
-def schedule(ident: str) -> Schedule:
-    """A schedule type by its A1111 ident ("karras")."""
-    return _SCHEDULE_BY_IDENT[ident]
-
-
 @dataclass(frozen=True)
 class SamplerSpec:
     """A resolved choice: the sampler, the schedule type asked for and the one that runs."""
@@ -170,7 +160,7 @@ def sampler_names(*, legacy: bool = True) -> list[str]:
     return [n for s in SAMPLERS for n in (s.name, *(name for name, _, of, _ in LEGACY if legacy and of == s.name))]
 
 
-def schedule_types(sampler_name: str | None = None) -> list[str]:
+def schedule_types() -> list[str]:
     """The schedule types, Automatic first: A1111 offers every one with every sampler."""
     return [s.label for s in SCHEDULES]
 
