@@ -66,7 +66,11 @@ class Context:
             return lambda sigma, sigma_next: torch.zeros_like(like) if self.dry else self.randn(like)
         import torchsde  # type: ignore[import-untyped]
 
-        seeds = list(self.seeds) if self.seeds else [int(torch.randint(0, 2**31 - 1, ()).item())] * like.shape[0]
+        if self.seeds:
+            seeds = list(self.seeds)
+        else:  # no seeded generators: one random seed, a tree per image
+            first = int(torch.randint(0, 2**31 - 1, ()).item())
+            seeds = [first + i for i in range(like.shape[0])]
         w0 = torch.zeros_like(like[0], dtype=torch.float32)
         trees = [torchsde.BrownianTree(lo, w0, hi, entropy=seed) for seed in seeds]
         if len(trees) != like.shape[0]:

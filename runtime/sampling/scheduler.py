@@ -102,7 +102,7 @@ class KSamplerScheduler(SchedulerMixin, ConfigMixin):
         self.num_inference_steps = num_inference_steps
         self._device = device
         self._schedule = self.step_sigmas(num_inference_steps)
-        self._plan = []
+        self._plan, self._sigma_of = [], {}
         self._begin(0)
         steps = max(len(self._schedule) - 1, 1)
         self.order = max(1, round(len(self._plan) / steps))
