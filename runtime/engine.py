@@ -320,7 +320,8 @@ class Engine:
     ) -> str:
         ckpt = model.checkpoint
         # A1111 >= 1.9 writes the sampler and its schedule apart: "DPM++ 2M Karras" -> DPM++ 2M, Karras
-        fields: dict[str, object] = {"Steps": req.steps, **samplers.resolve(req.sampler_name, req.scheduler).infotext()}
+        sampler = samplers.resolve(req.sampler_name, req.scheduler)
+        fields: dict[str, object] = {"Steps": req.steps, **sampler.infotext(req.eta)}
         fields.update({"CFG scale": req.cfg_scale, "Seed": seed, "Size": f"{req.width}x{req.height}"})
         if ckpt.short_hash:
             fields["Model hash"] = ckpt.short_hash
@@ -374,7 +375,7 @@ class Engine:
             "subseed_strength": 0,
             "width": req.width,
             "height": req.height,
-            "sampler_name": req.sampler_name,
+            "sampler_name": samplers.resolve(req.sampler_name, req.scheduler).name,  # as A1111 corrects it
             "cfg_scale": req.cfg_scale,
             "steps": req.steps,
             "batch_size": req.batch_size,

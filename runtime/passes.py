@@ -266,8 +266,13 @@ def run_batch(
     out.warnings += applied.warnings
     spec = samplers.resolve(req.sampler_name, req.scheduler)
     model.pipe.scheduler = samplers.make_scheduler(
-        spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
-    )
+        spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None,
+        sdxl=model.is_sdxl, eta=req.eta,
+    )  # fmt: skip
+    samplers.attach(model.pipe)
+    if spec.warning:  # an unknown sampler or schedule type: A1111's default instead, said once
+        log.warning("%s", spec.warning[1])
+        out.warnings.append(spec.warning)
     encoder = PromptEncoder.from_pipeline(model.pipe, emphasis=req.emphasis)
     cond = ConditioningSchedule(encoder, pos, neg, req.steps, req.clip_skip, old_scheduling=req.old_scheduling)
     if cond.composable and req.cfg_scale <= 1:

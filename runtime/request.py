@@ -30,6 +30,7 @@ class GenerationRequest:
     steps: int = 20
     sampler_name: str = "Euler a"
     scheduler: str = "Automatic"  # A1111's "Schedule type"
+    eta: float | None = None  # A1111's eta; None: its default (1 for the ancestral and SDE samplers, 0 for DDIM)
     cfg_scale: float = 7.0
     width: int = 512
     height: int = 512

@@ -50,10 +50,12 @@ def test_bad_input_is_422_naming_the_field(client: TestClient, body: dict[str, A
     assert any(d["loc"][-1] == field for d in r.json()["detail"])
 
 
-def test_unknown_sampler_is_422_with_the_name(client: TestClient) -> None:
+def test_an_unknown_sampler_falls_back_to_a1111_s_default(client: TestClient) -> None:
+    """A1111 1.10 answers with its default sampler (and logs the correction), not an error."""
     r = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "sampler_name": "Eulr a", **SMALL})
-    assert r.status_code == 422
-    assert "Eulr a" in r.text
+    assert r.status_code == 200, r.text
+    info = json.loads(r.json()["info"])
+    assert info["sampler_name"] == "DPM++ 2M" and "Sampler: DPM++ 2M, Schedule type: Karras" in info["infotexts"][0]
 
 
 def test_img2img_with_a_base64_image(client: TestClient) -> None:
@@ -100,8 +102,7 @@ def test_lists(client: TestClient) -> None:
         "Euler a",
         "Euler",
         "DPM++ 2M",
-        "DPM++ 2M Karras",
-        "DPM++ SDE Karras",
+        "DPM++ SDE",
         "DDIM",
         "UniPC",
         "LMS",

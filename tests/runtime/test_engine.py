@@ -72,6 +72,21 @@ def test_samplers_run_and_are_recorded(engine: Engine, sampler: str) -> None:
         "DDIM": ("DDIM", None)}[sampler] or fields["Sampler"] == sampler  # fmt: skip
 
 
+def test_an_unknown_sampler_runs_a1111_s_default_and_says_so(engine: Engine) -> None:
+    r = gen(engine, prompt="a cat", seed=1, sampler_name="Eulr a", scheduler="Bogus")
+    fields = parse_parameters(r.infotexts[0])
+    assert (fields["Sampler"], fields["Schedule type"]) == ("DPM++ 2M", "Karras")  # the schedule that ran, as A1111
+    assert any("Eulr a" in en and "Bogus" in en for _, en in r.warnings)
+
+
+def test_a_non_default_eta_is_used_and_recorded_as_a1111_records_it(engine: Engine) -> None:
+    default = gen(engine, prompt="a cat", seed=1, sampler_name="Euler a")
+    changed = gen(engine, prompt="a cat", seed=1, sampler_name="Euler a", eta=0.0)
+    assert "Eta" not in parse_parameters(default.infotexts[0])
+    assert float(parse_parameters(changed.infotexts[0])["Eta"]) == 0.0
+    assert (pixels(default.images[0]) != pixels(changed.images[0])).any()
+
+
 def test_prompt_weights_and_editing_change_the_image(engine: Engine) -> None:
     plain = gen(engine, prompt="a cat", seed=5)
     weighted = gen(engine, prompt="a (cat:1.5)", seed=5)
