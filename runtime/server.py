@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from runtime.engine import Engine
@@ -21,6 +22,7 @@ log = logging.getLogger("yijian.runtime")
 def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from fastapi import FastAPI
 
+    from runtime.api.context import ApiContext
     from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import build_router, install_error_handlers
 
@@ -30,8 +32,13 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     install_error_handlers(app, options.lang)
     if not options.listen:
         app.add_middleware(LoopbackHostOnly, lang=options.lang)
+    # A1111 flags the flags table maps: --styles-file, --api-server-stop (absent on older option sets)
+    styles_file = getattr(options, "styles_file", None)
+    context = ApiContext.create(engine, options.lang, styles_file=Path(styles_file) if styles_file else None,
+                                server_stop=bool(getattr(options, "api_server_stop", False)))  # fmt: skip
+    app.state.api = context
     if options.api:
-        app.include_router(build_router(engine, options.auth, options.lang))
+        app.include_router(build_router(engine, options.auth, options.lang, context=context))
         _add_docs(app, options.auth)
     if options.no_ui:
         return app
@@ -85,6 +92,7 @@ def serve(engine: Engine, options: RuntimeOptions) -> int:
 
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False)
     server = ReadyServer(config)
+    app.state.api.control["server"] = server  # for A1111's /server-stop and /server-kill
     server.run()
     return 0 if server.started else 3
 
