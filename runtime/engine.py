@@ -20,10 +20,11 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bootstrap.layout import Bundle
 from runtime import device, passes, samplers
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("yijian.runtime")
 
 VERSION_TAG = "yijian"
+T = TypeVar("T")
 
 
 @dataclass
@@ -282,6 +284,11 @@ class Engine:
         if self.model is None:
             raise NoModel()
         return self.model
+
+    def exclusive(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (an Extras upscale …) with the device to itself: after and before any generation."""
+        with self._lock:
+            return work()
 
     # --- generation -----------------------------------------------------------------------------------------------
     def interrupt(self) -> None:

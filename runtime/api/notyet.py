@@ -1,8 +1,8 @@
 """A1111 routes whose feature Yijian does not have yet: they exist and answer 501, naming the feature.
 
-Extras (upscaling and face restoration of finished images), interrogate
-(CLIP/DeepBooru captions) and training (embeddings, hypernetworks) come with
-later issues.  Until then a client that asks for them gets A1111's error body
+Interrogate (CLIP/DeepBooru captions) and training (embeddings,
+hypernetworks) come with later issues (Extras' face restoration too, see
+:mod:`runtime.api.extras`).  Until then a client that asks for them gets A1111's error body
 with status 501 and the missing feature in zh/en, never a silent success.
 """
 
@@ -16,8 +16,6 @@ from runtime.api.context import ApiContext
 from runtime.errors import FeatureNotAvailable
 
 FEATURES: dict[str, tuple[str, str]] = {
-    "/extra-single-image": ("Extras (upscaling and face restoration of an image)", "附加功能（图片放大和面部修复）"),
-    "/extra-batch-images": ("Extras (upscaling and face restoration of images)", "附加功能（批量图片放大和面部修复）"),
     "/interrogate": ("interrogate (CLIP / DeepBooru captions)", "反推提示词（CLIP / DeepBooru）"),
     "/create/embedding": ("creating embeddings (training)", "创建嵌入（训练）"),
     "/create/hypernetwork": ("creating hypernetworks (training)", "创建超网络（训练）"),

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from bootstrap.errors import ExitCode, YijianError
-from runtime.api import generation, info, library, notyet, server_control, settings
+from runtime.api import extras, generation, info, library, notyet, server_control, settings
 from runtime.api.context import ApiContext
 from runtime.engine import Engine
 from runtime.errors import (
@@ -41,12 +41,14 @@ from runtime.errors import (
     PickleNotAllowed,
     ScriptNotFound,
 )
+from runtime.upscale import UpscalerNotFound, UpscalerUnsupported
 
 # A model that cannot be switched to is the client's request failing (4xx), not the server: the model loaded
 # before stays loaded and keeps generating.
 STATUS = {InvalidRequest: 422, ModelNotFound: 404, PickleNotAllowed: 403, ModelLoadFailed: 422,
           ArchitectureConfigMissing: 422, HostNotAllowed: 421, NoModel: 503, OutOfMemory: 507,
-          FeatureNotAvailable: 501, ScriptNotFound: 422, OptionNotSettable: 422}  # fmt: skip
+          FeatureNotAvailable: 501, ScriptNotFound: 422, OptionNotSettable: 422, UpscalerNotFound: 422,
+          UpscalerUnsupported: 422}  # fmt: skip
 
 
 def error_response(err: YijianError, lang: str = "en") -> JSONResponse:
@@ -102,6 +104,7 @@ def build_router(
     router.include_router(library.router(ctx))
     router.include_router(settings.router(ctx))
     router.include_router(info.router(ctx))
+    router.include_router(extras.router(ctx))
     router.include_router(notyet.router(ctx))
     router.include_router(server_control.router(ctx))
     return router

@@ -41,7 +41,7 @@ def test_every_core_route_but_cmd_flags_is_served(client: TestClient) -> None:
 
 
 def test_not_yet_features_answer_501_in_a1111s_error_shape(client: TestClient) -> None:
-    for path, body in [("/interrogate", {"image": "", "model": "clip"}), ("/extra-batch-images", {}),
+    for path, body in [("/interrogate", {"image": "", "model": "clip"}), ("/extra-batch-images", {"gfpgan_visibility": 1}),
                        ("/create/embedding", {"name": "x"}), ("/train/hypernetwork", {})]:  # fmt: skip
         r = client.post("/sdapi/v1" + path, json=body)
         assert r.status_code == 501, (path, r.text)
@@ -319,3 +319,25 @@ def test_grid_rows_are_a1111s(rows: int, count: int, batch: int, want: int) -> N
 
     assert grid_rows(count, batch, GridSpec(rows=rows)) == want
     assert grid_rows(6, 1, GridSpec(prevent_empty_spots=True)) == 2 and grid_rows(7, 1, GridSpec(prevent_empty_spots=True)) == 1
+
+
+def test_extras_upscale_as_a1111(client: TestClient) -> None:
+    from PIL import Image
+
+    from runtime.api.images import encode_image
+
+    source = Image.new("RGB", (50, 30), (10, 200, 90))
+    b64 = encode_image(source)
+    r = client.post("/sdapi/v1/extra-single-image", json={"image": b64, "upscaler_1": "Lanczos", "upscaling_resize": 2})
+    assert r.status_code == 200, r.text
+    assert image_of(r.json()["image"]).size == (96, 56)  # A1111's upscalers round the side down to a multiple of 8
+    r = client.post("/sdapi/v1/extra-single-image", json={"image": b64, "upscaler_1": "Nearest", "resize_mode": 1,
+                                                          "upscaling_resize_w": 64, "upscaling_resize_h": 64})  # fmt: skip
+    assert image_of(r.json()["image"]).size == (64, 64)  # scaled to cover 64x64, then cut to it
+    same = client.post("/sdapi/v1/extra-single-image", json={"image": b64}).json()["image"]
+    assert image_of(same).tobytes() == source.tobytes()  # upscaler "None": nothing to do
+    r = client.post("/sdapi/v1/extra-batch-images", json={"imageList": [{"data": b64, "name": "a"}] * 2,
+                                                          "upscaler_1": "Lanczos"})  # fmt: skip
+    assert [image_of(i).size for i in r.json()["images"]] == [(96, 56), (96, 56)]
+    r = client.post("/sdapi/v1/extra-single-image", json={"image": b64, "upscaler_1": "No Such"})
+    assert r.status_code in (404, 422) and "No Such" in r.text
