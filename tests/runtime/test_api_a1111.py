@@ -54,7 +54,9 @@ def test_scripts_we_do_not_have_are_422_as_in_a1111(client: TestClient) -> None:
     assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
     r = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "script_name": "X/Y/Z plot", **SMALL})
     assert r.status_code == 422 and "X/Y/Z plot" in r.json()["detail"]
-    r = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"ControlNet": {"args": []}}, **SMALL})
+    r = client.post(
+        "/sdapi/v1/txt2img", json={"prompt": "x", "alwayson_scripts": {"ControlNet": {"args": []}}, **SMALL}
+    )
     assert r.status_code == 422 and "ControlNet" in r.json()["detail"]
     assert client.post("/sdapi/v1/txt2img", json={"prompt": "x", "script_name": "", **SMALL}).status_code == 200
 
@@ -102,7 +104,9 @@ def test_options_apply_and_survive_a_restart(client: TestClient, engine: Engine)
 
 def test_override_settings_apply_to_one_request_unless_kept(client: TestClient, engine: Engine) -> None:
     body = {"prompt": "x", "seed": 1, **SMALL}
-    info = info_of(client.post("/sdapi/v1/txt2img", json={**body, "override_settings": {"CLIP_stop_at_last_layers": 2}}))
+    info = info_of(
+        client.post("/sdapi/v1/txt2img", json={**body, "override_settings": {"CLIP_stop_at_last_layers": 2}})
+    )
     assert info["clip_skip"] == 2 and engine.clip_skip == 1
     r = client.post("/sdapi/v1/txt2img", json={**body, "override_settings": {"eta_noise_seed_delta": 31337}})
     assert r.status_code == 422 and "eta_noise_seed_delta" in r.json()["detail"]
@@ -318,7 +322,10 @@ def test_grid_rows_are_a1111s(rows: int, count: int, batch: int, want: int) -> N
     from runtime.outputs import GridSpec, grid_rows
 
     assert grid_rows(count, batch, GridSpec(rows=rows)) == want
-    assert grid_rows(6, 1, GridSpec(prevent_empty_spots=True)) == 2 and grid_rows(7, 1, GridSpec(prevent_empty_spots=True)) == 1
+    assert (
+        grid_rows(6, 1, GridSpec(prevent_empty_spots=True)) == 2
+        and grid_rows(7, 1, GridSpec(prevent_empty_spots=True)) == 1
+    )
 
 
 def test_extras_upscale_as_a1111(client: TestClient) -> None:

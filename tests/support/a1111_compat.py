@@ -252,6 +252,16 @@ def calls(api: Any) -> list[tuple[str, str, Callable[[], bool]]]:
         ("controlnet_model_list", "absent", lambda: bool(api.controlnet_model_list())),
         ("controlnet_module_list", "absent", lambda: bool(api.controlnet_module_list())),
         ("controlnet_detect", "absent", lambda: bool(api.controlnet_detect([_png()], module="canny"))),
+        # webuiapi's interfaces to third-party extensions
+        ("ModelKeywordInterface.get_keywords", "absent", lambda: bool(webuiapi.ModelKeywordInterface(api).get_keywords())),
+        ("InstructPix2PixInterface.img2img", "absent",
+         lambda: bool(webuiapi.InstructPix2PixInterface(api).img2img(images=[_png()], prompt="x").images)),
+        ("RemBGInterface.rembg", "absent", lambda: bool(webuiapi.RemBGInterface(api).rembg(input_image=_png()).image)),
+        ("ControlNetInterface.model_list", "absent",
+         lambda: bool(webuiapi.ControlNetInterface(api, show_deprecation_warning=False).model_list())),
+        ("SegmentAnythingInterface.heartbeat", "absent", lambda: webuiapi.SegmentAnythingInterface(api).heartbeat().get("msg") == "Success!"),
+        ("TaggerInterface.tagger_interrogators", "absent",
+         lambda: "models" in webuiapi.TaggerInterface(api).tagger_interrogators()),
     ]  # fmt: skip
 
 
@@ -269,13 +279,14 @@ def run_calls(port: int) -> list[Outcome]:
                 outcomes.append(Outcome(name, "absent", "no such route"))
             else:
                 outcomes.append(Outcome(name, "works" if ok else "failing", "" if ok else "unexpected result"))
-        except (RuntimeError, requests.RequestException, ValueError, KeyError) as e:
+        except Exception as e:  # the client's own error for the answer it got: classified below
             status, text = _status_of(e)
             if _honest(status, text):
                 outcomes.append(Outcome(name, "honest", f"{status}"))
-            elif expected == "absent" and (status == 404 or isinstance(e, ValueError | KeyError)):
+            elif expected == "absent" and (
+                status == 404 or isinstance(e, ValueError | KeyError | requests.JSONDecodeError)
+            ):
                 outcomes.append(Outcome(name, "absent", f"{status or type(e).__name__}"))
             else:
                 outcomes.append(Outcome(name, "failing", f"{status}: {text[:200]}"))
     return outcomes
-
