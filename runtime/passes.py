@@ -249,7 +249,8 @@ def _prompts(
 def _callback(progress: Progress, cond: ConditioningSchedule) -> Any:
     def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         order = int(getattr(pipe.scheduler, "order", 1) or 1)  # second-order samplers call back twice a step
-        progress.step((step + 1) // order, kwargs.get("latents"))
+        progress.step((step + 1) // order)
+        progress.preview((step + 1) // order, kwargs.get("latents"))
         if progress.interrupted or progress.skipped:  # a skip ends this batch's sampling; its images are kept
             pipe._interrupt = True
         guided = bool(getattr(pipe, "do_classifier_free_guidance", False))

@@ -86,9 +86,13 @@ class Progress:
             self._job_no, self._pass, self._step, self._steps = job_no, pass_no, 0, steps
             self._latents_step = 0
 
-    def step(self, done: int, latents: Any = None) -> None:
+    def step(self, done: int) -> None:
         with self._lock:
             self._step = done
+
+    def preview(self, done: int, latents: Any) -> None:
+        """Keep the latents after step ``done`` for the live preview, every ``preview_every`` steps (A1111's)."""
+        with self._lock:
             every = self.preview_every
             if latents is not None and every > 0 and done - self._latents_step >= every:
                 self._latents, self._latents_step = latents, done

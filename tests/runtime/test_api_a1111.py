@@ -225,27 +225,27 @@ def test_live_preview_is_a1111s_cheap_approximation() -> None:
     progress.preview_every = 2
     progress.begin("txt2img", 1)
     progress.batch(0, 0, 5)
-    progress.step(1, torch.ones(1, 4, 2, 2))
+    progress.preview(1, torch.ones(1, 4, 2, 2))
     assert progress.preview_latents() is None  # A1111: a new preview every N steps
-    progress.step(2, torch.ones(1, 4, 2, 2))
+    progress.preview(2, torch.ones(1, 4, 2, 2))
     assert progress.preview_latents() is not None
 
 
 def test_progress_shows_the_preview_while_sampling(client: TestClient, engine: Engine) -> None:
     seen: list[dict[str, Any]] = []
-    step = engine.progress.step
+    step = engine.progress.preview
 
-    def spy(done: int, latents: Any = None) -> None:
+    def spy(done: int, latents: Any) -> None:
         step(done, latents)
         if done == 2 and not seen:
             seen.append(client.get("/sdapi/v1/progress").json())
 
     client.post("/sdapi/v1/options", json={"show_progress_every_n_steps": 1})
-    engine.progress.step = spy  # type: ignore[method-assign]
+    engine.progress.preview = spy  # type: ignore[method-assign]
     try:
         client.post("/sdapi/v1/txt2img", json={"prompt": "x", **SMALL, "steps": 3})
     finally:
-        del engine.progress.step
+        del engine.progress.preview
         client.post("/sdapi/v1/options", json={"show_progress_every_n_steps": 10})
     assert seen and seen[0]["current_image"] and image_of(seen[0]["current_image"]).size == (8, 8)
     assert seen[0]["state"]["sampling_step"] == 2
@@ -255,8 +255,8 @@ def test_skip_ends_the_batch_and_goes_on(client: TestClient, engine: Engine) -> 
     steps_seen: list[tuple[int, int]] = []
     step = engine.progress.step
 
-    def spy(done: int, latents: Any = None) -> None:
-        step(done, latents)
+    def spy(done: int) -> None:
+        step(done)
         snap = engine.progress.snapshot()
         steps_seen.append((snap.job_no, done))
         if snap.job_no == 0 and done == 1:
