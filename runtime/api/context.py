@@ -34,8 +34,16 @@ class ApiContext:
         return ctx
 
     def apply_saved(self) -> None:
-        """The saved settings that live in the engine (clip skip, previews) take effect at start."""
+        """The saved settings that live in the engine (clip skip, the VAE, previews) take effect at start."""
+        from bootstrap.errors import YijianError
+
         self.engine.clip_skip = int(self.settings.get("CLIP_stop_at_last_layers"))
+        vae = str(self.settings.get("sd_vae"))
+        if vae not in ("Automatic", "None") and self.engine.model is not None:
+            try:
+                self.engine.select_vae(vae)
+            except YijianError as e:  # the file is gone or broken: the model's own VAE, and the log says why
+                log.warning("The saved VAE %s is not used: %s", vae, e.message("en"))
         self.apply_previews()
 
     def apply_previews(self) -> None:
