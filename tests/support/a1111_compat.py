@@ -20,10 +20,8 @@ Each call ends in one of:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.child_process import stop, wait_for
 from tests.support.hermetic import REPO
 from tests.support.httpbase import free_port
 
@@ -71,30 +70,10 @@ def demo_runtime(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[int]:
                              "--root", str(root), *extra_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env, cwd=str(REPO), start_new_session=True)  # fmt: skip
     try:
-        _wait_ready(proc, READY.format(port=port))
+        wait_for(proc, READY.format(port=port))
         yield port
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def _wait_ready(proc: subprocess.Popen[str], needle: str, timeout: float = 180) -> None:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if needle in line:
-            return
-    raise AssertionError(f"{needle!r} not seen; output:\n" + "\n".join(lines[-30:]))
+        stop(proc)
 
 
 def routes_present(port: int) -> set[tuple[str, str]]:
