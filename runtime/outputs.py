@@ -123,16 +123,18 @@ class OutputFolder:
         when: date | None = None,
     ) -> Path:
         """Write ``image`` as ``NNNNN-SEED.png`` with its parameters text; returns the final path."""
-        return self._write(image, self.folder(kind, when), parameters, _NUMBERED, lambda n: f"{n:05d}-{seed}.png")
+        # (a lambda: next_number is looked up at each call, so tests can stand in for it)
+        return self._write(image, self.folder(kind, when), parameters, lambda f: next_number(f),
+                           lambda n: f"{n:05d}-{seed}.png")  # fmt: skip
 
     def save_grid(self, image: Image.Image, *, kind: Kind, parameters: str, when: date | None = None) -> Path:
         """Write a batch's grid as A1111 does: ``<kind>-grids/YYYY-MM-DD/grid-NNNN.png``."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         folder = self.root / f"{kind}-grids" / (when or date.today()).isoformat()
-        return self._write(image, folder, parameters, _GRID, lambda n: f"grid-{n:04d}.png")
+        return self._write(image, folder, parameters, lambda f: next_number(f, _GRID), lambda n: f"grid-{n:04d}.png")
 
-    def _write(self, image: Image.Image, folder: Path, parameters: str, pattern: re.Pattern[str],
+    def _write(self, image: Image.Image, folder: Path, parameters: str, first_free: Callable[[Path], int],
                name: Callable[[int], str]) -> Path:  # fmt: skip
         folder.mkdir(parents=True, exist_ok=True)
         temp = folder / f".{uuid.uuid4().hex}.tmp"
@@ -142,7 +144,7 @@ class OutputFolder:
                 handle.flush()
                 os.fsync(handle.fileno())
             with _LOCK:
-                number = next_number(folder, pattern)
+                number = first_free(folder)
                 for _ in range(_ATTEMPTS):
                     final = folder / name(number)
                     if _claim(temp, final):
