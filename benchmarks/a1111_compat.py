@@ -57,7 +57,13 @@ def prompt_figures() -> tuple[int, int, list[str]]:
 
 
 def flag_figures() -> str:
-    for name in ("runtime.a1111_flags", "runtime.flag_table", "runtime.flags"):
+    """The flags table's own report: ``flag_report()`` of the runtime module that holds A1111's flag table."""
+    import pkgutil
+
+    import runtime
+
+    names = [m.name for m in pkgutil.walk_packages(runtime.__path__, "runtime.") if "flag" in m.name.rsplit(".", 1)[-1]]
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ImportError:
