@@ -20,11 +20,11 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bootstrap.layout import Bundle
 from runtime import device, extras, passes, samplers, upscale
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("yijian.runtime")
 
 VERSION_TAG = "yijian"
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,6 +79,22 @@ class GenerationResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    subseeds: list[int] = field(default_factory=list)
+    index_of_first_image: int = 0  # 1 when A1111's grid is the first of ``images``
+    grid_path: Path | None = None
+
+
+def batch_seeds_of(req: GenerationRequest) -> tuple[list[int], list[int]]:
+    """Each image's seed and subseed, as A1111's ``process_images`` numbers them.
+
+    Image *i* gets seed + *i*, except with a variation strength: then every image has the seed and
+    subseed + *i* (A1111's variations of one picture).  -1 is a random seed or subseed.
+    """
+    count = req.total_images
+    seed = req.seed if req.seed >= 0 else secrets.randbelow(2**32)
+    subseed = req.subseed if req.subseed >= 0 else secrets.randbelow(2**32)
+    seeds = [(seed + (0 if req.subseed_strength else i)) % 2**32 for i in range(count)]
+    return seeds, [(subseed + i) % 2**32 for i in range(count)]
 
 
 class Engine:
@@ -96,6 +113,9 @@ class Engine:
         self.clip_skip = 1  # A1111's CLIP_stop_at_last_layers option: the default of requests that name none
         self.own_paths = tuple(Path(p) for p in self.settings.own_paths)
         self.view: LibraryView = read_library(bundle, self.settings.extra_model_dirs)
+        self.embeddings_loaded: list[str] = []  # trigger words of the embeddings the loaded model took
+        self._demo: Checkpoint | None = None  # the demo model, once --demo loaded it: listed and switchable
+        self._unloaded: Checkpoint | None = None  # what /unload-checkpoint took off, for /reload-checkpoint
 
     # --- models ---------------------------------------------------------------------------------------------------
     def refresh(self) -> LibraryView:
@@ -106,12 +126,39 @@ class Engine:
 
     @property
     def checkpoints(self) -> list[Checkpoint]:
-        return self.view.checkpoints
+        return [self._demo, *self.view.checkpoints] if self._demo is not None else self.view.checkpoints
 
     def load_demo(self) -> LoadedModel:
         with self._lock:
             self._release()
-            return self._install(demo_model())
+            loaded = self._install(demo_model())
+            self._demo = loaded.checkpoint
+            return loaded
+
+    def refresh_embeddings(self) -> list[str]:
+        """Rescan the library and give the loaded model the embeddings it does not have yet."""
+        with self._lock:
+            self.refresh()
+            if self.model is not None:
+                new = {t: p for t, p in self.view.embeddings.items() if t not in self.embeddings_loaded}
+                self.embeddings_loaded += passes.load_embeddings(self.model.pipe, new, self.model.is_sdxl)
+            return list(self.embeddings_loaded)
+
+    def unload(self) -> None:
+        """A1111's ``/unload-checkpoint``: free the model's memory; ``reload`` loads the same one again."""
+        with self._lock:
+            if self.model is not None:
+                self._unloaded = self.model.checkpoint
+                self._release()
+
+    def reload(self) -> LoadedModel | None:
+        """A1111's ``/reload-checkpoint``: load the model ``unload`` took off (a no-op when one is loaded)."""
+        with self._lock:
+            if self.model is not None or self._unloaded is None:
+                return self.model
+            loaded = self._switch_to(self._unloaded)
+            self._unloaded = None
+            return loaded
 
     def load(self, wanted: str) -> LoadedModel:
         """Load the checkpoint named ``wanted`` (title, name, hash, or a path the command line gave).
@@ -143,6 +190,8 @@ class Engine:
     def _switch(self, wanted: str) -> LoadedModel:
         if self.model is not None and self.model.checkpoint.matches(wanted):
             return self.model
+        if self._demo is not None and self._demo.matches(wanted):
+            return self._switch_to(self._demo)
         return self._switch_to(find_checkpoint(self.view, wanted, self.own_paths))
 
     def _switch_to(self, ckpt: Checkpoint) -> LoadedModel:
@@ -195,6 +244,7 @@ class Engine:
             return
         self.model = self.lora = None
         self._own_vae = None
+        self.embeddings_loaded = []
         gc.collect()
         try:
             import torch
@@ -207,7 +257,7 @@ class Engine:
     def _install(self, loaded: LoadedModel, placement: device.Placement | None = None) -> LoadedModel:
         placement = placement or device.resolve(self.settings, loaded.architecture)
         passes.place(loaded.pipe, placement, compile_unet=self.settings.compile)
-        passes.load_embeddings(loaded.pipe, self.view.embeddings, loaded.is_sdxl)
+        self.embeddings_loaded = passes.load_embeddings(loaded.pipe, self.view.embeddings, loaded.is_sdxl)
         self.model, self.placement = loaded, placement
         self.lora = LoraSet(loaded.pipe, loaded.architecture)
         self._own_vae = loaded.pipe.vae
@@ -250,6 +300,11 @@ class Engine:
 
             return [extras.postprocess(image, opts, [self.view.upscalers_dir], run_model) for image in images]
 
+    def exclusive(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (an Extras upscale …) with the device to itself: after and before any generation."""
+        with self._lock:
+            return work()
+
     # --- generation -----------------------------------------------------------------------------------------------
     def interrupt(self) -> None:
         self.progress.interrupt()
@@ -278,28 +333,30 @@ class Engine:
         if req.vae != self.vae_name:
             self._select_vae(req.vae)
         started = time.perf_counter()
-        base_seed = req.seed if req.seed >= 0 else secrets.randbelow(2**32)
-        seeds = [(base_seed + i) % 2**32 for i in range(req.total_images)]
-        self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1)
+        seeds, subseeds = batch_seeds_of(req)
+        self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1, architecture=model.architecture)
         result = GenerationResult([], [], [], [], [], [], {})
         try:
             for batch_no in range(req.n_iter):
                 if self.progress.interrupted:
                     break
-                batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
-                done = passes.run_batch(model, self.lora, view, self.placement, req, batch_seeds,
-                                        self.progress, batch_no)  # fmt: skip
+                part = slice(batch_no * req.batch_size, (batch_no + 1) * req.batch_size)
+                done = passes.run_batch(model, self.lora, view, self.placement, req, seeds[part],
+                                        self.progress, batch_no, subseeds[part])  # fmt: skip
+                self.progress.batch_done()
                 result.warnings.extend(w for w in done.warnings if w not in result.warnings)
                 for i, image in enumerate(done.images):
-                    seed = batch_seeds[i]
-                    text = self._parameters(req, model, seed, done, i)
+                    seed, subseed = seeds[part][i], subseeds[part][i]
+                    text = self._parameters(req, model, seed, done, i, subseed)
                     result.images.append(image)
                     result.seeds.append(seed)
+                    result.subseeds.append(subseed)
                     result.prompts.append(done.prompts[i])
                     result.negative_prompts.append(done.negatives[i])
                     result.infotexts.append(text)
                     if req.save_images:
                         result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+            self._grid(req, result)
         except Exception as e:
             if passes.is_oom(e):
                 passes.free_memory()
@@ -315,14 +372,40 @@ class Engine:
         result.info = self._info(req, model, result)
         return result
 
+    def _grid(self, req: GenerationRequest, result: GenerationResult) -> None:
+        """A1111's grid of the batch: the first of ``images`` (``return_grid``) and/or saved (``grid_save``)."""
+        if req.grid is None or not req.grid.wanted(len(result.images)):
+            return
+        from runtime.outputs import image_grid
+
+        grid = image_grid(result.images, req.batch_size, req.grid)
+        text = result.infotexts[0]  # A1111 writes the first image's parameters (its main prompt) into the grid
+        if req.grid.save:
+            result.grid_path = self.outputs.save_grid(grid, kind=req.mode, parameters=text)
+        if req.grid.return_grid:
+            result.images.insert(0, grid)
+            result.infotexts.insert(0, text)
+            result.index_of_first_image = 1
+
     def _parameters(
-        self, req: GenerationRequest, model: LoadedModel, seed: int, done: passes.BatchOutput, i: int
+        self,
+        req: GenerationRequest,
+        model: LoadedModel,
+        seed: int,
+        done: passes.BatchOutput,
+        i: int,
+        subseed: int = -1,
     ) -> str:
         ckpt = model.checkpoint
         # A1111 >= 1.9 writes the sampler and its schedule apart: "DPM++ 2M Karras" -> DPM++ 2M, Karras
         sampler = samplers.resolve(req.sampler_name, req.scheduler)
         fields: dict[str, object] = {"Steps": req.steps, **sampler.infotext(req.eta)}
-        fields.update({"CFG scale": req.cfg_scale, "Seed": seed, "Size": f"{req.width}x{req.height}"})
+        fields.update({"CFG scale": req.cfg_scale, "Seed": seed})
+        if req.subseed_strength:
+            fields.update({"Variation seed": subseed, "Variation seed strength": req.subseed_strength})
+        if req.seed_resize_from_w > 0 and req.seed_resize_from_h > 0:
+            fields["Seed resize from"] = f"{req.seed_resize_from_w}x{req.seed_resize_from_h}"
+        fields["Size"] = f"{req.width}x{req.height}"
         if ckpt.short_hash:
             fields["Model hash"] = ckpt.short_hash
         fields["Model"] = ckpt.model_name
@@ -351,6 +434,14 @@ class Engine:
             if req.hr_second_pass_steps:
                 fields["Hires steps"] = req.hr_second_pass_steps
             fields["Hires upscaler"] = req.hr_upscaler
+            if req.hr_sampler_name and req.hr_sampler_name != req.sampler_name:
+                fields["Hires sampler"] = req.hr_sampler_name
+            if req.hr_scheduler and req.hr_scheduler != req.scheduler:
+                fields["Hires schedule type"] = req.hr_scheduler
+            if req.hr_prompt and req.hr_prompt != req.prompt:
+                fields["Hires prompt"] = req.hr_prompt
+            if req.hr_negative_prompt and req.hr_negative_prompt != req.negative_prompt:
+                fields["Hires negative prompt"] = req.hr_negative_prompt
         if done.lora_hashes:
             fields["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in done.lora_hashes.items())
         if done.templates[i] is not None:
@@ -370,9 +461,9 @@ class Engine:
             "all_negative_prompts": r.negative_prompts,
             "seed": r.seeds[0] if r.seeds else req.seed,
             "all_seeds": r.seeds,
-            "subseed": -1,
-            "all_subseeds": [-1] * len(r.seeds),
-            "subseed_strength": 0,
+            "subseed": r.subseeds[0] if r.subseeds else req.subseed,
+            "all_subseeds": r.subseeds,
+            "subseed_strength": req.subseed_strength,
             "width": req.width,
             "height": req.height,
             "sampler_name": samplers.resolve(req.sampler_name, req.scheduler).name,  # as A1111 corrects it
@@ -385,14 +476,14 @@ class Engine:
             "sd_model_hash": ckpt.short_hash,
             "sd_vae_name": None if self.vae_name == "Automatic" else self.vae_name,
             "sd_vae_hash": None,
-            "seed_resize_from_w": -1,
-            "seed_resize_from_h": -1,
+            "seed_resize_from_w": req.seed_resize_from_w if req.seed_resize_from_w > 0 else -1,
+            "seed_resize_from_h": req.seed_resize_from_h if req.seed_resize_from_h > 0 else -1,
             "denoising_strength": passes.hires_strength(req) if req.enable_hr else (
                 req.denoising_strength if req.mode == "img2img" else 0),
             "extra_generation_params": {},
-            "index_of_first_image": 0,
+            "index_of_first_image": r.index_of_first_image,
             "infotexts": r.infotexts,
-            "styles": [],
+            "styles": list(req.styles),
             "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
             "clip_skip": req.clip_skip,
             "is_using_inpainting_conditioning": inpaint_hook.is_inpainting_model(model),

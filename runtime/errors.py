@@ -144,3 +144,36 @@ class Interrupted(YijianError):
     exit_code = ExitCode.INTERRUPTED
     zh = "已中断。"
     en = "Interrupted."
+
+
+class FeatureNotAvailable(YijianError):
+    """An A1111 route or field whose feature Yijian does not have yet (the API answers 501)."""
+
+    code = "FEATURE_NOT_AVAILABLE"
+    exit_code = ExitCode.RUNTIME
+    zh = "一键还没有这个功能：{feature_zh}。"
+    en = "Yijian does not have this feature yet: {feature}."
+    hint_zh = "这个 A1111 功能会在以后的版本中加入；在此之前请不要在请求里使用它。"
+    hint_en = "This A1111 feature comes in a later version; until then, leave it out of the request."
+
+
+class ScriptNotFound(YijianError):
+    """``script_name`` or an ``alwayson_scripts`` key naming a script this runtime does not have (A1111: 422)."""
+
+    code = "SCRIPT_NOT_FOUND"
+    exit_code = ExitCode.USAGE
+    zh = "没有名为 {name} 的脚本{what_zh}。"
+    en = "{what_en} {name} not found."
+    hint_zh = "GET /sdapi/v1/scripts 列出可用的脚本；ControlNet 等扩展在一键中还没有。"
+    hint_en = "GET /sdapi/v1/scripts lists the scripts there are; extensions such as ControlNet are not in Yijian yet."
+
+
+class OptionNotSettable(YijianError):
+    """A ``/options`` or ``override_settings`` key that cannot take the value sent (read-only here, or unknown)."""
+
+    code = "OPTION_NOT_SETTABLE"
+    exit_code = ExitCode.USAGE
+    zh = "设置项 {key} 不能改为 {value}：{reason_zh}"
+    en = "The option {key} cannot be set to {value}: {reason_en}"
+    hint_zh = "GET /sdapi/v1/options 显示每个设置项的当前值；只读的设置项请不要发送或发送相同的值。"
+    hint_en = "GET /sdapi/v1/options shows each option's value; leave read-only options out or send the same value."

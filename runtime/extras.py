@@ -14,7 +14,7 @@ so a user's settings give the image they gave there:
   infotext, and saved in the PNG as ``postprocessing`` and ``extras`` beside the source's own ``parameters``.
 
 Face restoration (GFPGAN, CodeFormer) is not part of this runtime yet: a request that asks for it gets
-:class:`FaceRestorationUnavailable`, never an image that silently skipped it.
+:class:`~runtime.errors.FeatureNotAvailable` (501), never an image that silently skipped it.
 """
 
 from __future__ import annotations
@@ -29,18 +29,10 @@ from PIL import Image
 
 from bootstrap.errors import ExitCode, YijianError
 from runtime import upscale
+from runtime.errors import FeatureNotAvailable
 from runtime.upscale.registry import Kind, UpscalerInfo
 
 NONE = "None"
-
-
-class FaceRestorationUnavailable(YijianError):
-    code = "FACE_RESTORATION_UNAVAILABLE"
-    exit_code = ExitCode.USAGE
-    zh = "这个版本还没有面部修复（GFPGAN / CodeFormer）：{field} 必须为 0。"
-    en = "Face restoration (GFPGAN / CodeFormer) is not available in this version yet: {field} must be 0."
-    hint_zh = "先不用面部修复再试；放大不受影响。"
-    hint_en = "Try again without face restoration; upscaling itself works."
 
 
 class ExtrasInvalid(YijianError):
@@ -83,7 +75,8 @@ class ExtrasOptions:
             raise bad("extras_upscaler_2_visibility", "must be from 0 to 1", "应在 0 到 1 之间")
         for field in ("gfpgan_visibility", "codeformer_visibility"):
             if getattr(self, field) > 0:
-                raise FaceRestorationUnavailable(field=field)
+                raise FeatureNotAvailable(feature=f"face restoration (GFPGAN / CodeFormer; {field} must be 0)",
+                                          feature_zh=f"面部修复（GFPGAN / CodeFormer；{field} 必须为 0）")  # fmt: skip
 
 
 Upscale = Callable[[Image.Image, UpscalerInfo, tuple[int, int]], Image.Image]

@@ -21,15 +21,18 @@ lock around choosing the number and naming the file; encoding runs outside it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
+from PIL import Image, ImageColor
 
 from runtime.pnginfo import pnginfo_for
 
@@ -37,11 +40,54 @@ Kind = Literal["txt2img", "img2img"]
 KINDS: tuple[Kind, ...] = ("txt2img", "img2img")
 
 _NUMBERED = re.compile(r"(\d+)(?:-|$)")  # the stem starts with a number, then "-" or nothing
+_GRID = re.compile(r"grid-(\d+)(?:-|$)")  # A1111's grid files: grid-NNNN[-...].png
 _LOCK = threading.Lock()  # one for every folder: saves are rare, and two folders may be one on disk
 _ATTEMPTS = 1000
 
 
-def next_number(folder: Path) -> int:
+@dataclass(frozen=True)
+class GridSpec:
+    """A1111's grid of a batch: its options ``return_grid``, ``grid_save``, ``n_rows``, ``grid_only_if_multiple``,
+    ``grid_prevent_empty_spots`` and ``grid_background_color``."""
+
+    return_grid: bool = True
+    save: bool = True
+    rows: int = -1  # -1: about square; 0: one row per batch; N: N rows
+    only_if_multiple: bool = True
+    prevent_empty_spots: bool = False
+    background: str = "#ffffff"
+
+    def wanted(self, count: int) -> bool:
+        return (self.return_grid or self.save) and not (count < 2 and self.only_if_multiple)
+
+
+def grid_rows(count: int, batch_size: int, spec: GridSpec) -> int:
+    """The number of rows of A1111's ``images.image_grid`` for ``count`` images."""
+    if spec.rows > 0:
+        rows = spec.rows
+    elif spec.rows == 0:
+        rows = batch_size
+    elif spec.prevent_empty_spots:
+        rows = max(1, math.floor(math.sqrt(count)))
+        while count % rows:
+            rows -= 1
+    else:
+        rows = round(math.sqrt(count))
+    return max(1, min(rows, count))
+
+
+def image_grid(images: list[Image.Image], batch_size: int, spec: GridSpec) -> Image.Image:
+    """The images in rows (A1111's layout: cells of the largest size, row by row, smaller ones centred)."""
+    rows = grid_rows(len(images), batch_size, spec)
+    cols = math.ceil(len(images) / rows)
+    w, h = (max(sizes) for sizes in zip(*(im.size for im in images), strict=True))
+    grid = Image.new("RGB", (cols * w, rows * h), ImageColor.getcolor(spec.background, "RGB"))
+    for i, im in enumerate(images):
+        grid.paste(im, (i % cols * w + (w - im.width) // 2, i // cols * h + (h - im.height) // 2))
+    return grid
+
+
+def next_number(folder: Path, pattern: re.Pattern[str] = _NUMBERED) -> int:
     """One more than the highest number a file name in ``folder`` starts with; 0 for an empty or missing folder."""
     highest = -1
     try:
@@ -49,7 +95,7 @@ def next_number(folder: Path) -> int:
     except FileNotFoundError:
         return 0
     for name in names:
-        found = _NUMBERED.match(os.path.splitext(name)[0])
+        found = pattern.match(os.path.splitext(name)[0])
         if found:
             highest = max(highest, int(found.group(1)))
     return highest + 1
@@ -77,7 +123,19 @@ class OutputFolder:
         when: date | None = None,
     ) -> Path:
         """Write ``image`` as ``NNNNN-SEED.png`` with its parameters text; returns the final path."""
-        folder = self.folder(kind, when)
+        # (a lambda: next_number is looked up at each call, so tests can stand in for it)
+        return self._write(image, self.folder(kind, when), parameters, lambda f: next_number(f),
+                           lambda n: f"{n:05d}-{seed}.png")  # fmt: skip
+
+    def save_grid(self, image: Image.Image, *, kind: Kind, parameters: str, when: date | None = None) -> Path:
+        """Write a batch's grid as A1111 does: ``<kind>-grids/YYYY-MM-DD/grid-NNNN.png``."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        folder = self.root / f"{kind}-grids" / (when or date.today()).isoformat()
+        return self._write(image, folder, parameters, lambda f: next_number(f, _GRID), lambda n: f"grid-{n:04d}.png")
+
+    def _write(self, image: Image.Image, folder: Path, parameters: str, first_free: Callable[[Path], int],
+               name: Callable[[int], str]) -> Path:  # fmt: skip
         folder.mkdir(parents=True, exist_ok=True)
         temp = folder / f".{uuid.uuid4().hex}.tmp"
         try:
@@ -86,9 +144,9 @@ class OutputFolder:
                 handle.flush()
                 os.fsync(handle.fileno())
             with _LOCK:
-                number = next_number(folder)
+                number = first_free(folder)
                 for _ in range(_ATTEMPTS):
-                    final = folder / f"{number:05d}-{seed}.png"
+                    final = folder / name(number)
                     if _claim(temp, final):
                         return final
                     number += 1

@@ -239,7 +239,8 @@ def _callback(progress: Progress, cond: ConditioningSchedule) -> Any:
     def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         order = int(getattr(pipe.scheduler, "order", 1) or 1)  # second-order samplers call back twice a step
         progress.step((step + 1) // order)
-        if progress.interrupted:
+        progress.preview((step + 1) // order, kwargs.get("latents"))
+        if progress.interrupted or progress.skipped:  # a skip ends this batch's sampling; its images are kept
             pipe._interrupt = True
         guided = bool(getattr(pipe, "do_classifier_free_guidance", False))
         return cond.update_for_step((step + 1) // order, kwargs, guided=guided)
@@ -256,6 +257,7 @@ def run_batch(
     seeds: list[int],
     progress: Progress,
     batch_no: int,
+    subseeds: list[int] | None = None,
 ) -> BatchOutput:
     import torch
 
@@ -286,7 +288,7 @@ def run_batch(
     common: dict[str, Any] = {
         "guidance_scale": req.cfg_scale,
         "output_type": "latent",
-        "callback_on_step_end_tensor_inputs": cond.callback_tensor_inputs,
+        "callback_on_step_end_tensor_inputs": [*cond.callback_tensor_inputs, "latents"],  # latents: live previews
     }
     with seamless(model.pipe, req.tiling), torch.inference_mode():
         with composable_guidance(model.pipe, cond):
@@ -312,12 +314,19 @@ def run_batch(
                                                    _generators(placement, seeds), run_kwargs)  # fmt: skip
             else:
                 progress.batch(batch_no, 0, req.steps)
+                noise = _variation_noise(model, placement, req, seeds, subseeds or [], cond)
                 latents = model.pipe(width=req.width, height=req.height, num_inference_steps=req.steps,
                                      generator=_generators(placement, seeds), callback_on_step_end=_callback(progress, cond),
-                                     **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
-        if req.enable_hr and not progress.interrupted:
+                                     latents=noise, **cond.at(0).pipeline_kwargs(), **common).images  # fmt: skip
+        if req.enable_hr and not progress.interrupted and not progress.skipped:
+            if req.hr_sampler_name or req.hr_scheduler:  # A1111's hires sampler / schedule type (None: the same)
+                hr_spec = samplers.resolve(req.hr_sampler_name or req.sampler_name, req.hr_scheduler or req.scheduler)
+                model.pipe.scheduler = samplers.make_scheduler(
+                    hr_spec, model.scheduler_config, prediction_type="v_prediction" if model.v_prediction else None
+                )
+            hires_cond = _hires_conditioning(req, seeds, cond, encoder)
             latents = _hires(
-                model, placement, req, seeds, progress, batch_no, cond, latents, common, view.upscalers_dir
+                model, placement, req, seeds, progress, batch_no, hires_cond, latents, common, view.upscalers_dir
             )
         out.images = inpaint_hook.finish(out, decode(model, latents))
     return out
@@ -345,3 +354,37 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
                 model, image, width, height, seeds, _generators(placement, seeds), run_kwargs
             )
         return _img2img(model)(image=image, generator=_generators(placement, seeds), **run_kwargs).images
+
+
+def _variation_noise(model: LoadedModel, placement: Placement, req: GenerationRequest, seeds: list[int],
+                     subseeds: list[int], cond: ConditioningSchedule) -> Any:  # fmt: skip
+    """The batch's starting noise when A1111's variation seed or seed resize is used; None otherwise (the
+    pipeline then draws it from the same generators)."""
+    resize = (req.seed_resize_from_w, req.seed_resize_from_h)
+    if not req.subseed_strength and not (resize[0] > 0 and resize[1] > 0):
+        return None
+    from runtime.noise import variation_noise
+
+    scale = int(getattr(model.pipe, "vae_scale_factor", 8))
+    shape = (int(model.pipe.unet.config.in_channels), req.height // scale, req.width // scale)
+    dev = "cuda" if placement.device == "cuda" else "cpu"
+    return variation_noise(seeds, subseeds, req.subseed_strength, shape, dev, resize, dtype=cond.at(0).positive.dtype)
+
+
+def _hires_conditioning(req: GenerationRequest, seeds: list[int], cond: ConditioningSchedule,
+                        encoder: PromptEncoder) -> ConditioningSchedule:  # fmt: skip
+    """The first pass's schedule, or (A1111's ``hr_prompt`` / ``hr_negative_prompt``) one of the hires prompts.
+
+    The hires pass's own schedule is made by ``_hires`` (``for_hires_pass``), so that A1111's timeline goes on.
+    An empty hires prompt means the prompt, as in A1111; extra-network tags in a hires prompt are taken out
+    of its text (the LoRAs of the first pass stay applied).
+    """
+    if not req.hr_prompt and not req.hr_negative_prompt:
+        return cond
+    pos, neg = [], []
+    for seed in seeds:
+        text, _ = resolve_choices(req.hr_prompt or req.prompt, seed)
+        negative, _ = resolve_choices(req.hr_negative_prompt or req.negative_prompt, seed)
+        pos.append(extract_networks(text)[0])
+        neg.append(extract_networks(negative)[0])
+    return ConditioningSchedule(encoder, pos, neg, cond.steps, cond.clip_skip, old_scheduling=cond.old_scheduling)

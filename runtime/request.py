@@ -18,8 +18,10 @@ from runtime.prompts.attention import EMPHASIS_MODES
 if TYPE_CHECKING:
     from PIL import Image
 
+    from runtime.outputs import GridSpec
+
 MAX_SIDE = 4096
-MAX_STEPS = 150
+MAX_STEPS = 1000  # A1111's API has no ceiling; a schedule cannot have more steps than the model's 1000 timesteps
 MAX_IMAGES = 64
 
 
@@ -35,6 +37,11 @@ class GenerationRequest:
     width: int = 512
     height: int = 512
     seed: int = -1
+    subseed: int = -1  # A1111's variation seed (-1: random) ...
+    subseed_strength: float = 0.0  # ... and how far the noise moves towards it (slerp; 0 = not at all)
+    seed_resize_from_w: int = 0  # A1111's "resize seed from": the noise of this size, centred (0 = off)
+    seed_resize_from_h: int = 0
+    styles: list[str] = field(default_factory=list)  # the styles applied to the prompts (recorded in info)
     n_iter: int = 1  # batch count
     batch_size: int = 1
     clip_skip: int = 1
@@ -66,7 +73,12 @@ class GenerationRequest:
     hr_resize_x: int = 0
     hr_resize_y: int = 0
     hr_denoising_strength: float | None = None  # None: use denoising_strength like A1111's UI default 0.7
+    hr_prompt: str = ""  # "" = the prompt (A1111's hires prompt)
+    hr_negative_prompt: str = ""
+    hr_sampler_name: str | None = None  # None = the first pass's sampler
+    hr_scheduler: str | None = None
     save_images: bool = True
+    grid: GridSpec | None = None  # A1111's grid of a batch (returned and/or saved), None: no grid
 
     @property
     def mode(self) -> Literal["txt2img", "img2img"]:
@@ -109,7 +121,9 @@ class GenerationRequest:
                 )
         if not 1 <= self.steps <= MAX_STEPS:
             raise bad(
-                "steps", f"{self.steps} 不在 1 到 {MAX_STEPS} 之间", f"{self.steps} is not between 1 and {MAX_STEPS}"
+                "steps",
+                f"{self.steps} 不在 1 到 {MAX_STEPS} 之间（模型只有 {MAX_STEPS} 个训练时间步）",
+                f"{self.steps} is not between 1 and {MAX_STEPS} (the model has {MAX_STEPS} training timesteps)",
             )
         if not 0 <= self.cfg_scale <= 30:
             raise bad("cfg_scale", "应在 0 到 30 之间", "must be between 0 and 30")
@@ -122,8 +136,20 @@ class GenerationRequest:
             modes = ", ".join(EMPHASIS_MODES)
             raise bad("emphasis", f"{self.emphasis!r} 不是可用的强调模式（{modes}）",
                       f"{self.emphasis!r} is not an emphasis mode ({modes})")  # fmt: skip
-        if self.seed < -1 or self.seed >= 2**32:
-            raise bad("seed", "应为 -1（随机）或 0 到 4294967295", "must be -1 (random) or 0 to 4294967295")
+        for name in ("seed", "subseed"):
+            if not -1 <= getattr(self, name) < 2**32:
+                raise bad(name, "应为 -1（随机）或 0 到 4294967295", "must be -1 (random) or 0 to 4294967295")
+        if not 0.0 <= self.subseed_strength <= 1.0:
+            raise bad("subseed_strength", "应在 0 到 1 之间", "must be between 0 and 1")
+        for name in ("seed_resize_from_w", "seed_resize_from_h"):
+            v = getattr(self, name)
+            if v > 0 and not 64 <= v <= MAX_SIDE:
+                raise bad(name, f"应为 0（关闭）或 64 到 {MAX_SIDE}", f"must be 0 (off) or 64 to {MAX_SIDE}")
+        if self.init_images and (
+            self.subseed_strength or (self.seed_resize_from_w > 0 and self.seed_resize_from_h > 0)
+        ):
+            raise bad("subseed_strength", "图生图还不支持变异种子和种子尺寸调整，请设为 0",
+                      "variation seeds and seed resize are not available for img2img yet: send 0")  # fmt: skip
         if self.init_images and not 0.0 < self.denoising_strength <= 1.0:
             raise bad("denoising_strength", "应在 0 到 1 之间（不含 0）", "must be above 0 and at most 1")
         if self.init_images:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from runtime import server_flags
@@ -23,6 +24,7 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from fastapi import FastAPI
 
     from runtime.api import cmd_flags
+    from runtime.api.context import ApiContext
     from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import BasicAuth, build_router, install_error_handlers
 
@@ -34,8 +36,13 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     server_flags.apply(app, options)  # A1111's --cors-allow-origins, --api-log, --freeze-settings, --api-server-stop
     if not options.listen:
         app.add_middleware(LoopbackHostOnly, lang=options.lang)
+    # A1111's --styles-file (the first one given; else the bundle's styles.csv) and --api-server-stop
+    styles_file = options.styles_files[0] if options.styles_files else None
+    context = ApiContext.create(engine, options.lang, styles_file=Path(styles_file) if styles_file else None,
+                                server_stop=options.api_server_stop and options.api)  # fmt: skip
+    app.state.api = context
     if options.api:
-        app.include_router(build_router(engine, options.auth, options.lang))
+        app.include_router(build_router(engine, options.auth, options.lang, context=context))
         app.include_router(
             cmd_flags.router(options, engine.bundle.root, engine.bundle.models_dir, BasicAuth(options.auth))
         )
@@ -94,7 +101,7 @@ def serve(engine: Engine, options: RuntimeOptions) -> int:
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
                             timeout_keep_alive=options.timeout_keep_alive)  # fmt: skip
     server = ReadyServer(config)
-    app.state.uvicorn_server = server  # A1111's /sdapi/v1/server-stop (--api-server-stop) stops it
+    app.state.api.control["server"] = server  # for A1111's /server-stop and /server-kill (--api-server-stop)
     server.run()
     return 0 if server.started else 3
 

@@ -1,14 +1,13 @@
-"""What A1111's server flags do to the app: CORS, request logging, frozen settings and the stop routes.
+"""What A1111's server flags do to the app: CORS, request logging and frozen settings.
 
 ``--cors-allow-origins``/``--cors-allow-origins-regex`` let a web page on
 another origin (a browser plugin, a web client) call the API;
 ``--api-log`` logs each API request in one line (through the logging that
 masks secrets); ``--freeze-settings`` refuses every ``POST
 /sdapi/v1/options``, ``--freeze-specific-settings a,b`` refuses those that
-change ``a`` or ``b``; ``--api-server-stop`` adds A1111's
-``/sdapi/v1/server-stop``, ``server-kill`` and ``server-restart`` (behind the
-login; a restart is not something a child of the launcher can do, so it says
-so).  ``--timeout-keep-alive`` goes to uvicorn in :mod:`runtime.server`.
+change ``a`` or ``b``.  ``--api-server-stop``'s routes are
+:mod:`runtime.api.server_control`'s; ``--timeout-keep-alive`` goes to uvicorn
+in :mod:`runtime.server`.
 """
 
 from __future__ import annotations
@@ -86,8 +85,6 @@ def apply(app: Any, options: RuntimeOptions) -> None:
         app.add_middleware(FrozenSettings, options=options)
     if options.api_log:
         _add_api_log(app)
-    if options.api_server_stop and options.api:
-        _add_stop_routes(app, options)
 
 
 def _add_api_log(app: Any) -> None:
@@ -101,33 +98,3 @@ def _add_api_log(app: Any) -> None:
         log.info("API %s %s %s %d %.0f ms", client, request.method, request.url.path, response.status_code,
                  (time.monotonic() - started) * 1000)  # fmt: skip
         return response
-
-
-def _add_stop_routes(app: Any, options: RuntimeOptions) -> None:
-    from fastapi import Depends
-    from fastapi.responses import JSONResponse
-
-    from runtime.api.routes import BasicAuth
-
-    login = [Depends(BasicAuth(options.auth))]
-
-    def stop() -> JSONResponse:
-        server = getattr(app.state, "uvicorn_server", None)  # set by runtime.server.serve
-        if server is not None:
-            server.should_exit = True
-        return JSONResponse({"message": "Stopping."})
-
-    @app.post("/sdapi/v1/server-stop", dependencies=login)
-    async def server_stop() -> JSONResponse:
-        return stop()
-
-    @app.post("/sdapi/v1/server-kill", dependencies=login)
-    async def server_kill() -> JSONResponse:
-        return stop()  # the same clean stop: nothing is left half-written
-
-    @app.post("/sdapi/v1/server-restart", dependencies=login)
-    async def server_restart() -> JSONResponse:
-        zh = "生成界面不能自己重启：请用 /sdapi/v1/server-stop 停止，再由启动器重新启动。"
-        en = "the generation UI cannot restart itself: stop it with /sdapi/v1/server-stop and start it again."
-        text = zh if options.lang == "zh" else en
-        return JSONResponse({"error": "NOT_SUPPORTED", "detail": text, "errors": text}, status_code=501)

@@ -20,14 +20,16 @@ class Txt2ImgBody(BaseModel):
     negative_prompt: str = ""
     styles: list[str] = Field(default_factory=list)
     seed: int = Field(-1, ge=-1, lt=2**32)
-    subseed: int = -1
-    subseed_strength: float = 0
+    subseed: int = Field(-1, ge=-1, lt=2**32)
+    subseed_strength: float = Field(0, ge=0, le=1)
+    seed_resize_from_h: int = -1
+    seed_resize_from_w: int = -1
     sampler_name: str | None = None
-    sampler_index: str | None = None  # older clients send the sampler's name here
+    sampler_index: str | None = None  # older clients send the sampler's name here; A1111's default is "Euler"
     scheduler: str | None = None
     batch_size: int = Field(1, ge=1, le=64)
     n_iter: int = Field(1, ge=1, le=64)
-    steps: int = Field(20, ge=1, le=150)
+    steps: int = Field(20, ge=1)  # the ceiling is GenerationRequest's, said in its error
     cfg_scale: float = Field(7.0, ge=0, le=30)
     width: int = Field(512, ge=64, le=4096)
     height: int = Field(512, ge=64, le=4096)
@@ -36,11 +38,24 @@ class Txt2ImgBody(BaseModel):
     enable_hr: bool = False
     hr_scale: float = Field(2.0, ge=1, le=4)
     hr_upscaler: str | None = None
-    hr_second_pass_steps: int = Field(0, ge=0, le=150)
+    hr_second_pass_steps: int = Field(0, ge=0)
     hr_resize_x: int = Field(0, ge=0, le=4096)
     hr_resize_y: int = Field(0, ge=0, le=4096)
-    override_settings: dict[str, Any] = Field(default_factory=dict)
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
+    restore_faces: bool | None = None
+    refiner_checkpoint: str | None = None
+    refiner_switch_at: float | None = None
+    override_settings: dict[str, Any] | None = Field(default_factory=dict)
     override_settings_restore_afterwards: bool = True
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
+    alwayson_scripts: dict[str, Any] | None = Field(default_factory=dict)
+    infotext: str | None = None
+    force_task_id: str | None = None
     send_images: bool = True
     save_images: bool = False
 
@@ -98,3 +113,53 @@ class LoraItem(BaseModel):
     alias: str
     path: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProgressResponse(BaseModel):
+    progress: float
+    eta_relative: float
+    state: dict[str, Any]
+    current_image: str | None = None
+    textinfo: str | None = None
+    current_task: str | None = None
+
+
+class PromptStyleItem(BaseModel):
+    name: str
+    prompt: str | None
+    negative_prompt: str | None
+
+
+class EmbeddingItem(BaseModel):
+    step: int | None = None
+    sd_checkpoint: str | None = None
+    sd_checkpoint_name: str | None = None
+    shape: int
+    vectors: int
+
+
+class EmbeddingsResponse(BaseModel):
+    loaded: dict[str, EmbeddingItem]
+    skipped: dict[str, EmbeddingItem]
+
+
+class MemoryResponse(BaseModel):
+    ram: dict[str, Any]
+    cuda: dict[str, Any]
+
+
+class ScriptsList(BaseModel):
+    txt2img: list[str]
+    img2img: list[str]
+
+
+class RealesrganItem(BaseModel):
+    name: str
+    path: str | None
+    scale: int | None
+
+
+class PNGInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]

@@ -19,35 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.bundle_copy import copy_bundle
+from tests.support.child_process import stop, wait_for
 from tests.support.hermetic import REPO
 from tests.support.httpbase import free_port
 
 pytestmark = pytest.mark.slow
 READY = "Running on local URL:  http://127.0.0.1:{port}"
-
-
-def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 180) -> list[str]:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if needle in line:
-            return lines
-    raise AssertionError(f"{needle!r} not seen; output:\n" + "\n".join(lines[-30:]))
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def txt2img(port: int) -> dict[str, object]:

@@ -278,7 +278,7 @@ def test_api_log_logs_each_request(flagged: TestClient, caplog: pytest.LogCaptur
 
 def test_the_stop_routes(flagged: TestClient) -> None:
     server = type("Server", (), {"should_exit": False})()
-    flagged.app.state.uvicorn_server = server  # type: ignore[attr-defined]
+    flagged.app.state.api.control["server"] = server  # type: ignore[attr-defined]
     assert flagged.post("/sdapi/v1/server-restart").status_code == 501
     assert server.should_exit is False
     assert flagged.post("/sdapi/v1/server-stop").status_code == 200

@@ -18,7 +18,8 @@ from safetensors.torch import save_file
 
 from runtime import extras
 from runtime.engine import Engine
-from runtime.extras import ExtrasOptions, FaceRestorationUnavailable, postprocess
+from runtime.errors import FeatureNotAvailable
+from runtime.extras import ExtrasOptions, postprocess
 from runtime.upscale import SRVGGNetCompact
 
 LANCZOS, NEAREST = Image.Resampling.LANCZOS, Image.Resampling.NEAREST
@@ -77,7 +78,7 @@ def test_upscaler_none_leaves_the_image_and_says_nothing() -> None:
 
 
 def test_face_restoration_is_refused_by_name_never_skipped() -> None:
-    with pytest.raises(FaceRestorationUnavailable) as e:
+    with pytest.raises(FeatureNotAvailable) as e:
         postprocess(gradient(8, 8), ExtrasOptions(upscaler_1="Lanczos", codeformer_visibility=0.5), [], no_model)
     assert "codeformer_visibility" in e.value.message("en") and "CodeFormer" in e.value.message("zh")
 
@@ -148,9 +149,9 @@ def test_extras_errors_name_the_field_or_the_missing_feature(client: TestClient)
     image = b64png(gradient(8, 8))
     r = client.post("/sdapi/v1/extra-single-image", json={"image": image, "upscaler_1": "Lanczos",
                                                           "gfpgan_visibility": 1})  # fmt: skip
-    assert r.status_code == 501 and r.json()["code"] == "FACE_RESTORATION_UNAVAILABLE"
+    assert r.status_code == 501 and r.json()["code"] == "FEATURE_NOT_AVAILABLE" and "gfpgan_visibility" in r.text
     r = client.post("/sdapi/v1/extra-single-image", json={"image": image, "upscaler_1": "4x-NoSuchModel"})
-    assert r.status_code == 404 and "4x-NoSuchModel" in r.text
+    assert r.status_code == 422 and "4x-NoSuchModel" in r.text
     r = client.post("/sdapi/v1/extra-single-image", json={"image": image, "upscaling_resize": 9})
     assert r.status_code == 422
     r = client.post("/sdapi/v1/extra-batch-images", json={"imageList": []})

@@ -134,3 +134,19 @@ def test_parallel_saves_get_distinct_numbers(tmp_path: Path) -> None:
         t.join()
     assert sorted(int(p.name[:5]) for p in paths) == list(range(6))
     assert len(pngs(out.folder("txt2img", DAY))) == 6
+
+
+def test_grids_are_numbered_as_a1111_names_them(tmp_path: Path) -> None:
+    from datetime import date
+
+    from PIL import Image
+
+    out = OutputFolder(tmp_path)
+    day = date(2024, 5, 1)
+    image = Image.new("RGB", (8, 8))
+    first = out.save_grid(image, kind="txt2img", parameters="p", when=day)
+    (first.parent / "grid-0041-extra.png").write_bytes(b"")  # A1111's extended grid names count too
+    second = out.save_grid(image, kind="txt2img", parameters="p", when=day)
+    assert first == tmp_path / "txt2img-grids" / "2024-05-01" / "grid-0000.png"
+    assert second.name == "grid-0042.png"
+    assert out.save(image, kind="txt2img", seed=1, parameters="p", when=day).name == "00000-1.png"
