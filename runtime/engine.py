@@ -434,10 +434,12 @@ class Engine:
             if req.hr_second_pass_steps:
                 fields["Hires steps"] = req.hr_second_pass_steps
             fields["Hires upscaler"] = req.hr_upscaler
-            if req.hr_sampler_name and req.hr_sampler_name != req.sampler_name:
-                fields["Hires sampler"] = req.hr_sampler_name
-            if req.hr_scheduler and req.hr_scheduler != req.scheduler:
-                fields["Hires schedule type"] = req.hr_scheduler
+            if req.hr_sampler_name or req.hr_scheduler:  # what ran (a misspelled name fell back, with a warning)
+                hires = samplers.resolve(req.hr_sampler_name or req.sampler_name, req.hr_scheduler or req.scheduler)
+                if req.hr_sampler_name and hires.name != sampler.name:
+                    fields["Hires sampler"] = hires.name
+                if req.hr_scheduler and hires.schedule != sampler.schedule:
+                    fields["Hires schedule type"] = hires.schedule
             if req.hr_prompt and req.hr_prompt != req.prompt:
                 fields["Hires prompt"] = req.hr_prompt
             if req.hr_negative_prompt and req.hr_negative_prompt != req.negative_prompt:

@@ -69,10 +69,10 @@ def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter()
 
     def run(images: list[str], body: ExtrasBody, field: str) -> tuple[list[str], str]:
+        opts = body.options()
+        opts.check()  # first: face restoration is refused whatever else the request holds
         if not images:
             raise InvalidRequest("no image given", field=field, detail_zh="没有给出图片")
-        opts = body.options()
-        opts.check()  # before any decoding: face restoration is refused at once
         pictures = [decode_image(data, f"{field}[{i}].data" if field == "imageList" else field)
                     for i, data in enumerate(images)]  # fmt: skip
         done = ctx.engine.postprocess(pictures, opts)
