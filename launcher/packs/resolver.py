@@ -28,7 +28,7 @@ from bootstrap.i18n import Text
 from launcher.errors import NoPackFits
 from launcher.hardware.nvidia import Gpu, Hardware
 from launcher.packs.catalog import Pack, PackSet, version_tuple
-from launcher.packs.gain import GainStep, gain_advice, step_gains
+from launcher.packs.gain import GainStep, gain_advice, shown_driver, step_gains
 
 OS_LABEL = {"linux": ("Linux", "Linux"), "windows": ("Windows", "Windows"), "macos": ("macOS", "macOS")}
 
@@ -156,7 +156,7 @@ def _measure(pack: Pack, hw: Hardware, pythons: Collection[str] | None) -> _Fit:
     if main is None:
         fit.blockers.append(_no_gpu(hw))
         return fit
-    need, have = pack.min_driver(hw.os), hw.driver_version or ""
+    need, have = shown_driver(pack.min_driver(hw.os)), hw.driver_version or ""
     if need and (not have or version_tuple(have) < version_tuple(need)):
         fit.blockers.append(
             Text(
@@ -198,8 +198,8 @@ def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Text]:
             f"torch {p.torch} 通过 PTX 即时编译在 {main.sm} 上运行", f"torch {p.torch} runs on {main.sm} via PTX JIT"
         ),
         Text(
-            f"驱动 {hw.driver_version} 满足此包的最低要求 {p.min_driver(hw.os)}",
-            f"driver {hw.driver_version} meets its minimum of {p.min_driver(hw.os)}",
+            f"驱动 {hw.driver_version} 满足此包的最低要求 {shown_driver(p.min_driver(hw.os))}",
+            f"driver {hw.driver_version} meets its minimum of {shown_driver(p.min_driver(hw.os))}",
         ),
     ]
     xf = p.xformers_for(hw.os)
@@ -259,13 +259,13 @@ def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Text:
     if best.pack.priority != fit.pack.priority:
         newer = f"torch {best.pack.torch}"
         with_xf = (
-            Text(f"，而且它的 xformers {xf} 支持 {sm}", f", with xformers {xf} on {sm},")
+            Text(f"（它的 xformers {xf} 支持 {sm}）", f" (with xformers {xf} on {sm})")
             if fit.xformers_ok and not best.xformers_ok
             else Text("", "")
         )
         return Text(
             f"能用{with_xf.zh}，但 {other} 优先级更高（{best.pack.priority} > {fit.pack.priority}，{newer}）",
-            f"would work{with_xf.en} but {other} ranks higher ({best.pack.priority} > {fit.pack.priority}, {newer})",
+            f"would work{with_xf.en}, but {other} ranks higher ({best.pack.priority} > {fit.pack.priority}, {newer})",
         )
     if xf:
         return Text(
