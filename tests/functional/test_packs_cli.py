@@ -88,6 +88,6 @@ def test_unknown_pack_is_a_usage_error(bundle: Path) -> None:
 def test_a_broken_pack_file_is_reported(tmp_path: Path) -> None:
     broken = copy_bundle(tmp_path / "bundle")
     path = broken / "packs" / "cu128.toml"
-    path.write_text(path.read_text(encoding="utf-8").replace("priority = 30", 'priority = "high"'), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace("priority = 40", 'priority = "high"'), encoding="utf-8")
     r = run_cli(broken, "packs", "list")
     assert r.returncode == 6 and "PACK_INVALID" in r.stderr and "cu128.toml: priority" in r.stderr
