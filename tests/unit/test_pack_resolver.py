@@ -12,7 +12,7 @@ from launcher.errors import NoPackFits
 from launcher.hardware.nvidia import Hardware, given_gpu, given_hardware, probe
 from launcher.packs.catalog import load_packs
 from launcher.packs.resolver import Choice, choose
-from tests.support.fake_nvidia_smi import Recording
+from tests.support.fake_nvidia_smi import RECORDINGS, Recording
 from tests.support.hermetic import REPO
 
 PACKS = load_packs(REPO / "packs")
@@ -37,15 +37,22 @@ def codes(choice: Choice) -> set[str]:
     return {w.code for w in choice.warnings}
 
 
-@pytest.mark.parametrize(
-    ("recording", "pack"),
-    [
-        ("gtx1060-472", "cu118"), ("rtx3060-537", "cu128"), ("rtx4090-552", "cu128"), ("rtx5090-572", "cu128"),
-        ("absent", "cpu"), ("dual-3090-1080ti-560", "cu126"), ("t4-460", "cu118"), ("a100-550", "cu128"),
-        ("rtx2080ti-535", "cu128"), ("rtx4060laptop-566", "cu128"), ("gtx1660-550-nocuda", "cu128"),
-        ("driver-not-loaded", "cpu"), ("driver-mismatch", "cpu"),
-    ],
-)  # fmt: skip
+# Every recorded machine (tests/support/data/gpus) and the pack it gets; a new recording needs its line here.
+EXPECTED = {
+    "gtx1060-472": "cu118", "titanxp-450": "cpu", "t4-460": "cu118",  # drivers too old for CUDA 12 (or for any)
+    "teslap4-550": "cu126", "dual-3090-1080ti-560": "cu126",  # Pascal on CUDA 12 drivers: torch 2.14's cu126
+    "rtx2080ti-535": "cu128", "rtx3060-537": "cu128", "rtx4090-552": "cu128", "a100-550": "cu128",
+    "rtx4060laptop-566": "cu128", "gtx1660-550-nocuda": "cu128", "rtx5090-572": "cu128", "rtx5090-wsl-572": "cu128",
+    "rtx2080super-591": "cu130", "rtx2080super-610": "cu130", "rtx5090-4090-580": "cu130",  # drivers >= 580
+    "absent": "cpu", "driver-not-loaded": "cpu", "driver-mismatch": "cpu", "hang": "cpu",
+}  # fmt: skip
+
+
+def test_every_recording_has_an_expected_pack() -> None:
+    assert set(EXPECTED) == set(RECORDINGS)
+
+
+@pytest.mark.parametrize(("recording", "pack"), sorted(EXPECTED.items()))
 def test_the_pack_for_each_recorded_machine(fake_gpu: FakeGpu, recording: str, pack: str) -> None:
     choice = recorded(fake_gpu, recording)
     assert choice.chosen.id == pack
@@ -191,3 +198,36 @@ def test_json_for_the_cpu_pack_uses_null_for_what_it_lacks(fake_gpu: FakeGpu) ->
         "0.28.0+cpu", None, "cpu")  # fmt: skip
     assert data["chosen"]["pins"] == ["torch==2.13.0+cpu"] and data["chosen"]["optional_pins"] == ["torchvision==0.28.0+cpu"]
     assert data["hardware"]["gpus"] == [] and data["hardware"]["source"] == "none"
+
+
+def test_cuda_13_drivers_get_cu130_on_both_systems(fake_gpu: FakeGpu) -> None:
+    linux = recorded(fake_gpu, "rtx5090-4090-580")
+    assert linux.reasons("en")[0].startswith("Driver 580.82.09 supports CUDA 13.0, and the RTX 5090 is sm_120 → cu130")
+    assert "xformers 0.0.35 runs on sm_120" in linux.reasons("en")  # native 12.0a: no ptx-jit advice
+    assert "ptx-jit" not in codes(linux) and linux.driver_gain == () and linux.unsupported_gpus == ()
+    windows = recorded(fake_gpu, "rtx2080super-610")  # R610 prints "CUDA UMD Version: 13.3"
+    assert windows.chosen.id == "cu130" and windows.hardware.cuda_driver == "13.3"
+    assert "cuda-library-missing" not in codes(windows)
+
+
+def test_blackwell_under_wsl_is_told_what_r580_would_bring(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "rtx5090-wsl-572")
+    assert rejected(choice, "cu130") == "driver 572.70 is older than the 580.65.06 it needs on Linux"
+    assert [(s.pack.id, s.driver) for s in choice.driver_gain] == [("cu130", "580.65.06")]
+    assert "xformers 0.0.35 with native sm_120 kernels (no PTX JIT)" in choice.driver_gain[0].text("en")
+
+
+def test_pascal_on_a_driver_too_old_for_any_pack_hears_both_steps(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "titanxp-450")
+    assert choice.chosen.id == "cpu" and {"cpu-fallback", "driver-update"} <= codes(choice)
+    assert [(s.pack.id, s.driver) for s in choice.driver_gain] == [("cu118", "450.80.02"), ("cu126", "525.60.13")]
+    gain = next(w for w in choice.warnings if w.code == "driver-update")
+    assert "generation on the TITAN Xp instead of the CPU" in gain.en and "在 TITAN Xp 上生成" in gain.zh
+    assert "Until then the CPU is used" in gain.en
+
+
+def test_pascal_datacenter_card_gets_torch_2_14(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "teslap4-550")
+    assert choice.chosen.pins("linux") == ["torch==2.14.1+cu126", "torchvision==0.29.1+cu126"]
+    assert "would work (with xformers 0.0.30 on sm_61), but cu126 ranks higher" in rejected(choice, "cu126-legacy")
+    assert "xformers-missing" in codes(choice) and choice.driver_gain == ()  # CUDA 13 never runs sm_61
