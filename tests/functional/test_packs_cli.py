@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.bundle_copy import copy_bundle, run_cli
 from tests.support.fake_nvidia_smi import Recording
+from tests.support.packs import EXPECTED
 
 FakeGpu = Callable[[str], Recording]
 
@@ -35,17 +36,16 @@ def test_this_machine_without_nvidia_smi_gets_the_cpu_pack(bundle: Path, no_nvid
     assert all(r["reasons"] == ["there is no NVIDIA GPU"] for r in data["rejected"])
 
 
-@pytest.mark.parametrize(
-    ("recording", "pack"),
-    [("rtx5090-572", "cu128"), ("rtx4090-552", "cu128"), ("rtx3060-537", "cu128"), ("gtx1060-472", "cu118"),
-     ("dual-3090-1080ti-560", "cu126"), ("driver-not-loaded", "cpu")],
-)  # fmt: skip
+@pytest.mark.parametrize(("recording", "pack"), sorted(EXPECTED.items()))
 def test_explain_through_the_fake_nvidia_smi(bundle: Path, fake_gpu: FakeGpu, recording: str, pack: str) -> None:
     rec = fake_gpu(recording)
     data = explain_json(bundle, "--os", rec.os)
     assert data["chosen"]["id"] == pack
-    assert data["hardware"]["os"] == rec.os and data["hardware"]["driver_version"] == (rec.driver_version or None)
+    assert data["hardware"]["os"] == rec.os
+    assert data["hardware"]["driver_version"] == (rec.driver_version if rec.mode == "ok" else None)
     assert data["chosen"]["reasons"] and all(r["reasons"] for r in data["rejected"])
+    for step in data["driver_gain"]:  # what a driver update would bring: a better pack, never the chosen one
+        assert step["pack"] != pack and step["driver"] and step["torch"] and step["cuda"]
 
 
 def test_explain_in_chinese_for_people(bundle: Path, fake_gpu: FakeGpu) -> None:
