@@ -132,12 +132,19 @@ def _print_choice(ctx: Context, choice: Choice) -> None:
         memory = f"{g.memory_total_mib} MiB" if g.memory_total_mib else ""
         print(f"  GPU {g.index}  {g.name}  {g.sm}  {memory}".rstrip())
     print("\n" + ctx.t("选择：", "Chosen: ") + f"{p.id}  {p.title(ctx.lang)}")
-    print("  " + "  ".join(p.pins(hw.os)) + f"  Python {p.python}")
+    optional = p.optional_pins(hw.os)
+    print("  " + "  ".join(p.pins(hw.os) + [f"({o})" for o in optional]) + f"  Python {p.python}")
     for line in choice.reasons(ctx.lang):
         print(f"  - {line}")
-    if choice.warnings:
+    # What a driver update would bring is information, not a warning: its own section, each step on its line.
+    warnings = [w for w in choice.warnings if w.code != "driver-update"]
+    if choice.driver_gain:
+        print("\n" + ctx.t("更新显卡驱动可以得到（不更新也能用）：", "A driver update would bring (not needed to run):"))
+        for step in choice.driver_gain:
+            print(f"  - {step.text(ctx.lang)}")
+    if warnings:
         print("\n" + ctx.t("注意：", "Warnings:"))
-        for w in choice.warnings:
+        for w in warnings:
             print(f"  ! {w.text(ctx.lang)}")
     print("\n" + ctx.t("没有选择：", "Not chosen:"))
     for r in choice.rejected:

@@ -54,6 +54,8 @@ def test_explain_in_chinese_for_people(bundle: Path, fake_gpu: FakeGpu) -> None:
     assert r.returncode == 0, r.stderr
     assert "选择：cu118" in r.stdout and "驱动 472.12 支持 CUDA 11.4，显卡 GTX 1060 6GB 是 sm_61" in r.stdout
     assert "驱动 ≥ 528.33 可以用 cu126" in r.stdout and "cu126: 驱动 472.12 低于" in r.stdout
+    gain = r.stdout.split("更新显卡驱动可以得到（不更新也能用）：")[1].split("注意：")[0]  # its own section, not a warning
+    assert "  - 驱动 ≥ 528.33 可以用 cu126：torch 2.14.1 / CUDA 12.6" in gain
 
 
 def test_explain_a_hypothetical_machine(bundle: Path, no_nvidia_smi: str) -> None:
