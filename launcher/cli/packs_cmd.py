@@ -75,15 +75,18 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
     runtime = packs.runtime_requirements(pack)
     if args.json:
         emit_json(
-            {**pack.to_dict(ctx.lang), "pins": {o: pack.pins(o) for o in pack.os}, "runtime_requirements": runtime}
+            {**pack.to_dict(ctx.lang), "pins": {o: pack.pins(o) for o in pack.os},
+             "optional_pins": {o: pack.optional_pins(o) for o in pack.os}, "runtime_requirements": runtime}
         )
         return 0
     none = ctx.t("无", "none")
+    kept = ctx.t("（可选：能装上且通过自检才保留）", " (optional: kept where it installs and passes the self-check)")
+    mark = lambda part, version: (version + kept if part in pack.optional else version) if version else none  # noqa: E731
     arch = lambda sass, ptx: " ".join([*sass, *(f"{a}+PTX" for a in ptx)]) or none  # noqa: E731
     rows = [
         ("Python", pack.python), ("CUDA", pack.cuda), ("torch", pack.torch),
-        ("torchvision", pack.torchvision or none), ("xformers", pack.xformers or none),
-        ("xformers (Windows)", pack.xformers_for("windows") or none),
+        ("torchvision", mark("torchvision", pack.torchvision)), ("xformers", mark("xformers", pack.xformers)),
+        ("xformers (Windows)", mark("xformers", pack.xformers_for("windows"))),
         (ctx.t("torch 架构", "torch arch"), arch(pack.torch_arch, pack.torch_ptx)),
         (ctx.t("xformers 架构", "xformers arch"), arch(pack.xformers_arch, pack.xformers_ptx)),
         (ctx.t("最低驱动 Linux", "min driver Linux"), pack.min_driver_linux or none),

@@ -78,6 +78,10 @@ def test_list_and_show(bundle: Path) -> None:
     assert "diffusers==0.42.1" in shown["runtime_requirements"] and shown["min_driver"]["windows"] == "452.39"
     r = run_cli(bundle, "packs", "show", "cu126-legacy")
     assert r.returncode == 0 and "xformers" in r.stdout and "Maxwell" in r.stdout
+    shown = json.loads(run_cli(bundle, "packs", "show", "cpu", "--json").stdout)
+    assert shown["pins"]["linux"] == ["torch==2.13.0+cpu"] and shown["optional_pins"]["linux"] == ["torchvision==0.28.0+cpu"]
+    r = run_cli(bundle, "packs", "show", "cu130")
+    assert "0.0.35 (optional: kept where it installs and passes the self-check)" in r.stdout
 
 
 def test_unknown_pack_is_a_usage_error(bundle: Path) -> None:
