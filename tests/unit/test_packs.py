@@ -252,6 +252,20 @@ def test_cross_field_rules(tmp_path: Path) -> None:
     assert "cpu.toml: xformers_arch" in message
 
 
+def test_optional_names_a_part_the_pack_has(tmp_path: Path) -> None:
+    folder = copy_packs(tmp_path / "packs")
+    for name, line in (("cu126", 'optional = ["xformers"]'), ("cu118", 'optional = ["torch"]'),
+                       ("cu128", 'optional = "torchvision"')):  # fmt: skip
+        path = folder / f"{name}.toml"
+        path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    with pytest.raises(PackFileInvalid) as info:
+        load_packs(folder)
+    message = info.value.message("en")
+    assert "cu126.toml: optional: names xformers, which this pack does not have" in message
+    assert "cu118.toml: optional: 'torch' is not one of torchvision, xformers (torch itself is never optional)" in message
+    assert "cu128.toml: optional: must be a list of names" in message
+
+
 def test_unreadable_toml_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(PackFileInvalid, match="no \\*.toml pack files"):
         load_packs(tmp_path)
