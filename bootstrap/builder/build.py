@@ -441,7 +441,10 @@ def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, 
         raise no_route(plan.pack, plan.pins[0], tried)
     on_event(Event("torch", *switch_texts(plan.pack, plan.pins, plan.pypi_pins, tried,
                                           (spec.pypi.name("zh"), spec.pypi.name("en")))))  # fmt: skip
-    plan.pins, plan.torch_route, plan.optional = list(plan.pypi_pins), "pypi", []
+    plan.pins, plan.torch_route = list(plan.pypi_pins), "pypi"
+    # PyPI's torchvision is the build that matches PyPI's torch; where the pack's own is optional, so is this one.
+    optional = getattr(plan.pack, "optional", ())
+    plan.optional = [pin for pin in plan.pins[1:] if pin.split("==")[0] in optional]
     spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     return replace(spec, torch=None, torch_reqs=list(plan.pins))
 

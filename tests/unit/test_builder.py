@@ -476,3 +476,20 @@ def test_an_optional_torchvision_that_does_not_import_is_removed(
     stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
     assert list(stamp["dropped"]) == ["torchvision==0.28.0+cpu"]
     assert "torchvision" not in state.installed(runtime_env(bundle))
+
+
+def test_on_the_pypi_route_the_packs_optional_torchvision_stays_optional(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from bootstrap.builder.build import _torch_from_pypi
+
+    wanted = pack_with("cpu", [])
+    wanted.optional = ("torchvision",)
+    plan = make_plan(bundle, wanted, ["torch==2.7.1+cpu"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url("cpu")), pypi_pins=["torch==2.7.1", "torchvision==0.22.1"])  # fmt: skip
+    constraints = tmp_path / "constraints.txt"
+    spec = InstallSpec(plan.pypi, plan.torch, list(plan.pins), tmp_path / "runtime.txt", constraints)
+    events: list[str] = []
+    spec = _torch_from_pypi(plan, spec, [("NJU", "timed out")], lambda e: events.append(e.en), "en")
+    assert plan.pins == ["torch==2.7.1", "torchvision==0.22.1"] and plan.optional == ["torchvision==0.22.1"]
+    assert spec.torch is None and constraints.read_text().split() == plan.pins and "PyPI" in events[0]
