@@ -267,13 +267,18 @@ def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Text:
             f"能用{with_xf.zh}，但 {other} 优先级更高（{best.pack.priority} > {fit.pack.priority}，{newer}）",
             f"would work{with_xf.en}, but {other} ranks higher ({best.pack.priority} > {fit.pack.priority}, {newer})",
         )
-    if xf:
+    if best.xformers_ok and not fit.xformers_ok and xf:  # same priority: xformers broke the tie
         return Text(
             f"能用，但它的 xformers {xf} 不支持 {sm}，而 {other} 的支持",
             f"would work, but its xformers {xf} does not run on {sm}, while {other}'s does",
         )
+    if best.xformers_ok and not fit.xformers_ok:
+        return Text(
+            f"能用，但在这个系统上没有 xformers，而 {other} 有",
+            f"would work, but has no xformers on this OS; {other} has",
+        )
     return Text(
-        f"能用，但在这个系统上没有 xformers，而 {other} 有", f"would work, but has no xformers on this OS; {other} has"
+        f"能用，但与 {other} 优先级相同，按名称排在后面", f"would work, but ties with {other} and sorts after it"
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -223,3 +225,14 @@ def test_pascal_datacenter_card_gets_torch_2_14(fake_gpu: FakeGpu) -> None:
     assert choice.chosen.pins("linux") == ["torch==2.14.1+cu126", "torchvision==0.29.1+cu126"]
     assert "would work (with xformers 0.0.30 on sm_61), but cu126 ranks higher" in rejected(choice, "cu126-legacy")
     assert "xformers-missing" in codes(choice) and choice.driver_gain == ()  # CUDA 13 never runs sm_61
+
+
+def test_packs_of_equal_priority_say_what_broke_the_tie(tmp_path: Path) -> None:
+    folder = tmp_path / "packs"
+    shutil.copytree(REPO / "packs", folder)
+    legacy = folder / "cu126-legacy.toml"  # same priority as cu126: xformers decides for a GTX 1060
+    legacy.write_text(legacy.read_text(encoding="utf-8").replace("priority = 20", "priority = 30"), encoding="utf-8")
+    hw = given_hardware("windows", "560.94", [given_gpu("GeForce GTX 1060 6GB")])
+    choice = choose(hw, load_packs(folder))
+    assert choice.chosen.id == "cu126-legacy"
+    assert rejected(choice, "cu126") == "would work, but has no xformers on this OS; cu126-legacy has"
