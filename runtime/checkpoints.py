@@ -291,15 +291,17 @@ def load_checkpoint(
             from diffusers import DiffusionPipeline
 
             pipe = DiffusionPipeline.from_pretrained(
-                str(ckpt.path), safety_checker=None, requires_safety_checker=False, **kwargs
+                str(ckpt.path), safety_checker=None, requires_safety_checker=False, feature_extractor=None, **kwargs
             )
             if arch == "unknown":
                 arch = "sdxl" if hasattr(pipe, "text_encoder_2") else "sd15"
         else:
             config = config_dir_for(configs_root, arch)
-            extra: dict[str, Any] = {}
+            # The feature extractor only feeds the safety checker, which is off; loading it makes transformers 5 warn
+            # "CLIPImageProcessor requires torchvision" where there is none (the CPU pack without its torchvision).
+            extra: dict[str, Any] = {"feature_extractor": None}
             if arch != "sdxl":
-                extra = {"safety_checker": None, "requires_safety_checker": False}
+                extra.update(safety_checker=None, requires_safety_checker=False)
             # diffusers reads pickles with torch.load(weights_only=True) itself; allow_pickle only opens the gate.
             extra.update(single_file_overrides(ckpt.path, config, kwargs))  # an inpainting UNet (runtime/inpaint)
             pipe = _pipeline_class(arch).from_single_file(str(ckpt.path), config=str(config), **extra, **kwargs)

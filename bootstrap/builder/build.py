@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,12 +43,20 @@ try:
     out.update(torch=torch.__version__, cuda=torch.version.cuda, cuda_available=bool(torch.cuda.is_available()))
 except Exception as exc:
     out["torch_error"] = repr(exc)
-if sys.argv[1]:
+if "torchvision" in sys.argv[1:]:  # importing it registers its compiled ops: a CUDA build beside a CPU torch fails
+    try:
+        import torchvision
+        out["torchvision"] = torchvision.__version__
+    except Exception as exc:
+        out["torchvision_error"] = repr(exc)
+if "xformers" in sys.argv[1:]:
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
             import xformers
         out["xformers"] = xformers.__version__
+        if getattr(xformers, "_has_cpp_library", True) is False:
+            out["xformers_error"] = "its C++/CUDA library did not load"
     except Exception as exc:
         out["xformers_error"] = repr(exc)
     out["xformers_warning"] = err.getvalue().strip()
@@ -88,6 +97,7 @@ class BuildPlan:
     notes: list[str] = field(default_factory=list)
     alternates: dict[str, list[Source]] = field(default_factory=dict)  # the next sources per channel, in order
     pypi_pins: list[str] = field(default_factory=list)  # PyPI's equivalent of ``pins`` on this OS; [] for none
+    optional: list[str] = field(default_factory=list)  # pins in ``pins`` kept only if they pass the self-check
     torch_route: str = "torch"  # "pypi" once the trio comes from PyPI's equivalent build
     python_plan: PythonPlan | None = None  # which Python and why (None: made without a setting, as tests do)
 
@@ -108,12 +118,37 @@ class BuildPlan:
                         "torch": {"id": self.torch.id, "url": self.torch.url, "kind": self.torch.kind}},
             "pins": self.pins,
             "torch_route": {"now": self.torch_route, "pypi_pins": self.pypi_pins or None},
+            "optional": self.optional,
             "requirements": self.requirements,
             "big_wheels": [{"filename": w.filename, "url": w.url, "sha256": w.sha256} for w in self.big_wheels],
             "noop": self.noop,
             "unmet": self.unmet,
             "notes": self.notes,
         }  # fmt: skip
+
+
+def optional_pins(pack: Any, torch: Source, look_up: bool) -> tuple[list[str], list[str]]:
+    """The pack's optional pins to install from ``torch``, and a note for each one left out.
+
+    One the torch channel does not list is left out, and said so (the CPU pack's torchvision on a wheel folder
+    holding only torch); when the listing cannot be read now, it is tried, and the installer's fallbacks apply.
+    """
+    from bootstrap.builder.wheels import find_wheel
+    from launcher.hardware.nvidia import host_os
+
+    wanted, notes = [], []
+    for pin in getattr(pack, "optional_pins", lambda _os: [])(host_os()):
+        if look_up or torch.local:
+            try:
+                if find_wheel(torch, pin) is None:
+                    notes.append(
+                        f"{pin} is not on {torch.url}: built without it (optional; the runtime works without it)"
+                    )
+                    continue
+            except MirrorProblem:
+                pass
+        wanted.append(pin)
+    return wanted, notes
 
 
 def runtime_env(bundle: Bundle) -> Path:
@@ -137,11 +172,22 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
         # Built earlier from PyPI's equivalent build (the torch channel was down): that holds; --rebuild replaces it.
         pins, route = list(pypi_pins), "pypi"
     unmet = state.unmet(env, pins + requirements) if ready else list(pins + requirements)
+    if route == "torch":
+        wanted, notes = optional_pins(pack, torch, look_up_wheels)
+        dropped = stamp.get("dropped") if stamp.get("pack") == pack.id else None
+        for pin, why in (dropped or {}).items():  # failed its self-check here before: not again for this pack
+            if pin in wanted:
+                wanted.remove(pin)
+                notes.append(f"{pin} failed the self-check of the last build ({why[:200]}): left out")
+        pins = [*pins, *wanted]
+    else:
+        wanted, notes = [], []
     python_plan = plan_python(bundle, pack.python, python_setting, installable=python_installable)
     python = python_plan.choice
     plan = BuildPlan(pack, env, python, installer, pypi, torch, pins, requirements, unmet=unmet,
                      alternates=alternates or {}, pypi_pins=list(pypi_pins or []), torch_route=route,
-                     python_plan=python_plan)  # fmt: skip
+                     python_plan=python_plan, optional=wanted)  # fmt: skip
+    plan.notes.extend(notes)
     if route == "pypi":
         plan.notes.append(f"torch came from PyPI ({pins[0]}) because the torch channel failed; "
                           "setup --rebuild installs the pack's own build")  # fmt: skip
@@ -186,9 +232,10 @@ def _relevant_lines(log: Path, n: int = 10) -> str:
 
 def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | None, log: Path) -> list[str]:
     """Problems with a freshly built environment; empty when it is good."""
-    xformers = len(plan.pins) > 2
+    parts = [pin.split("==")[0] for pin in plan.pins[1:]]
+    xformers = "xformers" in parts
     try:
-        out = proc.run([python, "-c", SELF_CHECK, "1" if xformers else ""], env=env, timeout=300)
+        out = proc.run([python, "-c", SELF_CHECK, *parts], env=env, timeout=300)
         facts = json.loads(out.stdout.strip().splitlines()[-1])
     except (OSError, proc.TimeoutExpired, ValueError, IndexError) as exc:
         return [f"the environment's Python did not run its check: {exc!r}"]
@@ -207,6 +254,8 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
         problems.append(f"torch.version.cuda is {facts.get('cuda')}, the pack needs {want_cuda}")
     if xformers and ("xformers_error" in facts or facts.get("xformers_warning")):
         problems.append(f"xformers: {facts.get('xformers_error') or facts.get('xformers_warning')}")
+    if "torchvision" in parts and "torchvision_error" in facts:
+        problems.append(f"torchvision: {facts['torchvision_error']}")
     if uv is not None:
         try:
             check = proc.run([uv, "pip", "check", "--python", python], env=env, timeout=300)
@@ -215,6 +264,30 @@ def self_check(python: Path, plan: BuildPlan, env: dict[str, str], uv: Path | No
         if check.returncode != 0:
             problems.append("pip check: " + (check.stdout + check.stderr).strip().splitlines()[-1])
     return problems
+
+
+def _drop_failed_optional(py: Path, plan: BuildPlan, problems: list[str], env: dict[str, str], uv: Path | None,
+                          log: Path, on_event: Callable[[Event], None]) -> dict[str, str]:  # fmt: skip
+    """Uninstall the optional parts that failed the self-check, when only they failed: {name: why}.
+
+    The pack marks them optional because the runtime works without them (xformers 0.0.35 on a torch newer than
+    the one it was built for: kept only where it proves it loads).  Anything else failing leaves them alone.
+    """
+    names = {pin.split("==")[0]: pin for pin in plan.optional}
+    failed = {p.split(":", 1)[0]: p.split(":", 1)[1].strip() for p in problems if p.split(":", 1)[0] in names}
+    if not failed or len(failed) != len(problems):
+        return {}
+    argv = ([str(uv), "pip", "uninstall", "--python", str(py), *failed] if uv
+            else [sys.executable, "-m", "pip", "--python", str(py), "uninstall", "-y", *failed])  # fmt: skip
+    if run_logged(argv, env, log) != 0:
+        return {}
+    for name, why in failed.items():
+        plan.pins.remove(names[name])
+        plan.optional.remove(names[name])
+        on_event(Event("check", f"{names[name]} 没有通过自检（{why[:200]}），已移除：运行时不用它也能工作",
+                       f"{names[name]} failed the self-check ({why[:200]}) and was removed: the runtime works "
+                       "without it"))  # fmt: skip
+    return {names[name]: why for name, why in failed.items()}
 
 
 def _fetch_wheel(bundle: Bundle, wheel: Wheel, on_event: Callable[[Event], None], lang: str) -> Path | None:
@@ -292,9 +365,12 @@ def build(bundle: Bundle, plan: BuildPlan, *, base_env: dict[str, str], on_event
             _install(bundle, plan, spec, py, uv, env, log, on_event, lang, fail)
             on_event(Event("check", "自检新环境", "checking the new environment"))
             problems = self_check(py, plan, env, uv, log)
+            dropped = _drop_failed_optional(py, plan, problems, env, uv, log, on_event)
+            if dropped:
+                problems = self_check(py, plan, env, uv, log)
             if problems:
                 raise fail("check", "; ".join(problems))
-            stamp = {"pack": plan.pack.id, "pins": plan.pins, "torch_route": plan.torch_route, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
+            stamp = {"pack": plan.pack.id, "pins": plan.pins, "dropped": dropped, "torch_route": plan.torch_route, "requirements_sha256": requirements_digest(plan.pins, plan.requirements),
                      "python": python.version, "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": log.name}  # fmt: skip
             base = python.path.resolve()
             if base.is_relative_to(bundle.root.resolve()):  # the bundle's own python/: remembered for a move
@@ -366,6 +442,9 @@ def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, 
     on_event(Event("torch", *switch_texts(plan.pack, plan.pins, plan.pypi_pins, tried,
                                           (spec.pypi.name("zh"), spec.pypi.name("en")))))  # fmt: skip
     plan.pins, plan.torch_route = list(plan.pypi_pins), "pypi"
+    # PyPI's torchvision is the build that matches PyPI's torch; where the pack's own is optional, so is this one.
+    optional = getattr(plan.pack, "optional", ())
+    plan.optional = [pin for pin in plan.pins[1:] if pin.split("==")[0] in optional]
     spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     return replace(spec, torch=None, torch_reqs=list(plan.pins))
 

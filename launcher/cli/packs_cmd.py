@@ -75,15 +75,18 @@ def show(ctx: Context, args: argparse.Namespace) -> int:
     runtime = packs.runtime_requirements(pack)
     if args.json:
         emit_json(
-            {**pack.to_dict(ctx.lang), "pins": {o: pack.pins(o) for o in pack.os}, "runtime_requirements": runtime}
+            {**pack.to_dict(ctx.lang), "pins": {o: pack.pins(o) for o in pack.os},
+             "optional_pins": {o: pack.optional_pins(o) for o in pack.os}, "runtime_requirements": runtime}
         )
         return 0
     none = ctx.t("无", "none")
+    kept = ctx.t("（可选：能装上且通过自检才保留）", " (optional: kept where it installs and passes the self-check)")
+    mark = lambda part, version: (version + kept if part in pack.optional else version) if version else none  # noqa: E731
     arch = lambda sass, ptx: " ".join([*sass, *(f"{a}+PTX" for a in ptx)]) or none  # noqa: E731
     rows = [
         ("Python", pack.python), ("CUDA", pack.cuda), ("torch", pack.torch),
-        ("torchvision", pack.torchvision or none), ("xformers", pack.xformers or none),
-        ("xformers (Windows)", pack.xformers_for("windows") or none),
+        ("torchvision", mark("torchvision", pack.torchvision)), ("xformers", mark("xformers", pack.xformers)),
+        ("xformers (Windows)", mark("xformers", pack.xformers_for("windows"))),
         (ctx.t("torch 架构", "torch arch"), arch(pack.torch_arch, pack.torch_ptx)),
         (ctx.t("xformers 架构", "xformers arch"), arch(pack.xformers_arch, pack.xformers_ptx)),
         (ctx.t("最低驱动 Linux", "min driver Linux"), pack.min_driver_linux or none),
@@ -132,12 +135,19 @@ def _print_choice(ctx: Context, choice: Choice) -> None:
         memory = f"{g.memory_total_mib} MiB" if g.memory_total_mib else ""
         print(f"  GPU {g.index}  {g.name}  {g.sm}  {memory}".rstrip())
     print("\n" + ctx.t("选择：", "Chosen: ") + f"{p.id}  {p.title(ctx.lang)}")
-    print("  " + "  ".join(p.pins(hw.os)) + f"  Python {p.python}")
+    optional = p.optional_pins(hw.os)
+    print("  " + "  ".join(p.pins(hw.os) + [f"({o})" for o in optional]) + f"  Python {p.python}")
     for line in choice.reasons(ctx.lang):
         print(f"  - {line}")
-    if choice.warnings:
+    # What a driver update would bring is information, not a warning: its own section, each step on its line.
+    warnings = [w for w in choice.warnings if w.code != "driver-update"]
+    if choice.driver_gain:
+        print("\n" + ctx.t("更新显卡驱动可以得到（不更新也能用）：", "A driver update would bring (not needed to run):"))
+        for step in choice.driver_gain:
+            print(f"  - {step.text(ctx.lang)}")
+    if warnings:
         print("\n" + ctx.t("注意：", "Warnings:"))
-        for w in choice.warnings:
+        for w in warnings:
             print(f"  ! {w.text(ctx.lang)}")
     print("\n" + ctx.t("没有选择：", "Not chosen:"))
     for r in choice.rejected:

@@ -141,6 +141,8 @@ def xformers_missing(f: Facts) -> Values | None:
     if f.pack is None or not f.gpus or f.env.state != "ok":
         return None
     want = f.pack.xformers_for(f.hardware.system.os)
+    if "xformers" in f.pack.optional:  # kept only where it passed the build's self-check: its absence is expected
+        return None
     if want and not (f.env.facts.get("packages") or {}).get("xformers"):
         return {"pack": f.pack.id, "want": want}
     return None

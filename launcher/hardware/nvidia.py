@@ -34,7 +34,7 @@ from typing import Any
 from bootstrap import proc
 
 QUERY_FIELDS = ("index", "name", "memory.total", "memory.free", "compute_cap", "driver_version")
-_CUDA_HEADER = re.compile(r"CUDA Version\s*:\s*(\d+\.\d+|N/A)")
+_CUDA_HEADER = re.compile(r"CUDA (?:UMD )?Version\s*:\s*(\d+\.\d+|N/A)")  # "CUDA UMD Version" from R610
 _NOT_A_FIELD = "is not a valid field to query"
 
 # Compute capability by GPU name, for drivers whose nvidia-smi cannot report it (before R510).  First match wins;

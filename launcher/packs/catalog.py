@@ -17,6 +17,11 @@ torch mirror fails, e.g. ``"2.10.0"`` for ``2.10.0+cu128`` on Linux (PyPI's Linu
 one CUDA build per release.  The version must be the pack's own without the local label; a pack with a
 torchvision needs both or neither.  :meth:`Pack.pypi_pins` gives the pins; the builder switches to them.
 
+``optional`` names the parts of the trio (``torchvision``, ``xformers``) that the runtime can do without: they are
+not in :meth:`Pack.pins` but in :meth:`Pack.optional_pins`, and the builder installs each where it can and keeps
+it only where the self-check proves it works, saying so in the plan and the stamp (the CPU pack's torchvision,
+which a wheel folder holding only torch lacks; xformers 0.0.35 on a torch newer than the one it was built against).
+
 :func:`load_packs` reports every problem of every file at once, like ``config validate`` does.
 """
 
@@ -52,7 +57,8 @@ _STRINGS = ("id", "title_zh", "title_en", "python", "torch", "torchvision", "xfo
             "min_driver_linux", "min_driver_windows", "runtime", "notes_zh", "notes_en")  # fmt: skip
 _LISTS = ("torch_arch", "torch_ptx", "xformers_arch", "xformers_ptx", "os")
 _PYPI_ROUTE = ("pypi_torch_linux", "pypi_torch_windows", "pypi_torchvision_linux", "pypi_torchvision_windows")
-_KEYS = {*_STRINGS, *_LISTS, *_PYPI_ROUTE, "xformers_windows", "priority"}
+OPTIONAL_PARTS = ("torchvision", "xformers")
+_KEYS = {*_STRINGS, *_LISTS, *_PYPI_ROUTE, "xformers_windows", "priority", "optional"}
 
 
 def parse_arch(text: str) -> tuple[int, int, bool]:
@@ -105,6 +111,7 @@ class Pack:
     pypi_torch_windows: str = ""
     pypi_torchvision_linux: str = ""
     pypi_torchvision_windows: str = ""
+    optional: tuple[str, ...] = ()  # parts of the trio kept only where they install and pass the self-check
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -131,24 +138,30 @@ class Pack:
         """The oldest NVIDIA driver this pack runs on, on ``os_name``; "" when it needs none."""
         return {"linux": self.min_driver_linux, "windows": self.min_driver_windows}.get(os_name, "")
 
+    def _trio(self, os_name: str) -> list[tuple[str, str]]:
+        parts = [("torch", self.torch), ("torchvision", self.torchvision), ("xformers", self.xformers_for(os_name))]
+        return [(name, version) for name, version in parts if version]
+
     def pins(self, os_name: str) -> list[str]:
-        """The torch trio as requirement pins, e.g. ``["torch==2.10.0+cu128", "torchvision==…", "xformers==0.0.34"]``."""
-        pins = [f"torch=={self.torch}"]
-        if self.torchvision:
-            pins.append(f"torchvision=={self.torchvision}")
-        xformers = self.xformers_for(os_name)
-        if xformers:
-            pins.append(f"xformers=={xformers}")
-        return pins
+        """The torch trio as requirement pins, e.g. ``["torch==2.10.0+cu128", "torchvision==…", "xformers==0.0.34"]``,
+        without the :attr:`optional` parts (see :meth:`optional_pins`)."""
+        return [f"{name}=={v}" for name, v in self._trio(os_name) if name not in self.optional]
+
+    def optional_pins(self, os_name: str) -> list[str]:
+        """The pins of the :attr:`optional` parts on ``os_name``: installed where they can be and work."""
+        return [f"{name}=={v}" for name, v in self._trio(os_name) if name in self.optional]
 
     def pypi_pins(self, os_name: str) -> list[str]:
-        """The pins PyPI can serve instead of :meth:`pins` on ``os_name``; ``[]`` when PyPI has no equivalent build."""
+        """The pins PyPI can serve instead of :meth:`pins` on ``os_name``; ``[]`` when PyPI has no equivalent build.
+
+        PyPI's torchvision is the build that matches PyPI's torch, so it comes along even where the pack's own is
+        optional (the CPU pack: both are CUDA builds on Linux, CPU builds on Windows)."""
         torch = {"linux": self.pypi_torch_linux, "windows": self.pypi_torch_windows}.get(os_name, "")
         if not torch:
             return []
         vision = {"linux": self.pypi_torchvision_linux, "windows": self.pypi_torchvision_windows}.get(os_name, "")
         pins = [f"torch=={torch}"] + ([f"torchvision=={vision}"] if self.torchvision else [])
-        return pins + self.pins(os_name)[len(pins) :]
+        return pins + [p for p in self.pins(os_name) if p.startswith("xformers==")]
 
     def runtime_requirements(self, packs_dir: Path) -> list[str]:
         """The shared runtime pins (``packs/runtime.txt``), comments and blank lines left out."""
@@ -172,6 +185,7 @@ class Pack:
             "min_driver": {"linux": self.min_driver_linux or None, "windows": self.min_driver_windows or None},
             "os": list(self.os), "priority": self.priority, "runtime": self.runtime, "notes": self.notes(lang),
             "pypi_route": {os_name: self.pypi_pins(os_name) or None for os_name in ("linux", "windows")},
+            "optional": list(self.optional),
         }  # fmt: skip
 
 
@@ -283,6 +297,11 @@ def _consistency(c: _Checker, pack: Pack) -> None:
             c.fail(f"pypi_torchvision_{os_name}", "needed exactly when the pack has a torchvision and a PyPI torch")
         if pypi_vision and not pypi_torch:
             c.fail(f"pypi_torchvision_{os_name}", f"needs pypi_torch_{os_name} too")
+    for part in pack.optional:
+        if part not in OPTIONAL_PARTS:
+            c.fail("optional", f"{part!r} is not one of {', '.join(OPTIONAL_PARTS)} (torch itself is never optional)")
+        elif not getattr(pack, part):
+            c.fail("optional", f"names {part}, which this pack does not have")
     for name in pack.os:
         if name not in OS_NAMES:
             c.fail("os", f"{name!r} is not one of {', '.join(OS_NAMES)}")
@@ -314,10 +333,13 @@ def _pack(raw: dict[str, Any], path: Path, problems: list[str]) -> Pack | None:
     priority = raw.get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool):
         c.fail("priority", "required, an integer (higher wins)")
+    optional = raw.get("optional", [])
+    if not isinstance(optional, list) or not all(isinstance(v, str) for v in optional):
+        c.fail("optional", 'must be a list of names, e.g. ["torchvision"]')
     if len(problems) > before:
         return None
     assert isinstance(priority, int)
-    pack = Pack(xformers_windows=xf_win, priority=priority, **fields, **route)
+    pack = Pack(xformers_windows=xf_win, priority=priority, optional=tuple(optional), **fields, **route)
     _consistency(c, pack)
     return pack if len(problems) == before else None
 

@@ -7,10 +7,15 @@ The rules are few; the facts they use are in the pack files.  A pack *fits* when
   build runs on the main GPU (the one with the most memory): SASS for the same major with a lower or equal minor,
   or PTX for an older architecture (compute-and-mirrors §2.2).
 
-Among fitting packs the best covers every GPU, then has an xformers that runs on the main GPU (a preference, not a
-requirement), then the highest priority.  The cpu pack fits wherever its OS does and ranks below every CUDA pack.
-Every other pack is listed with the reasons it was not chosen, and advice (a driver update that would unlock a
-better pack, no xformers for this GPU, ...) comes as warnings with stable codes.
+Among fitting packs the best covers every GPU, then has the highest priority (the pack files order themselves:
+the newest torch and CUDA first, so a GTX 10 gets torch 2.14 on cu126 rather than torch 2.7 with xformers), then an
+xformers that runs on the main GPU (a tie-breaker).  The cpu pack fits wherever its OS does and ranks below every
+CUDA pack.  Every other pack is listed with the reasons it was not chosen, and advice (no xformers for this GPU,
+PTX JIT, ...) comes as warnings with stable codes.
+
+What a driver update would gain is said, not pushed (:func:`driver_gain`): each pack that only the driver keeps out
+and that would rank above the choice, as a step "with driver >= 580 you would get cu130: torch 2.15.0 / CUDA 13.0,
+…", and that the current choice works as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bootstrap.i18n import Text
 from launcher.errors import NoPackFits
 from launcher.hardware.nvidia import Gpu, Hardware
 from launcher.packs.catalog import Pack, PackSet, version_tuple
+from launcher.packs.gain import GainStep, gain_advice, shown_driver, step_gains
 
 OS_LABEL = {"linux": ("Linux", "Linux"), "windows": ("Windows", "Windows"), "macos": ("macOS", "macOS")}
 
@@ -58,6 +64,7 @@ class Choice:
     rejected: tuple[Rejection, ...]
     warnings: tuple[Advice, ...]
     unsupported_gpus: tuple[Gpu, ...] = ()  # GPUs the chosen pack cannot use (hide them from the runtime)
+    driver_gain: tuple[GainStep, ...] = ()  # what a newer driver would bring, oldest driver first
 
     def reasons(self, lang: str) -> list[str]:
         return list(self.reasons_zh if lang == "zh" else self.reasons_en)
@@ -69,10 +76,12 @@ class Choice:
             "hardware": self.hardware.to_dict(),
             "chosen": {"id": p.id, "python": p.python, "torch": p.torch, "torchvision": p.torchvision or None,
                        "xformers": p.xformers_for(os_name) or None, "cuda": p.cuda, "title": p.title(lang),
-                       "pins": p.pins(os_name), "reasons": self.reasons(lang)},
+                       "pins": p.pins(os_name), "optional_pins": p.optional_pins(os_name),
+                       "reasons": self.reasons(lang)},
             "rejected": [{"id": r.id, "reasons": r.reasons(lang)} for r in self.rejected],
             "warnings": [{"code": w.code, "text": w.text(lang)} for w in self.warnings],
             "unsupported_gpus": [g.index for g in self.unsupported_gpus],
+            "driver_gain": [s.to_dict(lang) for s in self.driver_gain],
         }  # fmt: skip
 
 
@@ -90,8 +99,8 @@ class _Fit:
     def fits(self) -> bool:
         return not self.blockers
 
-    def rank(self) -> tuple[bool, bool, bool, int]:
-        return (self.pack.uses_gpu, not self.uncovered, self.xformers_ok, self.pack.priority)
+    def rank(self) -> tuple[bool, bool, int, bool]:
+        return (self.pack.uses_gpu, not self.uncovered, self.pack.priority, self.xformers_ok)
 
 
 def _label(gpus: list[Gpu]) -> Text:
@@ -147,7 +156,7 @@ def _measure(pack: Pack, hw: Hardware, pythons: Collection[str] | None) -> _Fit:
     if main is None:
         fit.blockers.append(_no_gpu(hw))
         return fit
-    need, have = pack.min_driver(hw.os), hw.driver_version or ""
+    need, have = shown_driver(pack.min_driver(hw.os)), hw.driver_version or ""
     if need and (not have or version_tuple(have) < version_tuple(need)):
         fit.blockers.append(
             Text(
@@ -189,8 +198,8 @@ def _gpu_reasons(fit: _Fit, hw: Hardware) -> list[Text]:
             f"torch {p.torch} 通过 PTX 即时编译在 {main.sm} 上运行", f"torch {p.torch} runs on {main.sm} via PTX JIT"
         ),
         Text(
-            f"驱动 {hw.driver_version} 满足此包的最低要求 {p.min_driver(hw.os)}",
-            f"driver {hw.driver_version} meets its minimum of {p.min_driver(hw.os)}",
+            f"驱动 {hw.driver_version} 满足此包的最低要求 {shown_driver(p.min_driver(hw.os))}",
+            f"driver {hw.driver_version} meets its minimum of {shown_driver(p.min_driver(hw.os))}",
         ),
     ]
     xf = p.xformers_for(hw.os)
@@ -247,7 +256,18 @@ def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Text:
         )
     sm = hw.main_gpu.sm if hw.main_gpu else ""
     xf = fit.pack.xformers_for(hw.os)
-    if best.xformers_ok and not fit.xformers_ok and xf:
+    if best.pack.priority != fit.pack.priority:
+        newer = f"torch {best.pack.torch}"
+        with_xf = (
+            Text(f"（它的 xformers {xf} 支持 {sm}）", f" (with xformers {xf} on {sm})")
+            if fit.xformers_ok and not best.xformers_ok
+            else Text("", "")
+        )
+        return Text(
+            f"能用{with_xf.zh}，但 {other} 优先级更高（{best.pack.priority} > {fit.pack.priority}，{newer}）",
+            f"would work{with_xf.en}, but {other} ranks higher ({best.pack.priority} > {fit.pack.priority}, {newer})",
+        )
+    if best.xformers_ok and not fit.xformers_ok and xf:  # same priority: xformers broke the tie
         return Text(
             f"能用，但它的 xformers {xf} 不支持 {sm}，而 {other} 的支持",
             f"would work, but its xformers {xf} does not run on {sm}, while {other}'s does",
@@ -258,27 +278,32 @@ def _outranked(fit: _Fit, best: _Fit, hw: Hardware) -> Text:
             f"would work, but has no xformers on this OS; {other} has",
         )
     return Text(
-        f"能用，但 {other} 优先级更高（{best.pack.priority} > {fit.pack.priority}）",
-        f"would work, but {other} ranks higher ({best.pack.priority} > {fit.pack.priority})",
+        f"能用，但与 {other} 优先级相同，按名称排在后面", f"would work, but ties with {other} and sorts after it"
     )
 
 
+def driver_gain(best: _Fit, fits: list[_Fit], hw: Hardware) -> list[GainStep]:
+    """The packs only the driver keeps out that would rank above ``best``: oldest driver first, each a step up."""
+    main = hw.main_gpu
+    if main is None:
+        return []
+    waiting = sorted((f for f in fits if f.driver_only and f.rank() > best.rank()),
+                     key=lambda f: version_tuple(f.pack.min_driver(hw.os)))  # fmt: skip
+    steps, top = [], best
+    for fit in waiting:
+        if fit.rank() > top.rank():
+            steps.append(step_gains(fit.pack, best.pack, main, hw.os))
+            top = fit
+    return steps
+
+
 def _machine_advice(best: _Fit, fits: list[_Fit], hw: Hardware) -> list[Advice]:
-    """Advice about the driver: an update that unlocks a better pack, a failing nvidia-smi, a missing libcuda."""
+    """Advice about the driver: what an update would gain, a failing nvidia-smi, a missing libcuda."""
     out = []
-    better = [f for f in fits if f.driver_only and f.pack.priority > best.pack.priority]
-    if better:
-        target = max(better, key=lambda f: f.pack.priority).pack
-        need = target.min_driver(hw.os)
-        out.append(
-            Advice(
-                "driver-update",
-                f"显卡驱动 {hw.driver_version} 较旧：更新到 {need} 或更新版本后可以使用 {target.id}"
-                f"（torch {target.torch}），更快也更稳定。",
-                f"The driver {hw.driver_version} is old: update it to {need} or newer to use {target.id} "
-                f"(torch {target.torch}), which is faster and better supported.",
-            )
-        )
+    steps = driver_gain(best, fits, hw)
+    if steps:
+        text = gain_advice(steps, best.pack, hw.driver_version)
+        out.append(Advice("driver-update", text.zh, text.en))
     if hw.problem:
         problem = hw.problem.rstrip(".")
         out.append(
@@ -400,4 +425,5 @@ def choose(hardware: Hardware, packs: PackSet, available_pythons: Collection[str
         rejected=tuple(rejected),
         warnings=(*_machine_advice(best, fits, hardware), *_pack_advice(best, hardware)),
         unsupported_gpus=tuple(best.uncovered),
+        driver_gain=tuple(driver_gain(best, fits, hardware)),
     )

@@ -142,3 +142,9 @@ def test_the_real_cpu_pack_builds_here(tmp_path: Path) -> None:
     assert out.stdout.split() == ["2.13.0+cpu", "None", "0.42.1"], out.stderr
     r = run_start(bundle, "setup", "--pack", "cpu", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["noop"] is True
+    # The machine's wheel folder holds torch only: the pack's optional torchvision is left out, and the plan says so.
+    r = run_start(bundle, "setup", "--pack", "cpu", "--dry-run", "--json")
+    plan = json.loads(r.stdout)
+    assert plan["pins"] == ["torch==2.13.0+cpu"] and plan["optional"] == []
+    assert any(n.startswith("torchvision==0.28.0+cpu is not on") for n in plan["notes"]), plan["notes"]
+    assert subprocess.run([str(py), "-c", "import torchvision"], capture_output=True, timeout=120).returncode != 0

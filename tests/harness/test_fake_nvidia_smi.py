@@ -27,7 +27,9 @@ from tests.support.plugin_gpu import path_without_nvidia_smi
 MACHINES = [n for n in RECORDINGS if load_recording(n).mode == "ok"]
 FakeGpu = Callable[[str], Recording]
 PROBE_QUERY = "--query-gpu=index,name,uuid,pci.bus_id,driver_version,memory.total,memory.free,compute_cap"
-HEADER = re.compile(r"NVIDIA-SMI (\S+)\s+Driver Version: (\S+)\s+CUDA Version: (\S+)")
+HEADER = re.compile(
+    r"NVIDIA-SMI (\S+)\s+(?:Driver|KMD) Version: (\S+)\s+CUDA (?:UMD )?Version: (\S+)"
+)  # KMD/UMD: R610+
 
 
 def smi(*args: str) -> subprocess.CompletedProcess[str]:
@@ -129,8 +131,9 @@ def test_detailed_report(fake_gpu: FakeGpu, name: str) -> None:
     def values(label: str) -> list[str]:
         return re.findall(rf"^\s*{label}\s*: (.*)$", text, re.M)
 
-    assert values("Driver Version") == [rec.driver_version]
-    assert values("CUDA Version") == [rec.cuda_version or "Not Found"]
+    # From R610 these two carry a "[Deprecated; …]" note and "KMD Version" / "CUDA UMD Version" follow.
+    assert [v.split(" [")[0] for v in values("Driver Version")] == [rec.driver_version]
+    assert [v.split(" [")[0] for v in values("CUDA Version")] == [rec.cuda_version or "Not Found"]
     assert values("Attached GPUs") == [str(len(rec.gpus))]
     assert values("Product Name") == [g.name for g in rec.gpus]
     assert values("GPU UUID") == [g.uuid for g in rec.gpus]
@@ -266,6 +269,7 @@ def test_special_and_coverage_recordings() -> None:
 
 # Section 3 toolkit drivers (GA), plus rows marked "+" taken from the same NVIDIA release-notes Table 3.
 TOOLKIT_DRIVERS = [  # (cuda, linux, windows)
+    ("11.0", "450.51.05", "451.48"),  # + (NVIDIA's toolkit table; for titanxp-450)
     ("11.2", "460.27.03", "460.82"),  # +
     ("11.4", "470.42.01", "471.11"),  # +
     ("11.7", "515.43.04", "516.01"),
@@ -278,6 +282,10 @@ TOOLKIT_DRIVERS = [  # (cuda, linux, windows)
     ("12.8", "570.26", "570.65"),
     ("12.9", "575.51.03", "576.02"),
     ("13.0", "580.65.06", "580"),
+    # NVIDIA lists no Windows toolkit driver for 13.x: the Windows column is the branch (knowledge third check 5).
+    ("13.1", "590.44.01", "590"),
+    ("13.2", "595.45.04", "595"),
+    ("13.3", "610", "610"),  # + the R610 capture (rtx2080super-610) reports CUDA UMD 13.3
 ]
 
 
@@ -288,12 +296,12 @@ def test_cuda_version_is_what_the_driver_supports(name: str) -> None:
     column = 1 if rec.os == "linux" else 2
     reached = [version(row[0]) for row in TOOLKIT_DRIVERS if version(row[column]) <= driver]
     beyond = [version(row[0]) for row in TOOLKIT_DRIVERS if version(row[column]) > driver]
-    assert reached and max(reached) <= version(rec.cuda_version or "") < min(beyond)
+    assert reached and max(reached) <= version(rec.cuda_version or "") < min(beyond, default=version("99"))
 
 
 # Section 2.3: GPU family -> compute capability, keyed by how the product name reads.
 FAMILIES = [
-    (r"GTX 10\d0", "Pascal", "6.1"),
+    (r"GTX 10\d0|Tesla P4\b|TITAN Xp", "Pascal", "6.1"),
     (r"RTX 20\d0|GTX 16\d0|Tesla T4", "Turing", "7.5"),
     (r"A100", "Ampere", "8.0"),
     (r"RTX 30\d0", "Ampere", "8.6"),
@@ -319,7 +327,8 @@ def test_facts_fit_the_driver_and_os(name: str) -> None:
     assert rec.os in ("linux", "windows") and rec.smi_version and rec.timestamp
     assert rec.has_compute_cap_field == (rec.driver_major >= 510)
     for g in rec.gpus:
-        assert g.name.startswith("NVIDIA ") == (rec.driver_major >= 470), "R470 added the NVIDIA prefix"
+        if not g.name.startswith("Tesla "):  # Tesla-branded cards keep their name: "Tesla P4" on 550.135 (teslap4-550)
+            assert g.name.startswith("NVIDIA ") == (rec.driver_major >= 470), "R470 added the NVIDIA prefix"
         assert 0 <= g.memory_used_mib and g.memory_used_mib + g.memory_reserved_mib <= g.memory_total_mib
         assert g.memory_reserved_mib == 0 or rec.driver_major >= 510
         assert 0 < g.power_draw_w < g.power_limit_w

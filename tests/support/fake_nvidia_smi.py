@@ -6,7 +6,8 @@ power/temperature fields.  :func:`install_fake_nvidia_smi` writes a ``#!/bin/sh`
 that runs this file with the test interpreter and the recording; the stub then answers like the real tool:
 
 * no arguments: the summary table, in the layout of that driver generation (79 columns before R530, 89 for
-  R530-R544, 91 from R545; Windows shows ``TCC/WDDM``/``Driver-Model`` where Linux shows ``Persistence-M``);
+  R530-R544, 91 from R545; from R610 the header reads ``KMD Version`` and ``CUDA UMD Version``; Windows shows
+  ``TCC/WDDM``/``Driver-Model`` where Linux shows ``Persistence-M``);
 * ``-L``: ``GPU 0: NAME (UUID: GPU-...)``;  ``-q``: a subset of the detailed report;
 * ``--query-gpu=a,b --format=csv[,noheader][,nounits]`` for the fields in :data:`FIELDS` (aliases such as
   ``gpu_name`` print the canonical header).  Any other field - and ``compute_cap`` before driver 510 - gets the
@@ -27,7 +28,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,14 @@ R545 = Layout(
 )  # fmt: skip
 
 
+# R610 renamed the header's fields (a capture of 610.62 in utkuozdemir/nvidia_gpu_exporter, internal/captures).
+R610 = replace(R545, title="| NVIDIA-SMI {smi:<23}KMD Version: {drv:<14}CUDA UMD Version: {cuda:<9}|")
+KMD_SINCE = 610
+
+
 def layout_for(rec: Recording) -> Layout:
+    if rec.driver_major >= KMD_SINCE:
+        return R610
     return CLASSIC if rec.driver_major < 530 else R530 if rec.driver_major < 545 else R545
 
 
@@ -280,14 +288,19 @@ def _enabled(flag: bool | None, unknown: str = "N/A") -> str:
 
 def detailed(rec: Recording, gpus: tuple[Gpu, ...]) -> str:
     lay = layout_for(rec)
-    modern, wide = rec.driver_major >= COMPUTE_CAP_SINCE, lay is R545
+    modern, wide = rec.driver_major >= COMPUTE_CAP_SINCE, lay in (R545, R610)
 
     def kv(label: str, value: object, depth: int = 0) -> str:
         return f"{('    ' * depth + label):<{lay.label_width}}: {value}"
 
+    cuda = rec.cuda_version or "Not Found"
     lines = ["", "==============NVSMI LOG==============", "", kv("Timestamp", rec.timestamp),
-             kv("Driver Version", rec.driver_version), kv("CUDA Version", rec.cuda_version or "Not Found"), "",
-             kv("Attached GPUs", len(rec.gpus))]  # fmt: skip
+             kv("Driver Version", rec.driver_version), kv("CUDA Version", cuda)]  # fmt: skip
+    if lay is R610:  # the old labels stay, marked deprecated, and the new ones follow
+        lines[-2] += " [Deprecated; will be removed in CUDA 14.0. Use KMD Version instead]"
+        lines[-1] += " [Deprecated; will be removed in CUDA 14.0. Use CUDA UMD Version instead]"
+        lines += [kv("KMD Version", rec.driver_version), kv("CUDA UMD Version", cuda)]
+    lines += ["", kv("Attached GPUs", len(rec.gpus))]
     for g in gpus:
         lines += [f"GPU {g.pci_bus_id}", kv("Product Name", g.name, 1), kv("Product Brand", g.brand, 1)]
         lines += [kv("Product Architecture", g.architecture, 1)] if rec.driver_major >= 470 else []

@@ -180,7 +180,7 @@ async def test_pinning_a_pack_writes_setup_pack_and_auto_removes_it(tui_bundle: 
     async with app.run_test(size=(100, 30)) as pilot:
         page = await open_page(app, pilot)
         select = app.query_one("#env-pack", Select)
-        assert [v for _, v in select._options] == ["auto", "cu128", "cu126-legacy", "cu118", "cpu"]
+        assert [v for _, v in select._options] == ["auto", "cu130", "cu128", "cu126", "cu126-legacy", "cu118", "cpu"]
         select.value = "cu118"
         await settle(app, pilot)
         assert config.load(tui_bundle)["setup.pack"] == "cu118"

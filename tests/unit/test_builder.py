@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -19,6 +20,7 @@ from launcher.errors import EnvironmentBuildFailed
 from launcher.mirrors.sources import Source
 from tests.support.plugin_index import Wheelhouse
 from tests.support.pypi_index import PackageIndex
+from tests.support.wheels import build_wheel, fake_xformers
 
 pytestmark = pytest.mark.slow
 
@@ -392,3 +394,102 @@ def test_with_bundled_python_a_system_python_is_never_the_silent_fallback(
     assert "config set setup.python system" in err.hint("en") and "cannot be copied to another PC" in err.hint("en")
     assert "拷到别的电脑不能运行" in err.hint("zh")
     assert not runtime_env(bundle).exists()
+
+
+# --- a pack's optional parts: left out where the torch channel lacks them, removed when they fail the self-check
+
+BROKEN_VISION = "raise RuntimeError('operator torchvision::nms does not exist')\n"  # what a CUDA build does beside +cpu
+
+
+def pack_with(cuda: str, optional: list[str]) -> types.SimpleNamespace:
+    """A pack whose ``optional`` parts are ``optional`` (pins), as launcher.packs.catalog.Pack.optional_pins gives them."""
+    return types.SimpleNamespace(id=f"test-{cuda}", python=PY, torch="2.7.1+" + cuda, torchvision="", cuda=cuda,
+                                 optional_pins=lambda _os: list(optional))  # fmt: skip
+
+
+def folder_with(tmp_path: Path, wheelhouse: Wheelhouse, variant: str, *extra: Path) -> Source:
+    """A torch channel that is a local folder: the variant's torch (and its torchvision), plus ``extra``."""
+    folder = tmp_path / f"torch-{variant}"
+    folder.mkdir()
+    for wheel in wheelhouse.variants[variant].glob("torch-*.whl"):
+        shutil.copy2(wheel, folder)
+    for wheel in extra:
+        shutil.copy2(wheel, folder)
+    return src("torch", str(folder), "local")
+
+
+def test_an_optional_part_the_channel_lacks_is_left_out_and_said(
+    bundle: Bundle, package_index: PackageIndex, wheelhouse: Wheelhouse, tmp_path: Path
+) -> None:
+    torch = folder_with(tmp_path, wheelhouse, "cpu")  # torch only, like this machine's wheel folder
+    plan = make_plan(bundle, pack_with("cpu", ["torchvision==0.28.0+cpu"]), ["torch==2.7.1+cpu"], ["tinypkg==1.0"],
+                     src("pypi", package_index.simple_url()), torch)  # fmt: skip
+    assert plan.pins == ["torch==2.7.1+cpu"] and plan.optional == []
+    assert any("torchvision==0.28.0+cpu is not on" in n and "built without it" in n for n in plan.notes)
+    stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert "torchvision" not in state.installed(runtime_env(bundle)) and stamp["dropped"] == {}
+
+
+def test_an_optional_part_that_fails_the_self_check_is_removed_and_remembered(
+    bundle: Bundle, package_index: PackageIndex, wheelhouse: Wheelhouse, tmp_path: Path
+) -> None:
+    # xformers 0.0.35 built for another torch: it installs (its pin is the public 2.7.1) but warns at import.
+    stranger = fake_xformers(tmp_path / "xf", "0.0.35", built_for_torch="2.7.1+cu126")
+    torch = folder_with(tmp_path, wheelhouse, "cu128", stranger)
+    wanted = pack_with("cu128", ["xformers==0.0.35"])
+    plan = make_plan(bundle, wanted, ["torch==2.7.1+cu128"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     torch)  # fmt: skip
+    assert plan.pins == ["torch==2.7.1+cu128", "xformers==0.0.35"] and plan.optional == ["xformers==0.0.35"]
+    events: list[str] = []
+    stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: events.append(e.en))
+    assert "xFormers was built for" in stamp["dropped"]["xformers==0.0.35"]
+    assert any(e.startswith("xformers==0.0.35 failed the self-check") for e in events)
+    have = state.installed(runtime_env(bundle))
+    assert "xformers" not in have and have["torch"] == "2.7.1+cu128" and stamp["pins"] == ["torch==2.7.1+cu128"]
+    again = make_plan(bundle, wanted, ["torch==2.7.1+cu128"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                      torch)  # fmt: skip
+    assert again.noop and any("failed the self-check of the last build" in n for n in again.notes)
+
+
+def test_a_required_part_that_fails_the_self_check_fails_the_build(
+    bundle: Bundle, package_index: PackageIndex, wheelhouse: Wheelhouse, tmp_path: Path
+) -> None:
+    broken = build_wheel(tmp_path / "tv", "torchvision", "0.28.0+cpu", files={"torchvision/__init__.py": BROKEN_VISION})
+    torch = folder_with(tmp_path, wheelhouse, "cpu", broken)
+    plan = make_plan(bundle, pack_with("cpu", []), ["torch==2.7.1+cpu", "torchvision==0.28.0+cpu"], ["tinypkg==1.0"],
+                     src("pypi", package_index.simple_url()), torch)  # fmt: skip
+    with pytest.raises(EnvironmentBuildFailed) as info:
+        build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert info.value.params["step"] == "check" and "operator torchvision::nms does not exist" in info.value.message(
+        "en"
+    )
+    assert not runtime_env(bundle).exists()
+
+
+def test_an_optional_torchvision_that_does_not_import_is_removed(
+    bundle: Bundle, package_index: PackageIndex, wheelhouse: Wheelhouse, tmp_path: Path
+) -> None:
+    broken = build_wheel(tmp_path / "tv", "torchvision", "0.28.0+cpu", files={"torchvision/__init__.py": BROKEN_VISION})
+    torch = folder_with(tmp_path, wheelhouse, "cpu", broken)
+    plan = make_plan(bundle, pack_with("cpu", ["torchvision==0.28.0+cpu"]), ["torch==2.7.1+cpu"], ["tinypkg==1.0"],
+                     src("pypi", package_index.simple_url()), torch)  # fmt: skip
+    stamp = build(bundle, plan, base_env=env_for(bundle, tmp_path), on_event=lambda e: None)
+    assert list(stamp["dropped"]) == ["torchvision==0.28.0+cpu"]
+    assert "torchvision" not in state.installed(runtime_env(bundle))
+
+
+def test_on_the_pypi_route_the_packs_optional_torchvision_stays_optional(
+    bundle: Bundle, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from bootstrap.builder.build import _torch_from_pypi
+
+    wanted = pack_with("cpu", [])
+    wanted.optional = ("torchvision",)
+    plan = make_plan(bundle, wanted, ["torch==2.7.1+cpu"], ["tinypkg==1.0"], src("pypi", package_index.simple_url()),
+                     src("torch", package_index.simple_url("cpu")), pypi_pins=["torch==2.7.1", "torchvision==0.22.1"])  # fmt: skip
+    constraints = tmp_path / "constraints.txt"
+    spec = InstallSpec(plan.pypi, plan.torch, list(plan.pins), tmp_path / "runtime.txt", constraints)
+    events: list[str] = []
+    spec = _torch_from_pypi(plan, spec, [("NJU", "timed out")], lambda e: events.append(e.en), "en")
+    assert plan.pins == ["torch==2.7.1", "torchvision==0.22.1"] and plan.optional == ["torchvision==0.22.1"]
+    assert spec.torch is None and constraints.read_text().split() == plan.pins and "PyPI" in events[0]

@@ -324,3 +324,20 @@ def test_findings_are_ordered_by_severity_then_rank(tmp_path: Path) -> None:
     severities = [x.severity for x in got]
     assert severities == sorted(severities, key=("error", "warning", "info").index)
     assert got[0].code == "SSL_ERROR"
+
+
+def test_a_missing_xformers_is_reported_only_where_the_pack_requires_it(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from launcher.packs.catalog import load_packs
+
+    packs = load_packs(REPO / "packs")
+    b = bundle_at(tmp_path / "b")
+
+    def with_pack(pack_id: str) -> dict[str, Finding]:
+        f = facts(b, gpus=(RTX3060,), env=ok_env(b))
+        return found(replace(f, pack=packs.require(pack_id)))
+
+    assert with_pack("cu128")["XFORMERS_MISSING"].values == {"pack": "cu128", "want": "0.0.34"}
+    # cu130's xformers is optional: kept only where it passed the build's self-check, so its absence is expected.
+    assert "XFORMERS_MISSING" not in with_pack("cu130")

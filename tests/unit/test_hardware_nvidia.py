@@ -127,6 +127,20 @@ def test_cuda_header_from_the_summary_table() -> None:
     assert parse_cuda_header("") is None
 
 
+# Header lines as real drivers print them: the R610 capture in utkuozdemir/nvidia_gpu_exporter
+# (internal/captures/windows-x86_64__nvidia-geforce-rtx-2080-super__610.62.txt) and the R580 table posted in
+# aikitoria/open-gpu-kernel-modules#5.
+R610_HEADER = "| NVIDIA-SMI 610.62                 KMD Version: 610.62        CUDA UMD Version: 13.3     |"
+R580_HEADER = "| NVIDIA-SMI 580.82.09              Driver Version: 580.82.09      CUDA Version: 13.0     |"
+
+
+def test_cuda_header_of_r580_and_r610_drivers() -> None:
+    assert parse_cuda_header(R610_HEADER) == "13.3" and parse_cuda_header(R580_HEADER) == "13.0"
+    # The fake prints those very lines for the recordings made from them.
+    assert R610_HEADER in table(load_recording("rtx2080super-610"), ()).splitlines()
+    assert R580_HEADER in table(load_recording("rtx5090-4090-580"), ()).splitlines()
+
+
 def test_hardware_from_explicit_facts() -> None:
     hw = given_hardware("windows", "572.16", [given_gpu("RTX 5090", memory_total_mib=32607)], cuda_driver="12.8")
     assert hw.source == "given" and hw.cuda_driver_tuple == (12, 8)

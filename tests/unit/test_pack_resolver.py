@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +14,9 @@ from launcher.errors import NoPackFits
 from launcher.hardware.nvidia import Hardware, given_gpu, given_hardware, probe
 from launcher.packs.catalog import load_packs
 from launcher.packs.resolver import Choice, choose
-from tests.support.fake_nvidia_smi import Recording
+from tests.support.fake_nvidia_smi import RECORDINGS, Recording
 from tests.support.hermetic import REPO
+from tests.support.packs import EXPECTED
 
 PACKS = load_packs(REPO / "packs")
 FakeGpu = Callable[[str], Recording]
@@ -37,15 +40,13 @@ def codes(choice: Choice) -> set[str]:
     return {w.code for w in choice.warnings}
 
 
-@pytest.mark.parametrize(
-    ("recording", "pack"),
-    [
-        ("gtx1060-472", "cu118"), ("rtx3060-537", "cu128"), ("rtx4090-552", "cu128"), ("rtx5090-572", "cu128"),
-        ("absent", "cpu"), ("dual-3090-1080ti-560", "cu126-legacy"), ("t4-460", "cu118"), ("a100-550", "cu128"),
-        ("rtx2080ti-535", "cu128"), ("rtx4060laptop-566", "cu128"), ("gtx1660-550-nocuda", "cu128"),
-        ("driver-not-loaded", "cpu"), ("driver-mismatch", "cpu"),
-    ],
-)  # fmt: skip
+
+
+def test_every_recording_has_an_expected_pack() -> None:
+    assert set(EXPECTED) == set(RECORDINGS)
+
+
+@pytest.mark.parametrize(("recording", "pack"), sorted(EXPECTED.items()))
 def test_the_pack_for_each_recorded_machine(fake_gpu: FakeGpu, recording: str, pack: str) -> None:
     choice = recorded(fake_gpu, recording)
     assert choice.chosen.id == pack
@@ -72,27 +73,32 @@ def test_rtx5090_reasons_read_like_the_plan(fake_gpu: FakeGpu) -> None:
 
 def test_gtx1060_on_an_old_driver_gets_cu118_and_driver_advice(fake_gpu: FakeGpu) -> None:
     choice = recorded(fake_gpu, "gtx1060-472")
-    assert rejected(choice, "cu126-legacy") == "driver 472.12 is older than the 528.33 it needs on Windows"
+    assert rejected(choice, "cu126") == "driver 472.12 is older than the 528.33 it needs on Windows"
     cu128 = rejected(choice, "cu128")
     assert "528.33" in cu128 and "has no kernels for the GTX 1060 6GB (sm_61)" in cu128
     advice = next(w for w in choice.warnings if w.code == "driver-update")
-    assert "528.33" in advice.en and "cu126-legacy" in advice.en and "528.33" in advice.zh
+    assert "with driver ≥ 528.33 you would get cu126: torch 2.14.1 / CUDA 12.6" in advice.en
+    assert "works as it is; whether to update is up to you" in advice.en and "由你决定" in advice.zh
+    assert [s.pack.id for s in choice.driver_gain] == ["cu126"]  # CUDA 13 has nothing for sm_61
     assert "xformers-missing" in codes(choice)  # no cu118 xformers on Windows
     assert choice.chosen.pins("windows") == ["torch==2.7.1+cu118", "torchvision==0.22.1+cu118"]
 
 
 def test_a_mixed_pair_needs_a_pack_for_both_cards(fake_gpu: FakeGpu) -> None:
     choice = recorded(fake_gpu, "dual-3090-1080ti-560")
-    assert "cannot run the GTX 1080 Ti (sm_61), while cu126-legacy runs every GPU" in rejected(choice, "cu128")
+    assert "cannot run the GTX 1080 Ti (sm_61), while cu126 runs every GPU" in rejected(choice, "cu128")
     assert any("main GPU is GPU 0, the RTX 3090" in line for line in choice.reasons("en"))
     assert choice.unsupported_gpus == ()
 
 
 def test_modern_cards_prefer_cu128_and_say_why_the_others_lost(fake_gpu: FakeGpu) -> None:
     choice = recorded(fake_gpu, "rtx3060-537")
-    assert rejected(choice, "cu126-legacy") == "would work, but cu128 ranks higher (30 > 20)"
-    assert rejected(choice, "cu118") == "would work, but has no xformers on this OS; cu128 has"
-    assert "far faster" in rejected(choice, "cpu") and choice.warnings == ()
+    assert rejected(choice, "cu126-legacy") == "would work, but cu128 ranks higher (40 > 20, torch 2.10.0+cu128)"
+    assert rejected(choice, "cu130") == "driver 537.58 is older than the 580 it needs on Windows"
+    assert "far faster" in rejected(choice, "cpu") and codes(choice) == {"driver-update"}
+    gain = next(w for w in choice.warnings if w.code == "driver-update")
+    assert gain.en == ("The driver is 537.58: with driver ≥ 580 you would get cu130: torch 2.15.0 / CUDA 13.0. "
+                       "The current choice, cu128, works as it is; whether to update is up to you.")  # fmt: skip
 
 
 def test_nvidia_smi_problems_fall_back_to_cpu_with_the_cause(fake_gpu: FakeGpu) -> None:
@@ -104,9 +110,13 @@ def test_nvidia_smi_problems_fall_back_to_cpu_with_the_cause(fake_gpu: FakeGpu) 
 @pytest.mark.parametrize(
     ("os_name", "driver", "gpu", "pack"),
     [
-        ("windows", "560.94", "GeForce GTX 1060 6GB", "cu126-legacy"),  # Pascal on a new driver
-        ("linux", "550.54.15", "Tesla V100-SXM2-16GB", "cu126-legacy"),  # cu128 runs it, its xformers does not
-        ("linux", "560.35.03", "GeForce GTX 970", "cu126-legacy"),  # Maxwell: torch yes, no xformers anywhere
+        ("windows", "560.94", "GeForce GTX 1060 6GB", "cu126"),  # Pascal: torch 2.14 beats torch 2.7 + xformers
+        ("windows", "581.57", "GeForce GTX 1060 6GB", "cu126"),  # R580 does not help Pascal: no CUDA 13 for sm_61
+        ("linux", "550.54.15", "Tesla V100-SXM2-16GB", "cu128"),  # torch 2.10 still has sm_70
+        ("linux", "560.35.03", "GeForce GTX 970", "cu126"),  # Maxwell
+        ("linux", "580.65.06", "GeForce RTX 3090", "cu130"),  # exactly the CUDA 13 floor
+        ("linux", "575.57.08", "GeForce RTX 5090", "cu128"),  # Blackwell below R580
+        ("windows", "581.57", "GeForce RTX 5090", "cu130"),
         ("linux", "470.82.01", "GeForce GTX 970", "cu118"),
         ("linux", "525.60.13", "GeForce RTX 3090", "cu128"),  # exactly the floor
         ("windows", "528.24", "GeForce RTX 3090", "cu118"),  # just below it
@@ -116,17 +126,16 @@ def test_described_machines(os_name: str, driver: str, gpu: str, pack: str) -> N
     assert described(os_name, driver, gpu).chosen.id == pack
 
 
-def test_volta_and_maxwell_explain_the_xformers_preference() -> None:
+def test_old_cards_get_the_newest_torch_and_hear_what_xformers_would_need() -> None:
     volta = described("linux", "550.54.15", "Tesla V100-SXM2-16GB")
-    assert (
-        rejected(volta, "cu128")
-        == "would work, but its xformers 0.0.34 does not run on sm_70, while cu126-legacy's does"
+    assert rejected(volta, "cu126-legacy") == (
+        "would work (with xformers 0.0.30 on sm_70), but cu128 ranks higher (40 > 20, torch 2.10.0+cu128)"
     )
     maxwell = described("linux", "560.35.03", "GeForce GTX 970")
-    assert "xformers-unsupported" in codes(maxwell) and "has no kernels for the GTX 970 (sm_52)" in rejected(
+    assert "xformers-missing" in codes(maxwell) and "has no kernels for the GTX 970 (sm_52)" in rejected(
         maxwell, "cu128"
     )
-    assert rejected(maxwell, "cu118") == "would work, but cu126-legacy ranks higher (20 > 10)"  # no xformers either way
+    assert maxwell.driver_gain == ()  # no newer driver brings a better pack to Maxwell
 
 
 def test_no_card_fits_every_gpu_then_the_main_one_decides() -> None:
@@ -140,7 +149,8 @@ def test_no_card_fits_every_gpu_then_the_main_one_decides() -> None:
 def test_a_gpu_no_pack_can_run_falls_back_to_cpu_with_advice() -> None:
     choice = described("windows", "472.12", "RTX 5090")  # impossible in practice: RTX 50 needs R570
     assert choice.chosen.id == "cpu" and {"cpu-fallback", "driver-update"} <= codes(choice)
-    assert "cu128" in next(w.en for w in choice.warnings if w.code == "driver-update")
+    gain = next(w.en for w in choice.warnings if w.code == "driver-update")
+    assert "≥ 528.33 you would get cu128" in gain and "≥ 580 you would get cu130" in gain and "instead of the CPU" in gain
 
 
 def test_no_pack_fits_raises_with_every_reason() -> None:
@@ -162,7 +172,8 @@ def test_json_contract(fake_gpu: FakeGpu, lang: str) -> None:
     assert {"id", "python", "torch", "torchvision", "xformers", "cuda"} <= set(chosen)
     assert (chosen["id"], chosen["cuda"], chosen["python"]) == ("cu128", "cu128", "3.11")
     assert (chosen["torch"], chosen["torchvision"], chosen["xformers"]) == ("2.10.0+cu128", "0.25.0+cu128", "0.0.34")
-    assert [r["id"] for r in data["rejected"]] == ["cu126-legacy", "cu118", "cpu"]
+    assert [r["id"] for r in data["rejected"]] == ["cu130", "cu126", "cu126-legacy", "cu118", "cpu"]
+    assert [(g["pack"], g["driver"], g["cuda"]) for g in data["driver_gain"]] == [("cu130", "580", "13.0")]
     assert all(r["reasons"] and all(isinstance(x, str) for x in r["reasons"]) for r in data["rejected"])
     hw = data["hardware"]
     assert (hw["os"], hw["driver_version"], hw["cuda_driver"], hw["source"]) == (
@@ -177,5 +188,51 @@ def test_json_contract(fake_gpu: FakeGpu, lang: str) -> None:
 
 def test_json_for_the_cpu_pack_uses_null_for_what_it_lacks(fake_gpu: FakeGpu) -> None:
     data = recorded(fake_gpu, "absent").to_json("en")
-    assert (data["chosen"]["torchvision"], data["chosen"]["xformers"], data["chosen"]["cuda"]) == (None, None, "cpu")
+    assert (data["chosen"]["torchvision"], data["chosen"]["xformers"], data["chosen"]["cuda"]) == (
+        "0.28.0+cpu", None, "cpu")  # fmt: skip
+    assert data["chosen"]["pins"] == ["torch==2.13.0+cpu"] and data["chosen"]["optional_pins"] == ["torchvision==0.28.0+cpu"]
     assert data["hardware"]["gpus"] == [] and data["hardware"]["source"] == "none"
+
+
+def test_cuda_13_drivers_get_cu130_on_both_systems(fake_gpu: FakeGpu) -> None:
+    linux = recorded(fake_gpu, "rtx5090-4090-580")
+    assert linux.reasons("en")[0].startswith("Driver 580.82.09 supports CUDA 13.0, and the RTX 5090 is sm_120 → cu130")
+    assert "xformers 0.0.35 runs on sm_120" in linux.reasons("en")  # native 12.0a: no ptx-jit advice
+    assert "ptx-jit" not in codes(linux) and linux.driver_gain == () and linux.unsupported_gpus == ()
+    windows = recorded(fake_gpu, "rtx2080super-610")  # R610 prints "CUDA UMD Version: 13.3"
+    assert windows.chosen.id == "cu130" and windows.hardware.cuda_driver == "13.3"
+    assert "cuda-library-missing" not in codes(windows)
+
+
+def test_blackwell_under_wsl_is_told_what_r580_would_bring(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "rtx5090-wsl-572")
+    assert rejected(choice, "cu130") == "driver 572.70 is older than the 580.65.06 it needs on Linux"
+    assert [(s.pack.id, s.driver) for s in choice.driver_gain] == [("cu130", "580.65.06")]
+    assert "xformers 0.0.35 with native sm_120 kernels (no PTX JIT)" in choice.driver_gain[0].text("en")
+
+
+def test_pascal_on_a_driver_too_old_for_any_pack_hears_both_steps(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "titanxp-450")
+    assert choice.chosen.id == "cpu" and {"cpu-fallback", "driver-update"} <= codes(choice)
+    assert [(s.pack.id, s.driver) for s in choice.driver_gain] == [("cu118", "450.80.02"), ("cu126", "525.60.13")]
+    gain = next(w for w in choice.warnings if w.code == "driver-update")
+    assert "generation on the TITAN Xp instead of the CPU" in gain.en and "在 TITAN Xp 上生成" in gain.zh
+    assert "Until then the CPU is used" in gain.en
+
+
+def test_pascal_datacenter_card_gets_torch_2_14(fake_gpu: FakeGpu) -> None:
+    choice = recorded(fake_gpu, "teslap4-550")
+    assert choice.chosen.pins("linux") == ["torch==2.14.1+cu126", "torchvision==0.29.1+cu126"]
+    assert "would work (with xformers 0.0.30 on sm_61), but cu126 ranks higher" in rejected(choice, "cu126-legacy")
+    assert "xformers-missing" in codes(choice) and choice.driver_gain == ()  # CUDA 13 never runs sm_61
+
+
+def test_packs_of_equal_priority_say_what_broke_the_tie(tmp_path: Path) -> None:
+    folder = tmp_path / "packs"
+    shutil.copytree(REPO / "packs", folder)
+    legacy = folder / "cu126-legacy.toml"  # same priority as cu126: xformers decides for a GTX 1060
+    legacy.write_text(legacy.read_text(encoding="utf-8").replace("priority = 20", "priority = 30"), encoding="utf-8")
+    hw = given_hardware("windows", "560.94", [given_gpu("GeForce GTX 1060 6GB")])
+    choice = choose(hw, load_packs(folder))
+    assert choice.chosen.id == "cu126-legacy"
+    assert rejected(choice, "cu126") == "would work, but has no xformers on this OS; cu126-legacy has"

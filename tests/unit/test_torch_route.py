@@ -162,10 +162,15 @@ def test_the_shipped_packs_record_their_pypi_route_per_os() -> None:
         for os_name in ("linux", "windows"):
             route = p.pypi_pins(os_name)
             if route:
-                assert [r.split("==")[0] for r in route] == [r.split("==")[0] for r in p.pins(os_name)]
+                trio = p.pins(os_name) + p.optional_pins(os_name)
+                assert sorted(r.split("==")[0] for r in route) == sorted(r.split("==")[0] for r in trio)
                 assert route[0] == "torch==" + p.torch.split("+")[0]
-    assert packs.require("cpu").pypi_pins("linux") == ["torch==2.13.0"]
-    assert packs.require("cpu").pypi_pins("windows") == ["torch==2.13.0"]
+    # PyPI's torchvision matches PyPI's torch (CUDA builds on Linux, CPU builds on Windows), so the CPU pack's
+    # optional torchvision comes along on this route.
+    assert packs.require("cpu").pypi_pins("linux") == ["torch==2.13.0", "torchvision==0.28.0"]
+    assert packs.require("cpu").pypi_pins("windows") == ["torch==2.13.0", "torchvision==0.28.0"]
+    # PyPI's Linux 2.15.0 is CUDA 13.2 and 2.14.1 is CUDA 13.0 (no sm < 75): neither stands in (third check 3, 4).
+    assert packs.require("cu130").pypi_pins("linux") == [] == packs.require("cu126").pypi_pins("linux")
     assert packs.require("cu128").pypi_pins("linux") == ["torch==2.10.0", "torchvision==0.25.0", "xformers==0.0.34"]
     assert packs.require("cu118").pypi_pins("linux") == []  # PyPI's 2.7.1 is cu126: too new a driver for this pack
 
