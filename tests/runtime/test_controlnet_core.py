@@ -23,6 +23,7 @@ from runtime.controlnet.units import (
     unit_from_api,
     units_from_script_args,
 )
+from tests.support.tiny_controlnet import shapes_image, tiny_controlnet
 
 # --- units --------------------------------------------------------------------------------------------------------
 
@@ -78,12 +79,6 @@ def test_the_infotext_is_the_extensions_and_reads_back() -> None:
 # --- preprocessors ------------------------------------------------------------------------------------------------
 
 
-def shapes_image(w: int = 64, h: int = 64) -> np.ndarray:
-    img = np.zeros((h, w, 3), dtype=np.uint8)
-    img[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 255
-    return img
-
-
 def test_canny_is_opencvs_canny_on_the_extensions_padded_resize() -> None:
     import cv2
 
@@ -129,18 +124,6 @@ def pipe() -> Any:
 
     torch.set_num_threads(1)
     return build_demo_pipeline(seed=0)
-
-
-def tiny_controlnet(unet: Any, seed: int = 1) -> Any:
-    """A ControlNet shaped after ``unet`` with random weights everywhere (a fresh one has zero convolutions)."""
-    from diffusers import ControlNetModel
-
-    net = ControlNetModel.from_unet(unet, load_weights_from_unet=False)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")
