@@ -38,6 +38,10 @@ from runtime.checkpoints import (
     load_checkpoint,
     read_library,
 )
+from runtime.controlnet import models as cn_models
+from runtime.controlnet.hook import controlled_unet
+from runtime.controlnet.run import ModelCache, Prepared, prepare_units
+from runtime.controlnet.units import infotext_items
 from runtime.errors import Interrupted, ModelLoadFailed, ModelNotFound, NoModel, OutOfMemory
 from runtime.lora import LoraSet
 from runtime.outputs import OutputFolder
@@ -77,6 +81,7 @@ class GenerationResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    detected_maps: list[Image.Image] = field(default_factory=list)  # ControlNet's, returned after the images
 
 
 class Engine:
@@ -92,6 +97,7 @@ class Engine:
         self.vae_name = "Automatic"
         self._own_vae: Any = None
         self._lock = threading.Lock()
+        self.controlnets = ModelCache()  # the ControlNet networks in use (loaded once for several units)
         self.clip_skip = 1  # A1111's CLIP_stop_at_last_layers option: the default of requests that name none
         self.own_paths = tuple(Path(p) for p in self.settings.own_paths)
         self.view: LibraryView = read_library(bundle, self.settings.extra_model_dirs)
@@ -282,23 +288,10 @@ class Engine:
         self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1)
         result = GenerationResult([], [], [], [], [], [], {})
         try:
-            for batch_no in range(req.n_iter):
-                if self.progress.interrupted:
-                    break
-                batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
-                done = passes.run_batch(model, self.lora, view, self.placement, req, batch_seeds,
-                                        self.progress, batch_no)  # fmt: skip
-                result.warnings.extend(w for w in done.warnings if w not in result.warnings)
-                for i, image in enumerate(done.images):
-                    seed = batch_seeds[i]
-                    text = self._parameters(req, model, seed, done, i)
-                    result.images.append(image)
-                    result.seeds.append(seed)
-                    result.prompts.append(done.prompts[i])
-                    result.negative_prompts.append(done.negatives[i])
-                    result.infotexts.append(text)
-                    if req.save_images:
-                        result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+            control = self._controlnet(req, model)
+            result.detected_maps = control.maps
+            with controlled_unet(model.pipe, control.units, self.progress.position):
+                self._batches(req, model, view, seeds, result)
         except Exception as e:
             if passes.is_oom(e):
                 passes.free_memory()
@@ -313,6 +306,35 @@ class Engine:
         result.seconds = time.perf_counter() - started
         result.info = self._info(req, model, result)
         return result
+
+    def _batches(self, req: GenerationRequest, model: LoadedModel, view: LibraryView, seeds: list[int],
+                 result: GenerationResult) -> None:  # fmt: skip
+        assert self.placement is not None and self.lora is not None
+        for batch_no in range(req.n_iter):
+            if self.progress.interrupted:
+                break
+            batch_seeds = seeds[batch_no * req.batch_size : (batch_no + 1) * req.batch_size]
+            done = passes.run_batch(model, self.lora, view, self.placement, req, batch_seeds,
+                                    self.progress, batch_no)  # fmt: skip
+            result.warnings.extend(w for w in done.warnings if w not in result.warnings)
+            for i, image in enumerate(done.images):
+                seed = batch_seeds[i]
+                text = self._parameters(req, model, seed, done, i)
+                result.images.append(image)
+                result.seeds.append(seed)
+                result.prompts.append(done.prompts[i])
+                result.negative_prompts.append(done.negatives[i])
+                result.infotexts.append(text)
+                if req.save_images:
+                    result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+
+    def _controlnet(self, req: GenerationRequest, model: LoadedModel) -> Prepared:
+        """The request's ControlNet units, preprocessed and with their models loaded (none: nothing to do)."""
+        if not req.controlnet:
+            return Prepared([], [], [])
+        return prepare_units(req.controlnet, unet=model.pipe.unet, architecture=model.architecture or "sd15",
+                             width=req.width, height=req.height, folders=cn_models.model_folders(self.bundle.root),
+                             cache=self.controlnets, fallback_image=req.init_images[0] if req.init_images else None)  # fmt: skip
 
     def _parameters(
         self, req: GenerationRequest, model: LoadedModel, seed: int, done: passes.BatchOutput, i: int
@@ -352,6 +374,7 @@ class Engine:
             fields["Template"] = done.templates[i]
         if model.is_demo:
             fields["Note"] = "demo model with random weights"
+        fields.update(infotext_items(list(req.controlnet)))  # the extension's "ControlNet 0: …", before Version
         fields["Version"] = VERSION_TAG
         return format_parameters(done.prompts[i], done.negatives[i], fields)
 

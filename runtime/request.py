@@ -55,6 +55,7 @@ class GenerationRequest:
     hr_resize_y: int = 0
     hr_denoising_strength: float | None = None  # None: use denoising_strength like A1111's UI default 0.7
     save_images: bool = True
+    controlnet: tuple[Any, ...] = ()  # ControlNet units (runtime.controlnet.units.Unit): the extension's script
 
     @property
     def mode(self) -> Literal["txt2img", "img2img"]:

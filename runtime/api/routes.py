@@ -104,7 +104,7 @@ def encode_image(image: Any, infotext: str) -> str:
     from runtime.pnginfo import pnginfo_for
 
     buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=pnginfo_for(infotext))
+    image.save(buf, format="PNG", pnginfo=pnginfo_for(infotext) if infotext else None)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -123,7 +123,16 @@ def to_request(body: Txt2ImgBody, engine: Engine) -> GenerationRequest:
         enable_hr=body.enable_hr, hr_scale=body.hr_scale, hr_upscaler=body.hr_upscaler or "Latent",
         hr_second_pass_steps=body.hr_second_pass_steps, hr_resize_x=body.hr_resize_x, hr_resize_y=body.hr_resize_y,
         hr_denoising_strength=body.denoising_strength if body.enable_hr else None, save_images=body.save_images,
+        controlnet=tuple(controlnet_units(body.alwayson_scripts)),
     )  # fmt: skip
+
+
+def controlnet_units(scripts: dict[str, Any]) -> list[Any]:
+    """The units of ``alwayson_scripts["controlnet"]`` (any capitalisation of the name, as A1111 matches it)."""
+    from runtime.controlnet.units import units_from_script_args
+
+    found = [v for k, v in scripts.items() if k.casefold() == "controlnet"]
+    return units_from_script_args(found[0]) if found else []
 
 
 def clip_skip_option(value: Any, field: str) -> int:
@@ -140,6 +149,7 @@ def build_router(engine: Engine, credentials: tuple[str, str] | None, lang: str 
     def run(req: GenerationRequest, body: Txt2ImgBody) -> GenerationResponse:
         result = engine.generate(req)
         images = [encode_image(im, text) for im, text in zip(result.images, result.infotexts, strict=True)]
+        images += [encode_image(m, "") for m in result.detected_maps]  # ControlNet's maps last, as the extension
         params = body.model_dump(exclude={"init_images"})
         return GenerationResponse(images=images if body.send_images else [], parameters=params,
                                   info=json.dumps(result.info, ensure_ascii=False))  # fmt: skip

@@ -22,6 +22,7 @@ class Txt2ImgBody(BaseModel):
     seed: int = Field(-1, ge=-1, lt=2**32)
     subseed: int = -1
     subseed_strength: float = 0
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
     sampler_name: str | None = None
     sampler_index: str | None = None  # older clients send the sampler's name here
     scheduler: str | None = None

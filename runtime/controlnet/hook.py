@@ -89,6 +89,9 @@ def _residuals(unit: ActiveUnit, sample: torch.Tensor, timestep: Any, text: torc
     model = unit.model
     rows = sample.shape[0]
     hint = unit.hint.to(sample.device, model.dtype)
+    size = (sample.shape[-2] * 8, sample.shape[-1] * 8)
+    if tuple(hint.shape[-2:]) != size:  # the hires pass: the map follows the larger image (bilinear)
+        hint = torch.nn.functional.interpolate(hint, size=size, mode="bilinear", align_corners=False)
     hint = hint.expand(rows, -1, -1, -1) if hint.shape[0] == 1 else hint
     extra = {k: kwargs[k] for k in ("added_cond_kwargs", "timestep_cond") if kwargs.get(k) is not None}
     with torch.no_grad():

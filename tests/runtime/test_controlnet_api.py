@@ -62,3 +62,61 @@ def test_detect_answers_the_map_as_the_extension(client: TestClient) -> None:
 def test_the_routes_need_the_login_when_there_is_one(locked: TestClient) -> None:
     assert locked.get("/controlnet/version").status_code == 401
     assert locked.get("/controlnet/version", auth=("ann", "秘密pw".encode())).status_code == 200  # type: ignore[arg-type]
+
+
+# --- units in generation requests ---------------------------------------------------------------------------------
+
+SMALL = {"prompt": "a box", "steps": 2, "width": 64, "height": 64, "seed": 3, "cfg_scale": 7}
+
+
+def canny_unit(name: str, **kw: object) -> dict[str, object]:
+    return {"enabled": True, "image": b64(shapes_image()), "module": "canny", "model": name, "weight": 1.0,
+            "resize_mode": "Crop and Resize", "processor_res": 64, "threshold_a": 100, "threshold_b": 200,
+            "guidance_start": 0.0, "guidance_end": 1.0, "control_mode": "Balanced", **kw}  # fmt: skip
+
+
+def png_of(data: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_txt2img_with_a_canny_unit_returns_the_image_the_map_and_the_unit_in_the_infotext(
+    client: TestClient, engine: Engine
+) -> None:
+    (name,) = client.get("/controlnet/model_list").json()["model_list"] or [None]
+    assert name, "the model_list test puts the tiny model in place first"
+    plain = client.post("/sdapi/v1/txt2img", json=SMALL).json()["images"][0]
+    r = client.post("/sdapi/v1/txt2img", json={**SMALL, "alwayson_scripts": {"controlnet": {"args": [canny_unit(name)]}}})
+    assert r.status_code == 200, r.text
+    images = r.json()["images"]
+    assert len(images) == 2
+    picture, detected = png_of(images[0]), png_of(images[1])
+    assert np.asarray(picture.convert("RGB")).tolist() != np.asarray(png_of(plain).convert("RGB")).tolist()
+    assert np.array_equal(np.asarray(detected)[:, :, 0], __import__("cv2").Canny(shapes_image(), 100, 200))
+    text = picture.info["parameters"]
+    assert f'ControlNet 0: "Module: canny, Model: {name}, Weight: 1, Resize Mode: Crop and Resize' in text
+    assert text.index("ControlNet 0") < text.index("Version:")
+    weightless = {**SMALL, "alwayson_scripts": {"ControlNet": {"args": [canny_unit(name, weight=0)]}}}
+    same = client.post("/sdapi/v1/txt2img", json=weightless).json()["images"][0]
+    assert np.array_equal(np.asarray(png_of(same).convert("RGB")), np.asarray(png_of(plain).convert("RGB")))
+
+
+def test_img2img_units_use_the_init_image_when_they_have_none(client: TestClient) -> None:
+    (name,) = client.get("/controlnet/model_list").json()["model_list"]
+    unit = canny_unit(name)
+    unit.pop("image")
+    r = client.post("/sdapi/v1/img2img", json={**SMALL, "init_images": [b64(shapes_image())],
+                                               "denoising_strength": 0.75,
+                                               "alwayson_scripts": {"controlnet": {"args": [unit]}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert len(r.json()["images"]) == 2
+
+
+def test_bad_units_are_refused_with_the_field_named(client: TestClient) -> None:
+    bad_mode = {**SMALL, "alwayson_scripts": {"controlnet": {"args": [canny_unit("x", control_mode="Loud")]}}}
+    r = client.post("/sdapi/v1/txt2img", json=bad_mode)
+    assert r.status_code == 422 and "control_mode" in r.text
+    missing = {**SMALL, "alwayson_scripts": {"controlnet": {"args": [canny_unit("control_v11p_sd15_depth")]}}}
+    r = client.post("/sdapi/v1/txt2img", json=missing)
+    assert r.status_code == 422 and "control_v11p_sd15_depth" in r.text
+    no_image = {**SMALL, "alwayson_scripts": {"controlnet": {"args": [{"module": "canny", "model": "x"}]}}}
+    assert client.post("/sdapi/v1/txt2img", json=no_image).status_code == 422
