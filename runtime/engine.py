@@ -39,6 +39,7 @@ from runtime.checkpoints import (
     read_library,
 )
 from runtime.controlnet import models as cn_models
+from runtime.controlnet.demo import demo_folder, ensure_demo_controlnet
 from runtime.controlnet.hook import controlled_unet
 from runtime.controlnet.run import ModelCache, Prepared, prepare_units
 from runtime.controlnet.units import infotext_items
@@ -116,7 +117,14 @@ class Engine:
     def load_demo(self) -> LoadedModel:
         with self._lock:
             self._release()
-            return self._install(demo_model())
+            loaded = self._install(demo_model())
+            ensure_demo_controlnet(self.bundle.cache_dir, loaded.pipe.unet)
+            return loaded
+
+    def controlnet_folders(self) -> list[Path]:
+        """Where ControlNet models are listed from: the bundle's folders, and the demo's while it is loaded."""
+        demo = [demo_folder(self.bundle.cache_dir)] if self.model is not None and self.model.is_demo else []
+        return [*cn_models.model_folders(self.bundle.root), *demo]
 
     def load(self, wanted: str) -> LoadedModel:
         """Load the checkpoint named ``wanted`` (title, name, hash, or a path the command line gave).
@@ -333,7 +341,7 @@ class Engine:
         if not req.controlnet:
             return Prepared([], [], [])
         return prepare_units(req.controlnet, unet=model.pipe.unet, architecture=model.architecture or "sd15",
-                             width=req.width, height=req.height, folders=cn_models.model_folders(self.bundle.root),
+                             width=req.width, height=req.height, folders=self.controlnet_folders(),
                              cache=self.controlnets, fallback_image=req.init_images[0] if req.init_images else None)  # fmt: skip
 
     def _parameters(

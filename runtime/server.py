@@ -24,7 +24,6 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
     from runtime.api.controlnet import build_controlnet_router
     from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import build_router, install_error_handlers
-    from runtime.controlnet import models
 
     # FastAPI's own /docs, /redoc and /openapi.json would answer without the login: they are off, and the two
     # we serve are added below behind the same login as the API.
@@ -34,7 +33,7 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
         app.add_middleware(LoopbackHostOnly, lang=options.lang)
     if options.api:
         app.include_router(build_router(engine, options.auth, options.lang))
-        app.include_router(build_controlnet_router(lambda: models.model_folders(engine.bundle.root), options.auth))
+        app.include_router(build_controlnet_router(engine.controlnet_folders, options.auth))
         _add_docs(app, options.auth)
     if options.no_ui:
         return app
