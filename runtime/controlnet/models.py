@@ -101,7 +101,8 @@ def read_weights(path: Path) -> dict[str, Any]:
 
 
 def is_original_layout(state: dict[str, Any]) -> bool:
-    return any(k.startswith("control_model.") for k in state)
+    """lllyasviel's layout: ``control_model.*`` (1.0 files), or its bare names (1.1's pruned files)."""
+    return any(k.startswith(("control_model.", "input_hint_block.", "zero_convs.", "time_embed.")) for k in state)
 
 
 def load_controlnet(file: ControlNetFile, unet: Any, architecture: str) -> Any:

@@ -222,3 +222,17 @@ def test_several_units_load_the_model_once_and_a_foreign_controlnet_is_refused(
     with pytest.raises(models.ControlNetModelMismatch) as e:
         models.load_controlnet(models.find_model("control_wide", [tmp_path / "cn"]), pipe.unet, "sd15")
     assert "control_wide" in e.value.message("en") and "sd15" in e.value.message("en")
+
+
+@pytest.mark.parametrize("prefix", ["control_model.", ""], ids=["1.0 layout", "1.1 pruned layout"])
+def test_lllyasviels_file_layouts_load_to_the_same_network(pipe: Any, tmp_path: Path, prefix: str) -> None:
+    from safetensors.torch import save_file
+
+    from tests.support.tiny_controlnet import original_layout
+
+    net = tiny_controlnet(pipe.unet, seed=7)
+    (tmp_path / "cn").mkdir()
+    save_file(original_layout(net, prefix), str(tmp_path / "cn" / "control_v11p_sd15_canny.safetensors"))
+    loaded = models.load_controlnet(models.find_model("control_v11p_sd15_canny", [tmp_path / "cn"]), pipe.unet, "sd15")
+    want, got = net.state_dict(), loaded.state_dict()
+    assert set(want) == set(got) and all(torch.equal(want[k], got[k]) for k in want)
