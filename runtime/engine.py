@@ -38,6 +38,11 @@ from runtime.checkpoints import (
     load_checkpoint,
     read_library,
 )
+from runtime.controlnet import models as cn_models
+from runtime.controlnet.demo import demo_folder, ensure_demo_controlnet
+from runtime.controlnet.hook import controlled_unet
+from runtime.controlnet.run import ModelCache, Prepared, prepare_units
+from runtime.controlnet.units import infotext_items
 from runtime.errors import Interrupted, ModelLoadFailed, ModelNotFound, NoModel, OutOfMemory
 from runtime.inpaint import hook as inpaint_hook
 from runtime.lora import LoraSet
@@ -82,6 +87,7 @@ class GenerationResult:
     subseeds: list[int] = field(default_factory=list)
     index_of_first_image: int = 0  # 1 when A1111's grid is the first of ``images``
     grid_path: Path | None = None
+    detected_maps: list[Image.Image] = field(default_factory=list)  # ControlNet's, returned after the images
 
 
 def batch_seeds_of(req: GenerationRequest) -> tuple[list[int], list[int]]:
@@ -110,6 +116,7 @@ class Engine:
         self.vae_name = "Automatic"
         self._own_vae: Any = None
         self._lock = threading.Lock()
+        self.controlnets = ModelCache()  # the ControlNet networks in use (loaded once for several units)
         self.clip_skip = 1  # A1111's CLIP_stop_at_last_layers option: the default of requests that name none
         self.own_paths = tuple(Path(p) for p in self.settings.own_paths)
         self.view: LibraryView = read_library(bundle, self.settings.extra_model_dirs)
@@ -133,7 +140,13 @@ class Engine:
             self._release()
             loaded = self._install(demo_model())
             self._demo = loaded.checkpoint
+            ensure_demo_controlnet(self.bundle.cache_dir, loaded.pipe.unet)
             return loaded
+
+    def controlnet_folders(self) -> list[Path]:
+        """Where ControlNet models are listed from: the bundle's folders, and the demo's while it is loaded."""
+        demo = [demo_folder(self.bundle.cache_dir)] if self.model is not None and self.model.is_demo else []
+        return [*cn_models.model_folders(self.bundle.root), *demo]
 
     def refresh_embeddings(self) -> list[str]:
         """Rescan the library and give the loaded model the embeddings it does not have yet."""
@@ -337,25 +350,28 @@ class Engine:
         self.progress.begin(req.mode, req.n_iter, passes=2 if req.enable_hr else 1, architecture=model.architecture)
         result = GenerationResult([], [], [], [], [], [], {})
         try:
-            for batch_no in range(req.n_iter):
-                if self.progress.interrupted:
-                    break
-                part = slice(batch_no * req.batch_size, (batch_no + 1) * req.batch_size)
-                done = passes.run_batch(model, self.lora, view, self.placement, req, seeds[part],
-                                        self.progress, batch_no, subseeds[part])  # fmt: skip
-                self.progress.batch_done()
-                result.warnings.extend(w for w in done.warnings if w not in result.warnings)
-                for i, image in enumerate(done.images):
-                    seed, subseed = seeds[part][i], subseeds[part][i]
-                    text = self._parameters(req, model, seed, done, i, subseed)
-                    result.images.append(image)
-                    result.seeds.append(seed)
-                    result.subseeds.append(subseed)
-                    result.prompts.append(done.prompts[i])
-                    result.negative_prompts.append(done.negatives[i])
-                    result.infotexts.append(text)
-                    if req.save_images:
-                        result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
+            control = self._controlnet(req, model)
+            result.detected_maps = control.maps
+            with controlled_unet(model.pipe, control.units, self.progress.position):
+                for batch_no in range(req.n_iter):
+                    if self.progress.interrupted:
+                        break
+                    part = slice(batch_no * req.batch_size, (batch_no + 1) * req.batch_size)
+                    done = passes.run_batch(model, self.lora, view, self.placement, req, seeds[part],
+                                            self.progress, batch_no, subseeds[part])  # fmt: skip
+                    self.progress.batch_done()
+                    result.warnings.extend(w for w in done.warnings if w not in result.warnings)
+                    for i, image in enumerate(done.images):
+                        seed, subseed = seeds[part][i], subseeds[part][i]
+                        text = self._parameters(req, model, seed, done, i, subseed)
+                        result.images.append(image)
+                        result.seeds.append(seed)
+                        result.subseeds.append(subseed)
+                        result.prompts.append(done.prompts[i])
+                        result.negative_prompts.append(done.negatives[i])
+                        result.infotexts.append(text)
+                        if req.save_images:
+                            result.paths.append(self.outputs.save(image, kind=req.mode, seed=seed, parameters=text))
             self._grid(req, result)
         except Exception as e:
             if passes.is_oom(e):
@@ -386,6 +402,14 @@ class Engine:
             result.images.insert(0, grid)
             result.infotexts.insert(0, text)
             result.index_of_first_image = 1
+
+    def _controlnet(self, req: GenerationRequest, model: LoadedModel) -> Prepared:
+        """The request's ControlNet units, preprocessed and with their models loaded (none: nothing to do)."""
+        if not req.controlnet:
+            return Prepared([], [], [])
+        return prepare_units(req.controlnet, unet=model.pipe.unet, architecture=model.architecture or "sd15",
+                             width=req.width, height=req.height, folders=self.controlnet_folders(),
+                             cache=self.controlnets, fallback_image=req.init_images[0] if req.init_images else None)  # fmt: skip
 
     def _parameters(
         self,
@@ -450,6 +474,7 @@ class Engine:
             fields["Template"] = done.templates[i]
         if model.is_demo:
             fields["Note"] = "demo model with random weights"
+        fields.update(infotext_items(list(req.controlnet)))  # the extension's "ControlNet 0: …", before Version
         fields["Version"] = VERSION_TAG
         return format_parameters(done.prompts[i], done.negatives[i], fields)
 

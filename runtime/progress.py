@@ -86,6 +86,11 @@ class Progress:
             self._job_no, self._pass, self._step, self._steps = job_no, pass_no, 0, steps
             self._latents_step = 0
 
+    def position(self) -> tuple[int, int]:
+        """(steps done, steps) of the pass running now: ControlNet's start/end window reads it."""
+        with self._lock:
+            return self._step, self._steps
+
     def step(self, done: int) -> None:
         with self._lock:
             self._step = done

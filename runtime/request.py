@@ -79,6 +79,7 @@ class GenerationRequest:
     hr_scheduler: str | None = None
     save_images: bool = True
     grid: GridSpec | None = None  # A1111's grid of a batch (returned and/or saved), None: no grid
+    controlnet: tuple[Any, ...] = ()  # ControlNet units (runtime.controlnet.units.Unit): the extension's script
 
     @property
     def mode(self) -> Literal["txt2img", "img2img"]:

@@ -25,6 +25,7 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
 
     from runtime.api import cmd_flags
     from runtime.api.context import ApiContext
+    from runtime.api.controlnet import build_controlnet_router
     from runtime.api.guards import LoopbackHostOnly
     from runtime.api.routes import BasicAuth, build_router, install_error_handlers
 
@@ -46,6 +47,7 @@ def build_app(engine: Engine, options: RuntimeOptions) -> Any:
         app.include_router(
             cmd_flags.router(options, engine.bundle.root, engine.bundle.models_dir, BasicAuth(options.auth))
         )
+        app.include_router(build_controlnet_router(engine.controlnet_folders, options.auth))
         _add_docs(app, options.auth)
     if options.no_ui:
         return app

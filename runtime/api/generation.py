@@ -37,11 +37,20 @@ def clip_skip_option(value: Any, field: str) -> int:
 
 
 def check_scripts(body: Txt2ImgBody) -> None:
-    """A1111 answers 422 for a script it does not have; Yijian has no A1111 scripts (ControlNet comes later)."""
+    """A1111 answers 422 for a script it does not have; of the always-on scripts Yijian has ControlNet's."""
     if body.script_name:
         raise ScriptNotFound(name=repr(body.script_name), what_en="Script", what_zh="")
     for name in body.alwayson_scripts or {}:
-        raise ScriptNotFound(name=name, what_en="always on script", what_zh="（always on script）")
+        if name.casefold() != "controlnet":
+            raise ScriptNotFound(name=name, what_en="always on script", what_zh="（always on script）")
+
+
+def controlnet_units(scripts: dict[str, Any] | None) -> list[Any]:
+    """The units of ``alwayson_scripts["controlnet"]`` (any capitalisation of the name, as A1111 matches it)."""
+    from runtime.controlnet.units import units_from_script_args
+
+    found = [v for k, v in (scripts or {}).items() if k.casefold() == "controlnet"]
+    return units_from_script_args(found[0]) if found else []
 
 
 def check_features(body: Txt2ImgBody) -> None:
@@ -107,6 +116,7 @@ def to_request(body: Txt2ImgBody, ctx: ApiContext) -> GenerationRequest:
         hr_denoising_strength=body.denoising_strength if body.enable_hr else None,
         hr_prompt=hr_prompt, hr_negative_prompt=hr_negative, hr_sampler_name=hr_sampler, hr_scheduler=hr_scheduler,
         save_images=body.save_images and bool(option("samples_save")), grid=grid,
+        controlnet=tuple(controlnet_units(body.alwayson_scripts)),
     )  # fmt: skip
 
 
@@ -127,6 +137,7 @@ def router(ctx: ApiContext) -> APIRouter:
         result = engine.generate(req)
         keep_overrides(body, ctx)
         images = [encode_image(im, text) for im, text in zip(result.images, result.infotexts, strict=True)]
+        images += [encode_image(m) for m in result.detected_maps]  # ControlNet's maps last, as the extension
         params = body.model_dump(exclude=exclude)
         return GenerationResponse(images=images if body.send_images else [], parameters=params,
                                   info=json.dumps(result.info, ensure_ascii=False))  # fmt: skip
