@@ -36,6 +36,7 @@ import requests
 from launcher.downloads.backoff import Stopped, pause, retry_after
 from launcher.downloads.partfile import Meta, PartFile
 from launcher.downloads.progress import Meter, Progress
+from launcher.downloads.redirects import headers_for
 from launcher.downloads.transfer import (
     CONTENT_RANGE,
     TIMEOUT,
@@ -59,6 +60,18 @@ class VerifyProblem(MirrorProblem):
     def __init__(self, what: str, expected: str, actual: str, url: str) -> None:
         super().__init__(f"{what} mismatch")
         self.what, self.expected, self.actual, self.url = what, expected, actual, url
+
+
+class StatusProblem(MirrorProblem):
+    """The server answered a failing HTTP status; ``status`` lets callers tell a dead link (404) or a missing
+    token (401) from a mirror's trouble."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+UNAUTHORIZED = "HTTP 401 (a token is needed, or the one sent was refused)"
 
 
 @dataclass(frozen=True)
@@ -112,12 +125,12 @@ def _first_answer(session: requests.Session, url: str, h: Mapping[str, str],
             if last or reason in ("DNS lookup failed", "connection refused"):
                 raise MirrorProblem(reason) from exc
         else:
-            problem = problem_for_status(resp.status_code)
+            problem = UNAUTHORIZED if resp.status_code == 401 else problem_for_status(resp.status_code)
             if problem is None:
                 return resp
             resp.close()
             if last or not (resp.status_code == 429 or resp.status_code >= 500):
-                raise MirrorProblem(problem)
+                raise StatusProblem(resp.status_code, problem)
             wait = retry_after(resp.headers.get("Retry-After"))
             if wait is not None:
                 if pause(wait, *stops):
@@ -204,7 +217,8 @@ def fetch(
                         first.close()
                     raise DiskFull(need=human_size(meta.size - have), free=human_size(free), path=str(dest.parent))
             meter = Meter(have, meta.size)
-            run = Transfer(part, remote, headers or {}, meter, validator, stop)
+            # A redirect to another host (a CDN, Civitai's signed URL) gets no credentials: they are the origin's.
+            run = Transfer(part, remote, headers_for(url, remote.url, headers or {}), meter, validator, stop)
             hasher = PrefixHasher(part.part) if remote.ranges and meta.size is not None else None
             try:
                 used = run_transfer(run, remote, meta, done, first, session, connections, on_progress, tick, hasher)
