@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from launcher.downloads.sources import split_fragment
 from launcher.errors import UnsupportedLink
 
 CIVITAI_DOMAINS = ("civitai.com", "civitai.green", "civitai.red")
@@ -82,13 +83,6 @@ _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def _in(host: str, domains: Sequence[str]) -> bool:
     host = host.lower().rstrip(".")
     return any(host == d or host.endswith("." + d) for d in domains)
-
-
-def split_fragment(url: str) -> tuple[str, str | None]:
-    """``https://x/f.safetensors#sha256=HEX`` → the URL and the hash."""
-    base, _, frag = url.partition("#")
-    m = re.search(r"(?:^|&)sha256=([0-9a-fA-F]{64})", frag)
-    return base, (m.group(1).lower() if m else None)
 
 
 def _unsupported(text: str, zh: str, en: str) -> UnsupportedLink:
@@ -174,11 +168,12 @@ def parse_link(text: str, *, hf_hosts: Sequence[str] = (), civitai_hosts: Sequen
     if not host:
         raise _unsupported(text, "链接里没有主机名", "the link has no host name")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if _in(host, CIVITAI_DOMAINS) or host in civitai_hosts:
+    netloc = parts.netloc.lower()  # a configured endpoint is host:port (the stand-ins share 127.0.0.1)
+    if _in(host, CIVITAI_DOMAINS) or netloc in civitai_hosts:
         return _civitai_url(text, parts.path, query)
-    if _in(host, MODELSCOPE_DOMAINS) or host in modelscope_hosts:
+    if _in(host, MODELSCOPE_DOMAINS) or netloc in modelscope_hosts:
         return _modelscope_url(text, parts.path, query)
-    if _in(host, HF_DOMAINS) or host in hf_hosts:
+    if _in(host, HF_DOMAINS) or netloc in hf_hosts:
         hf = _hf_url(text, parts.path)
         if hf is not None:
             return hf
