@@ -33,9 +33,10 @@ class ModelsPage(LibraryTab, DownloadsTab):
     ModelsPage #models-filter { width: 26; margin-right: 1; }
     ModelsPage #models-open { width: 15; }
     ModelsPage #models-table { height: 12; }
-    ModelsPage #models-catalog-table { height: 9; }
+    ModelsPage #models-catalog-table { height: 12; }
     ModelsPage #models-link { width: 1fr; margin-right: 1; }
     ModelsPage #models-link-type { width: 20; margin-right: 1; }
+    ModelsPage #models-link-go { width: 16; }
     ModelsPage #models-file-detail { height: 3; }
     ModelsPage #models-entry-detail { height: 4; }
     ModelsPage .models-detail { color: $text-muted; }
@@ -123,13 +124,14 @@ class ModelsPage(LibraryTab, DownloadsTab):
         for wid, (zh, en) in labels.items():
             self.query_one(f"#{wid}", Button).label = self.tr(zh, en)
         self.query_one("#models-link", Input).placeholder = self.tr(
-            "粘贴 Civitai、魔搭、Hugging Face 的模型链接，或直接的文件地址",
-            "Paste a Civitai, ModelScope or Hugging Face model link, or a file URL")
+            "粘贴 Civitai/魔搭/HF 链接或文件地址", "Civitai/ModelScope/HF/file link")
         kinds: Select[str] = self.query_one("#models-link-type", Select)
         chosen = kinds.value
         with kinds.prevent(Select.Changed):
             kinds.set_options(self._link_type_options())
-            kinds.value = chosen if isinstance(chosen, str) else "auto"
+            chosen = chosen if isinstance(chosen, str) else "auto"
+            kinds.value = "lora" if chosen != "lora" else "auto"  # the same value again would not redraw the label
+            kinds.value = chosen
         self._columns("#models-table", LIBRARY_COLUMNS)
         self._columns("#models-catalog-table", CATALOG_COLUMNS)
         self._fill_library()
