@@ -45,6 +45,7 @@ from launcher.downloads.transfer import (
     ProgressHook,
     Remote,
     RemoteChanged,
+    StatusProblem,
     Transfer,
     Validator,
     WrongContentProblem,
@@ -60,15 +61,6 @@ class VerifyProblem(MirrorProblem):
     def __init__(self, what: str, expected: str, actual: str, url: str) -> None:
         super().__init__(f"{what} mismatch")
         self.what, self.expected, self.actual, self.url = what, expected, actual, url
-
-
-class StatusProblem(MirrorProblem):
-    """The server answered a failing HTTP status; ``status`` lets callers tell a dead link (404) or a missing
-    token (401) from a mirror's trouble."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 UNAUTHORIZED = "HTTP 401 (a token is needed, or the one sent was refused)"
@@ -225,6 +217,13 @@ def fetch(
             except RemoteChanged:
                 part.discard()
                 continue
+            except StatusProblem as exc:
+                # A signed URL we were redirected to (Civitai's, valid about a day) expired during the transfer:
+                # ask the origin again for a fresh one and go on with the bytes already written.
+                if exc.status in (401, 403, 410) and remote.url != url and attempt < 2:
+                    part.close()
+                    continue
+                raise
             except OSError as exc:
                 if exc.errno == 28:  # ENOSPC
                     free = shutil.disk_usage(dest.parent).free

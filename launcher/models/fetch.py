@@ -131,7 +131,7 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
 
 def refusal(exc: Exception, plan: Any, target: str) -> Exception | None:
     """A download the server refused for good: a 401 (the token) or a 404/410 (a dead link), never "resume"."""
-    from launcher.downloads.engine import StatusProblem
+    from launcher.downloads.transfer import StatusProblem
     from launcher.errors import LinkNotFound
     from launcher.models.tokens import token_needed
 
