@@ -11,28 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.support.bundle_copy import copy_bundle, run_cli
+from tests.support.bundle_copy import run_cli
 from tests.support.civitai_endpoint import PNG_1X1, CivitaiEndpoint
 from tests.support.fake_models import SD15_CKPT, write_safetensors
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.modelscope_endpoint import ModelScopeEndpoint
-from tests.support.tiny_sd import TinySD
 
 MiB = 1024 * 1024
 TOKEN = "c1v1ta1-t0ken-8f3e2d1c0b9a"
-
-
-@pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    return copy_bundle(tmp_path / "bundle")
-
-
-@pytest.fixture
-def model_bytes(tiny_sd: TinySD) -> bytes:
-    return tiny_sd.checkpoint.read_bytes()
 
 
 def use(bundle: Path, channel: str, url: str) -> None:

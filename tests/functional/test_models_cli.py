@@ -11,24 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.support.bundle_copy import copy_bundle, run_cli
+from tests.support.bundle_copy import run_cli
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.tiny_sd import TinySD
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    return copy_bundle(tmp_path / "bundle")
-
-
-@pytest.fixture
-def model_bytes(tiny_sd: TinySD) -> bytes:
-    return tiny_sd.checkpoint.read_bytes()
 
 
 def test_download_by_url_verifies_and_lands_where_asked(
