@@ -95,7 +95,7 @@ def redirect_guard(stay_within: Sequence[str]) -> Callable[..., None]:
     return hook
 
 
-def _default_validator(first: bytes) -> str | None:
+def default_validator(first: bytes) -> str | None:
     from launcher.models.safetensors_header import sniff_wrong_content
 
     return sniff_wrong_content(first)
@@ -166,7 +166,7 @@ def fetch(
     connections: int = 8,
     on_progress: ProgressHook | None = None,
     stop: threading.Event | None = None,
-    validator: Validator = _default_validator,
+    validator: Validator = default_validator,
     tick: float = 0.25,
     stay_within: Sequence[str] = (),
 ) -> Result:
@@ -259,7 +259,8 @@ def as_user_error(problem: MirrorProblem, url: str, part: Path | None = None) ->
     from launcher.errors import DownloadFailed
 
     if isinstance(problem, WrongContentProblem):
-        zh = {"HTML page": "一个网页", "Git LFS pointer": "一个 Git LFS 指针文件", "JSON error": "一个 JSON 错误信息"}
+        zh = {"HTML page": "一个网页", "Git LFS pointer": "一个 Git LFS 指针文件", "JSON error": "一个 JSON 错误信息",
+              "file that is not in the safetensors format": "一个不是 safetensors 格式的文件"}  # fmt: skip
         return WrongContent(what_zh=zh.get(problem.what, problem.what), what_en=f"a {problem.what}", url=problem.url)
     if isinstance(problem, VerifyProblem):
         return ChecksumMismatch(what=problem.what, expected=problem.expected, actual=problem.actual, url=problem.url)

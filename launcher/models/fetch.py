@@ -104,9 +104,14 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
         if warning:
             say(warning)
     connections = request.connections or cfg.get_int("downloads.connections")
+    from launcher.models.safetensors_header import sniff_safetensors
+
+    # A .safetensors name is checked against the format from the first bytes: an error page never gets the name.
+    check = sniff_safetensors if dest.suffix.lower() == ".safetensors" else None
     try:
         result = download(plan.sources, dest, sha256=wanted or plan.sha256, size=plan.size, connections=connections,
-                          on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop)  # fmt: skip
+                          on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop,
+                          validator=check)  # fmt: skip
     except (AllMirrorsFailed, DownloadFailed, WrongContent) as exc:
         refused = refusal(exc, plan, target)
         if refused is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.support.bundle_copy import run_cli
 from tests.support.civitai_endpoint import PNG_1X1, CivitaiEndpoint
-from tests.support.fake_models import SD15_CKPT, write_safetensors
+from tests.support.fake_models import SD15_CKPT, random_safetensors, write_safetensors
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.modelscope_endpoint import ModelScopeEndpoint
@@ -110,7 +110,7 @@ def test_unsupported_links_name_what_is_accepted(bundle: Path, file_server: File
 def test_kill_9_during_a_civitai_download_resumes_after_the_signed_url_expired(
     bundle: Path, civitai_endpoint: CivitaiEndpoint, tmp_path: Path
 ) -> None:
-    data = os.urandom(12 * MiB)
+    data = random_safetensors(12 * MiB)
     civitai_endpoint.token = TOKEN
     civitai_endpoint.add_model(model_id=7, version_id=77, files={"big.safetensors": data})
     civitai_endpoint.faults(77, "big.safetensors").throttle = MiB  # 8 connections: about 1.5 s in all
@@ -206,6 +206,13 @@ def test_a_hugging_face_repository_link_picks_its_model_file(
     assert Path(out["path"]).name == "tiny.safetensors" and out["sha256"] == hashlib.sha256(model_bytes).hexdigest()
     meta = json.loads((bundle / "models" / "Stable-diffusion" / "tiny.json").read_text(encoding="utf-8"))
     assert meta["source url"] == "https://huggingface.co/someone/tiny-model"
+
+
+def test_a_file_named_safetensors_must_be_one(bundle: Path, file_server: FileServer) -> None:
+    file_server.add("/fake.safetensors", b"\xff" * 4096)  # binary, not a page: only the format check sees it
+    r = run_cli(bundle, "--lang", "en", "models", "download", file_server.url_for("/fake.safetensors"))
+    assert r.returncode == 5 and "DOWNLOAD_WRONG_CONTENT" in r.stderr and "safetensors format" in r.stderr, r.stderr
+    assert not (bundle / "models" / "Stable-diffusion" / "fake.safetensors").exists()
 
 
 def test_a_plain_link_takes_its_name_from_the_server(bundle: Path, file_server: FileServer, model_bytes: bytes) -> None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from tests.support.bundle_copy import run_cli
+from tests.support.fake_models import random_safetensors
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.tiny_sd import TinySD
@@ -100,7 +101,7 @@ def test_a_catalog_entry_downloads_by_name_into_its_folder(
 
 
 def test_kill_9_and_the_same_command_resumes(bundle: Path, file_server: FileServer, tmp_path: Path) -> None:
-    data = os.urandom(12 * MiB)
+    data = random_safetensors(12 * MiB)
     sha = hashlib.sha256(data).hexdigest()
     file_server.add("/big.safetensors", data).faults.throttle = MiB  # 8 connections: about 1.5 s in all
     args = ["models", "download", file_server.url_for("/big.safetensors"), "--sha256", sha, "--to", str(tmp_path / "o")]
