@@ -111,14 +111,20 @@ def hf_token(token: str | None) -> str:
     return token if token is not None else HUGGINGFACE.token(None)
 
 
+class GatedProblem(MirrorProblem):
+    """A gated repository: only a token of an account that accepted its terms may read it."""
+
+
 def hf_metadata(file: HfFile, endpoint: str, token: str = "") -> tuple[str, str | None, int | None]:
     """(commit sha, LFS sha256, size) of one file, from the endpoint's API."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         info = HfApi(endpoint=endpoint, token=token or False).model_info(file.repo, revision=file.revision, files_metadata=True,
                                                    timeout=METADATA_TIMEOUT)  # fmt: skip
+    except GatedRepoError as exc:  # before its base class, RepositoryNotFoundError
+        raise GatedProblem(f"gated: {file.repo} needs a token of an account that accepted its terms") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
         raise MirrorProblem(f"not found: {file.repo}@{file.revision}") from exc
     except HfHubHTTPError as exc:
@@ -142,17 +148,21 @@ def resolve_hf(file: HfFile, endpoints: Sequence[Source], token: str | None = No
 
     The token (``downloads.hf_token``, else HF_TOKEN) goes to the Hugging Face channel's endpoints only.
     """
-    from launcher.models.tokens import HUGGINGFACE, bearer
+    from launcher.models.tokens import HUGGINGFACE, bearer, token_needed
 
     token = hf_token(token)
     problems: list[str] = []
+    gated = 0
     for endpoint in endpoints:
         try:
             commit, sha, size = hf_metadata(file, endpoint.url.rstrip("/"), token)
             break
         except MirrorProblem as exc:
             problems.append(f"{endpoint.id}: {exc.reason}")
+            gated += isinstance(exc, GatedProblem)
     else:
+        if gated:  # the repository is there, behind its terms: more endpoints cannot help, a token can
+            raise token_needed(HUGGINGFACE, f"{file.repo} ({file.filename})", sent=bool(token))
         raise MirrorProblem("; ".join(problems) or "no Hugging Face endpoint")
     path = quote(file.filename)
     sources = [

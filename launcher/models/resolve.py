@@ -50,17 +50,26 @@ class Routes:
 def _hf_repo_file(link: HfLink, routes: Routes, wanted: str) -> str:
     """The model file of a repository link, from the first endpoint that lists it."""
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError
 
-    problems = []
+    from launcher.models.tokens import HUGGINGFACE, token_needed
+
+    token = routes.tokens.get("huggingface") or ""
+    problems, gated = [], False
     for endpoint in routes.huggingface:
         try:
-            info = HfApi(endpoint=endpoint.url.rstrip("/"), token=routes.tokens.get("huggingface") or False).model_info(
+            info = HfApi(endpoint=endpoint.url.rstrip("/"), token=token or False).model_info(
                 link.repo, revision=link.revision, timeout=METADATA_TIMEOUT
             )
+        except GatedRepoError:
+            gated = True
+            continue
         except Exception as exc:  # not found, refused, unreachable: the next endpoint may know it
             problems.append(f"{endpoint.id}: {problem_for_exception(exc) or type(exc).__name__}")
             continue
         return choose_model_file([s.rfilename for s in info.siblings or []], wanted, f"Hugging Face {link.repo}")
+    if gated:
+        raise token_needed(HUGGINGFACE, link.repo, sent=bool(token))
     raise MirrorProblem("; ".join(problems) or "no Hugging Face endpoint")
 
 

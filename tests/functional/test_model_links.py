@@ -215,6 +215,23 @@ def test_a_file_named_safetensors_must_be_one(bundle: Path, file_server: FileSer
     assert not (bundle / "models" / "Stable-diffusion" / "fake.safetensors").exists()
 
 
+def test_a_gated_hugging_face_repository_asks_for_the_token_and_gets_it(
+    bundle: Path, hf_endpoint: HfEndpoint, model_bytes: bytes
+) -> None:
+    hf_endpoint.add_repo("corp/gated", {"g.safetensors": model_bytes}, lfs=("g.safetensors",))
+    hf_endpoint.gated["corp/gated"] = "hf_gAtEdT0kEn1234567890"
+    assert run_cli(bundle, "config", "set", "mirrors.huggingface", hf_endpoint.url).returncode == 0
+    env = {"HF_TOKEN": "", "HUGGING_FACE_HUB_TOKEN": ""}
+    r = run_cli(bundle, "--lang", "en", "models", "download", "https://huggingface.co/corp/gated", env=env)
+    assert r.returncode == 5 and "MODEL_TOKEN_NEEDED" in r.stderr and "huggingface.co/settings/tokens" in r.stderr
+    assert "downloads.hf_token" in r.stderr, r.stderr
+    assert run_cli(bundle, "config", "set", "downloads.hf_token", "hf_gAtEdT0kEn1234567890").returncode == 0
+    r = run_cli(bundle, "models", "download", "https://huggingface.co/corp/gated", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert Path(json.loads(r.stdout)["path"]).read_bytes() == model_bytes
+    assert "hf_gAtEdT0kEn1234567890" not in r.stdout + r.stderr
+
+
 def test_a_plain_link_takes_its_name_from_the_server(bundle: Path, file_server: FileServer, model_bytes: bytes) -> None:
     file_server.add("/dl", model_bytes, headers=[("Content-Disposition", 'attachment; filename="real name.safetensors"')])
     r = run_cli(bundle, "models", "download", file_server.url_for("/dl") + "#sha256="
