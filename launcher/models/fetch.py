@@ -113,11 +113,11 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
                           on_progress=on_progress, say=say, lang=lang, bundle=bundle, stop=stop,
                           validator=check)  # fmt: skip
     except (AllMirrorsFailed, DownloadFailed, WrongContent) as exc:
-        refused = refusal(exc, plan, target)
-        if refused is not None:
-            raise refused from exc
         other = plan.fallback
         if other is None or request.name is not None or (carried or request.sha256):
+            refused = refusal(exc, plan, target)  # the last word: no other file to try
+            if refused is not None:
+                raise refused from exc
             raise
         say(t(f"{exc.message('zh')}；改从 {other.sources[0].name()} 下载同一模型的另一个文件 {other.filename}",
               f"{exc.message('en')}; downloading {other.filename}, another file of the same model, from "
