@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.support.bundle_copy import run_cli
+from tests.support.bundle_copy import kill_9_mid_download, run_cli
 from tests.support.civitai_endpoint import PNG_1X1, CivitaiEndpoint
 from tests.support.fake_models import SD15_CKPT, random_safetensors, write_safetensors
 from tests.support.fileserver import FileServer
@@ -116,19 +111,8 @@ def test_kill_9_during_a_civitai_download_resumes_after_the_signed_url_expired(
     civitai_endpoint.faults(77, "big.safetensors").throttle = MiB  # 8 connections: about 1.5 s in all
     civitai(bundle, civitai_endpoint)
     args = ["models", "download", "https://civitai.com/models/7?modelVersionId=77"]
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    log = tmp_path / "first-run.log"
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=env, cwd=bundle,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     journal = bundle / "models" / "Stable-diffusion" / "big.safetensors.part.log"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (journal.exists() and journal.stat().st_size > 600):
-        time.sleep(0.02)
-    assert proc.poll() is None, log.read_text(encoding="utf-8")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_mid_download(bundle, args, journal, tmp_path / "first-run.log")  # a real child, killed mid-way
     part = journal.with_name("big.safetensors.part")
     assert part.exists() and civitai_endpoint.expire_signed() >= 1
     civitai_endpoint.faults(77, "big.safetensors").throttle = None
