@@ -130,8 +130,41 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
     if plan.sidecar is not None:
         from launcher.models.sidecar import write_sidecars
 
+        if request.kind is None and plan.kind is None and request.folder is None:
+            result = settle_folder(result, bundle, lang, say)
         write_sidecars(result.path, plan.sidecar, result.sha256, lang=lang, say=say)
     return result
+
+
+def settle_folder(result: Any, bundle: Bundle, lang: str, say: Say) -> Any:
+    """A link that did not say its type (Hugging Face, ModelScope, a plain URL) was saved as a checkpoint;
+    its header may say otherwise (a LoRA, a VAE …): then it moves to that folder, said in one line."""
+    import os
+    from dataclasses import replace
+
+    from launcher.models.architecture import detect_header
+    from launcher.models.catalog import FOLDER_BY_TYPE
+    from launcher.models.safetensors_header import HeaderError, read_header
+
+    path: Path = result.path
+    if path.suffix.lower() != ".safetensors":
+        return result
+    try:
+        kind = detect_header(read_header(path)).kind
+    except (HeaderError, OSError):
+        return result
+    if kind in ("", "checkpoint") or kind not in FOLDER_BY_TYPE:
+        return result
+    target = bundle.models_dir / FOLDER_BY_TYPE[kind] / path.name
+    if target.exists():
+        say(f"{path.name}: " + (f"它是 {kind}，但 {target} 已存在，留在原处。" if lang == "zh"
+                                 else f"it is a {kind}, but {target} exists; left where it is."))  # fmt: skip
+        return result
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    say(f"{path.name}: " + (f"文件头表明它是 {kind}，已放进 {target.parent}" if lang == "zh"
+                             else f"its header says it is a {kind}; moved into {target.parent}"))  # fmt: skip
+    return replace(result, path=target)
 
 
 def refusal(exc: Exception, plan: Any, target: str) -> Exception | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.support.bundle_copy import kill_9_mid_download, run_cli
 from tests.support.civitai_endpoint import PNG_1X1, CivitaiEndpoint
-from tests.support.fake_models import SD15_CKPT, random_safetensors, write_safetensors
+from tests.support.fake_models import SD15_CKPT, SD15_LORA, random_safetensors, write_safetensors
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.modelscope_endpoint import ModelScopeEndpoint
@@ -214,6 +214,17 @@ def test_a_gated_hugging_face_repository_asks_for_the_token_and_gets_it(
     assert r.returncode == 0, r.stderr
     assert Path(json.loads(r.stdout)["path"]).read_bytes() == model_bytes
     assert "hf_gAtEdT0kEn1234567890" not in r.stdout + r.stderr
+
+
+def test_a_link_without_a_type_goes_where_its_header_says(bundle: Path, file_server: FileServer, tmp_path: Path) -> None:
+    lora = write_safetensors(tmp_path / "x.safetensors", SD15_LORA).read_bytes()
+    file_server.add("/files/detail.safetensors", lora)
+    r = run_cli(bundle, "--lang", "en", "models", "download", file_server.url_for("/files/detail.safetensors"), "--json")
+    assert r.returncode == 0, r.stderr
+    target = bundle / "models" / "Lora" / "detail.safetensors"
+    assert json.loads(r.stdout)["path"] == str(target) and target.read_bytes() == lora
+    assert "its header says it is a lora" in r.stderr and (bundle / "models" / "Lora" / "detail.json").exists()
+    assert not (bundle / "models" / "Stable-diffusion" / "detail.safetensors").exists()
 
 
 def test_a_plain_link_takes_its_name_from_the_server(bundle: Path, file_server: FileServer, model_bytes: bytes) -> None:
