@@ -92,7 +92,7 @@ def fetch_model(bundle: Bundle, cfg: Any, request: ModelRequest, *, lang: str = 
                            f"--sha256 differs from the one the source publishes ({plan.sha256})"))  # fmt: skip
     kind = request.kind or plan.kind or "checkpoint"
     folder = request.folder or bundle.models_dir / FOLDER_BY_TYPE[kind]
-    dest = folder / (request.name or plan.filename)
+    dest = folder / bare_name(request.name or plan.filename)
     if on_plan is not None:
         on_plan(plan)
     for note in plan.notes:
@@ -165,6 +165,16 @@ def settle_folder(result: Any, bundle: Bundle, lang: str, say: Say) -> Any:
     say(f"{path.name}: " + (f"文件头表明它是 {kind}，已放进 {target.parent}" if lang == "zh"
                              else f"its header says it is a {kind}; moved into {target.parent}"))  # fmt: skip
     return replace(result, path=target)
+
+
+def bare_name(name: str) -> str:
+    """A file name a site gave (Civitai's API, Content-Disposition) as a bare name: never a path that leaves
+    the folder, never a character Windows refuses."""
+    import re
+
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().strip(".")
+    base = re.sub(r'[<>:"|?*\x00-\x1f]', "_", base)
+    return base or "download.safetensors"
 
 
 def refusal(exc: Exception, plan: Any, target: str) -> Exception | None:

@@ -98,6 +98,15 @@ def test_the_model_file_of_a_repository() -> None:
         choose_model_file(["README.md"], "", "r")
 
 
+def test_names_from_sites_stay_in_their_folder() -> None:
+    from launcher.models.fetch import bare_name
+
+    assert bare_name("../../evil.safetensors") == "evil.safetensors"
+    assert bare_name("..\\..\\x.ckpt") == "x.ckpt"
+    assert bare_name('a:b?.safetensors') == "a_b_.safetensors"
+    assert bare_name("..") == "download.safetensors"
+
+
 def test_credentials_go_to_their_own_host_only() -> None:
     h = {"Authorization": "Bearer t", "Cookie": "c", "User-Agent": "y"}
     assert headers_for("https://civitai.com/api/download/models/1", "https://civitai.com/x", h) == h
