@@ -34,14 +34,18 @@ __all__ = [
     "DownloadLocked",
     "ExitCode",
     "LauncherEnvError",
+    "LinkNotFound",
     "MirrorChoiceInvalid",
     "MirrorUnusable",
+    "ModelFileChoice",
     "NoFreePort",
     "NotBuiltYet",
     "NoPackFits",
     "OfflineMode",
     "PackFileInvalid",
+    "TokenNeeded",
     "UnknownPack",
+    "UnsupportedLink",
     "UsageError",
     "WrongContent",
     "YijianError",
@@ -330,3 +334,73 @@ class ListenNeedsAuth(YijianError):
     hint_en = (
         "Add --auth user:password; to open it without a password anyway, add --insecure-no-auth (not recommended)."
     )
+
+
+# -- models from links (launcher/models/links.py, civitai.py, modelscope.py) ----------------------------------------
+
+LINK_FORMS_ZH = (
+    "模型目录中的名称（./start.sh models catalog）；Civitai 模型页或版本页（civitai.com/models/ID?modelVersionId=ID，"
+    "也可以是 civitai.green 等其他域名）、civitai:ID@版本ID、AIR（urn:air:sdxl:lora:civitai:ID@版本ID）、"
+    "/api/download/models/版本ID；魔搭 ModelScope 的模型仓库或文件链接（modelscope.cn/models/组织/名称[/file/view/master/文件]）；"
+    "Hugging Face 或 hf-mirror 的仓库、resolve 或 blob 链接，或 组织/仓库/文件；直接指向模型文件的 http(s) 链接"
+)
+LINK_FORMS_EN = (
+    "a catalog name (./start.sh models catalog); a Civitai model or version page (civitai.com/models/ID?modelVersionId=ID, "
+    "other Civitai domains too), civitai:ID@VERSION, an AIR (urn:air:sdxl:lora:civitai:ID@VERSION) or "
+    "/api/download/models/VERSION; a ModelScope repository or file link (modelscope.cn/models/OWNER/NAME"
+    "[/file/view/master/FILE]); a Hugging Face or hf-mirror repository, resolve or blob link, or org/repo/file; "
+    "an http(s) link straight to a model file"
+)
+
+
+class UnsupportedLink(YijianError):
+    """``models download`` got something it cannot fetch: another scheme, a web page, an unknown form."""
+
+    code = "MODEL_LINK_UNSUPPORTED"
+    exit_code = ExitCode.USAGE
+    zh = "不能从「{link}」下载模型：{why_zh}"
+    en = "Cannot download a model from {link!r}: {why_en}"
+    hint_zh = "可以下载的形式：" + LINK_FORMS_ZH + "。"
+    hint_en = "Accepted forms: " + LINK_FORMS_EN + "."
+
+
+class LinkNotFound(YijianError):
+    """The site answered that the model, version or file does not exist (404/410): retrying cannot help."""
+
+    code = "MODEL_LINK_NOT_FOUND"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "{site} 上没有这个模型或文件：{what}（{status}）"
+    en = "{site} has no such model or file: {what} ({status})"
+    hint_zh = "链接可能写错了，或者作者已删除/隐藏了它。请在浏览器里打开模型页确认，再复制新的链接。没有保存任何东西。"
+    hint_en = (
+        "The link may be mistyped, or its author removed or hid it. Open the model page in a browser to check, "
+        "and copy a fresh link. Nothing was saved."
+    )
+
+
+class TokenNeeded(YijianError):
+    """A site refused the download without a token (401), or refused the token that was sent."""
+
+    code = "MODEL_TOKEN_NEEDED"
+    exit_code = ExitCode.DOWNLOAD
+    zh = "{site} 要求登录令牌才能下载：{what}。{state_zh}"
+    en = "{site} needs an API token for this download: {what}. {state_en}"
+    hint_zh = (
+        "在 {page} 登录后创建一个 API 令牌（API Key），然后运行 ./start.sh config set {setting} 你的令牌"
+        "（也可以设置环境变量 {env}）。令牌只会发给 {site}，不会显示在屏幕或日志里。"
+    )
+    hint_en = (
+        "Sign in at {page}, create an API key, then run ./start.sh config set {setting} YOUR_TOKEN (or set the "
+        "{env} environment variable). The token is sent only to {site} and never shown or logged."
+    )
+
+
+class ModelFileChoice(YijianError):
+    """A repository or model version holds several files and none was named, or the one named is not there."""
+
+    code = "MODEL_FILE_CHOICE"
+    exit_code = ExitCode.USAGE
+    zh = "{where} 里有多个文件，{why_zh}：{listing}"
+    en = "{where} holds several files, {why_en}: {listing}"
+    hint_zh = "用 --file 文件名 指定要下载哪一个（Civitai 也可以用 --variant fp16|fp32|pruned|full）。"
+    hint_en = "Name the one to download with --file NAME (for Civitai also --variant fp16|fp32|pruned|full)."

@@ -12,7 +12,7 @@ from launcher.cli.output import emit_json, say, table
 from launcher.cli.parser import add_json_flag
 from launcher.errors import ExitCode
 
-KINDS = ("checkpoint", "lora", "vae", "embedding", "upscaler")
+KINDS = ("checkpoint", "lora", "vae", "embedding", "upscaler", "controlnet", "hypernetwork")
 
 
 def register(sub: Any, lang: str) -> None:
@@ -38,8 +38,12 @@ def register(sub: Any, lang: str) -> None:
     ca.set_defaults(handler=catalog)
 
     dl = verbs.add_parser("download", help=t("下载模型（多线程、断点续传、校验）", "download a model (several connections, resumable, verified)"), lang=lang)  # fmt: skip
-    dl.add_argument("target", metavar=t("名称或网址", "NAME_OR_URL"),
-                    help=t("模型目录中的名称、Hugging Face 的 组织/仓库/文件，或 https:// 地址", "a catalog name, a Hugging Face org/repo/file, or an https:// URL"))  # fmt: skip
+    dl.add_argument("target", metavar=t("名称或链接", "NAME_OR_LINK"),
+                    help=t("模型目录中的名称；Civitai 模型页、civitai:ID@版本ID 或 AIR；魔搭模型仓库或文件链接；Hugging Face/hf-mirror 仓库或文件链接，或 组织/仓库/文件；直接的 https:// 文件地址",
+                           "a catalog name; a Civitai model page, civitai:ID@VERSION or an AIR; a ModelScope repository or file link; a Hugging Face/hf-mirror repository or file link, or org/repo/file; a direct https:// file URL"))  # fmt: skip
+    dl.add_argument("--file", default="", help=t("仓库或 Civitai 版本里有多个文件时，要下载的那个（文件名）", "which file, when a repository or Civitai version holds several (its name)"))  # fmt: skip
+    dl.add_argument("--variant", default="", choices=("fp16", "fp32", "pruned", "full"),
+                    help=t("Civitai：选择 fp16/fp32/pruned/full 版本的文件（默认取主文件）", "Civitai: the fp16/fp32/pruned/full file (default: the primary one)"))  # fmt: skip
     dl.add_argument(
         "--sha256", help=t("期望的 sha256（校验不符则不保存）", "the expected sha256 (a mismatch is never saved)")
     )
@@ -115,7 +119,7 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
         bar.refresh()
 
     request = ModelRequest(args.target, sha256=args.sha256, folder=args.to, name=args.name, kind=args.type,
-                           connections=args.connections)  # fmt: skip
+                           connections=args.connections, file=args.file, variant=args.variant)  # fmt: skip
     try:
         result = fetch_model(ctx.bundle, cfg, request, lang=ctx.lang, say=say, on_progress=on_progress, on_plan=on_plan)
     finally:
@@ -136,15 +140,6 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     return 0
-
-
-_FOLDER = {
-    "checkpoint": "Stable-diffusion",
-    "lora": "Lora",
-    "vae": "VAE",
-    "embedding": "embeddings",
-    "upscaler": "ESRGAN",
-}
 
 
 # -- library --------------------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from bootstrap.i18n import pick
 from bootstrap.layout import Bundle
-from launcher.downloads.engine import Result, as_user_error, fetch
+from launcher.downloads.engine import Result, as_user_error, default_validator, fetch
 from launcher.downloads.partfile import PartFile
-from launcher.downloads.transfer import ProgressHook
+from launcher.downloads.transfer import ProgressHook, Validator
 from launcher.errors import AllMirrorsFailed, DestinationExists
 from launcher.mirrors import ranking
 from launcher.mirrors.fallback import MirrorProblem
@@ -74,8 +74,12 @@ def download(
     lang: str = "en",
     bundle: Bundle | None = None,
     stop: threading.Event | None = None,
+    validator: Validator | None = None,
 ) -> Result:
-    """Fetch ``dest`` from the first source that works; verified, resumable."""
+    """Fetch ``dest`` from the first source that works; verified, resumable.
+
+    ``validator`` judges the first bytes (default: no HTML page, LFS pointer or JSON error).
+    """
     if not sources:
         raise ValueError("no source to download from")
     present = _already_there(dest, sha256, size)
@@ -89,7 +93,7 @@ def download(
             try:
                 return fetch(source.url, dest, sha256=sha256, size=size, headers=source.headers,
                              connections=connections, on_progress=on_progress, stop=stop,
-                             stay_within=source.stay_within)  # fmt: skip
+                             stay_within=source.stay_within, validator=validator or default_validator)  # fmt: skip
             except MirrorProblem as problem:
                 tried.append((source, problem))
                 if bundle is not None and source.channel and source.mirror_id:

@@ -36,6 +36,7 @@ import requests
 from launcher.downloads.backoff import Stopped, pause, retry_after
 from launcher.downloads.partfile import Meta, PartFile
 from launcher.downloads.progress import Meter, Progress
+from launcher.downloads.redirects import headers_for
 from launcher.downloads.transfer import (
     CONTENT_RANGE,
     TIMEOUT,
@@ -44,6 +45,7 @@ from launcher.downloads.transfer import (
     ProgressHook,
     Remote,
     RemoteChanged,
+    StatusProblem,
     Transfer,
     Validator,
     WrongContentProblem,
@@ -59,6 +61,9 @@ class VerifyProblem(MirrorProblem):
     def __init__(self, what: str, expected: str, actual: str, url: str) -> None:
         super().__init__(f"{what} mismatch")
         self.what, self.expected, self.actual, self.url = what, expected, actual, url
+
+
+UNAUTHORIZED = "HTTP 401 (a token is needed, or the one sent was refused)"
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def redirect_guard(stay_within: Sequence[str]) -> Callable[..., None]:
     return hook
 
 
-def _default_validator(first: bytes) -> str | None:
+def default_validator(first: bytes) -> str | None:
     from launcher.models.safetensors_header import sniff_wrong_content
 
     return sniff_wrong_content(first)
@@ -112,12 +117,12 @@ def _first_answer(session: requests.Session, url: str, h: Mapping[str, str],
             if last or reason in ("DNS lookup failed", "connection refused"):
                 raise MirrorProblem(reason) from exc
         else:
-            problem = problem_for_status(resp.status_code)
+            problem = UNAUTHORIZED if resp.status_code == 401 else problem_for_status(resp.status_code)
             if problem is None:
                 return resp
             resp.close()
             if last or not (resp.status_code == 429 or resp.status_code >= 500):
-                raise MirrorProblem(problem)
+                raise StatusProblem(resp.status_code, problem)
             wait = retry_after(resp.headers.get("Retry-After"))
             if wait is not None:
                 if pause(wait, *stops):
@@ -161,7 +166,7 @@ def fetch(
     connections: int = 8,
     on_progress: ProgressHook | None = None,
     stop: threading.Event | None = None,
-    validator: Validator = _default_validator,
+    validator: Validator = default_validator,
     tick: float = 0.25,
     stay_within: Sequence[str] = (),
 ) -> Result:
@@ -204,13 +209,21 @@ def fetch(
                         first.close()
                     raise DiskFull(need=human_size(meta.size - have), free=human_size(free), path=str(dest.parent))
             meter = Meter(have, meta.size)
-            run = Transfer(part, remote, headers or {}, meter, validator, stop)
+            # A redirect to another host (a CDN, Civitai's signed URL) gets no credentials: they are the origin's.
+            run = Transfer(part, remote, headers_for(url, remote.url, headers or {}), meter, validator, stop)
             hasher = PrefixHasher(part.part) if remote.ranges and meta.size is not None else None
             try:
                 used = run_transfer(run, remote, meta, done, first, session, connections, on_progress, tick, hasher)
             except RemoteChanged:
                 part.discard()
                 continue
+            except StatusProblem as exc:
+                # A signed URL we were redirected to (Civitai's, valid about a day) expired during the transfer:
+                # ask the origin again for a fresh one and go on with the bytes already written.
+                if exc.status in (401, 403, 410) and remote.url != url and attempt < 2:
+                    part.close()
+                    continue
+                raise
             except OSError as exc:
                 if exc.errno == 28:  # ENOSPC
                     free = shutil.disk_usage(dest.parent).free
@@ -246,7 +259,8 @@ def as_user_error(problem: MirrorProblem, url: str, part: Path | None = None) ->
     from launcher.errors import DownloadFailed
 
     if isinstance(problem, WrongContentProblem):
-        zh = {"HTML page": "一个网页", "Git LFS pointer": "一个 Git LFS 指针文件", "JSON error": "一个 JSON 错误信息"}
+        zh = {"HTML page": "一个网页", "Git LFS pointer": "一个 Git LFS 指针文件", "JSON error": "一个 JSON 错误信息",
+              "file that is not in the safetensors format": "一个不是 safetensors 格式的文件"}  # fmt: skip
         return WrongContent(what_zh=zh.get(problem.what, problem.what), what_en=f"a {problem.what}", url=problem.url)
     if isinstance(problem, VerifyProblem):
         return ChecksumMismatch(what=problem.what, expected=problem.expected, actual=problem.actual, url=problem.url)

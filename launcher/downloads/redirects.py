@@ -14,12 +14,15 @@ anywhere (the official hub, whose CDN and Xet hosts are its own).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from launcher.mirrors.fallback import MirrorProblem
 
-__all__ = ["OffMirrorRedirect", "check_redirects", "mirror_domains"]
+__all__ = ["OffMirrorRedirect", "check_redirects", "headers_for", "mirror_domains"]
+
+# Headers that carry the origin's credentials: never sent to another host a download was redirected to.
+CREDENTIALS = ("authorization", "cookie")
 
 
 class OffMirrorRedirect(MirrorProblem):
@@ -58,3 +61,20 @@ def check_redirects(urls: Sequence[str], stay_within: Sequence[str]) -> None:
         host = urlsplit(url).hostname or ""
         if host and not _inside(host, stay_within):
             raise OffMirrorRedirect(host)
+
+
+def _origin(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.hostname or "").lower().rstrip("."), parts.port or default
+
+
+def headers_for(origin: str, target: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a request to ``target`` may carry when ``headers`` were meant for ``origin``.
+
+    Same host and port: all of them.  Another host (the redirect to a CDN or a signed URL): no
+    ``Authorization`` or ``Cookie``, as ``requests`` does itself when it follows the redirect.
+    """
+    if _origin(origin) == _origin(target):
+        return dict(headers)
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIALS}

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -24,10 +25,13 @@ from launcher.mirrors.fallback import MirrorProblem, problem_for_exception, prob
 from launcher.mirrors.sources import Source
 from launcher.models.catalog import CatalogEntry, ModelCatalog, ModelScopeSource
 
+if TYPE_CHECKING:
+    from launcher.models.sidecar import Sidecar
+    from launcher.models.tokens import Site
+
 MODELSCOPE = "https://www.modelscope.cn"  # when the mirror plan lists no ModelScope source
 MODELSCOPE_REVISION = "master"
 
-CIVITAI = "https://civitai.com"
 METADATA_TIMEOUT = 10.0
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -41,6 +45,12 @@ class Plan:
     kind: str | None = None  # checkpoint | lora | vae | embedding | upscaler, when the source says
     notes: list[str] = field(default_factory=list)
     fallback: Plan | None = None  # a different file to fetch when every source failed (a ModelScope copy)
+    # Links (launcher/models/resolve.py): the site whose token a 401 asks for, what to write beside the file,
+    # whether a token was sent, and how messages name the model.
+    site: Site | None = None
+    sidecar: Sidecar | None = None
+    token_sent: bool = False
+    label: str = ""
 
 
 def valid_sha256(value: str | None) -> str | None:
@@ -94,19 +104,27 @@ def parse_hf(text: str, hf_hosts: Sequence[str]) -> HfFile | None:
     return None
 
 
-def _hf_headers(endpoint: Source) -> dict[str, str]:
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def hf_token(token: str | None) -> str:
+    """The Hugging Face token: the one given (from config.toml), else HF_TOKEN / HUGGING_FACE_HUB_TOKEN."""
+    from launcher.models.tokens import HUGGINGFACE
+
+    return token if token is not None else HUGGINGFACE.token(None)
 
 
-def hf_metadata(file: HfFile, endpoint: str) -> tuple[str, str | None, int | None]:
+class GatedProblem(MirrorProblem):
+    """A gated repository: only a token of an account that accepted its terms may read it."""
+
+
+def hf_metadata(file: HfFile, endpoint: str, token: str = "") -> tuple[str, str | None, int | None]:
     """(commit sha, LFS sha256, size) of one file, from the endpoint's API."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        info = HfApi(endpoint=endpoint).model_info(file.repo, revision=file.revision, files_metadata=True,
+        info = HfApi(endpoint=endpoint, token=token or False).model_info(file.repo, revision=file.revision, files_metadata=True,
                                                    timeout=METADATA_TIMEOUT)  # fmt: skip
+    except GatedRepoError as exc:  # before its base class, RepositoryNotFoundError
+        raise GatedProblem(f"gated: {file.repo} needs a token of an account that accepted its terms") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
         raise MirrorProblem(f"not found: {file.repo}@{file.revision}") from exc
     except HfHubHTTPError as exc:
@@ -125,67 +143,41 @@ def hf_metadata(file: HfFile, endpoint: str) -> tuple[str, str | None, int | Non
     raise MirrorProblem(f"{file.filename} is not in {file.repo}@{file.revision}")
 
 
-def resolve_hf(file: HfFile, endpoints: Sequence[Source]) -> Plan:
-    """Metadata from the first endpoint that answers; bytes from every endpoint in turn."""
+def resolve_hf(file: HfFile, endpoints: Sequence[Source], token: str | None = None) -> Plan:
+    """Metadata from the first endpoint that answers; bytes from every endpoint in turn.
+
+    The token (``downloads.hf_token``, else HF_TOKEN) goes to the Hugging Face channel's endpoints only.
+    """
+    from launcher.models.tokens import HUGGINGFACE, bearer, token_needed
+
+    token = hf_token(token)
     problems: list[str] = []
+    gated = 0
     for endpoint in endpoints:
         try:
-            commit, sha, size = hf_metadata(file, endpoint.url.rstrip("/"))
+            commit, sha, size = hf_metadata(file, endpoint.url.rstrip("/"), token)
             break
         except MirrorProblem as exc:
             problems.append(f"{endpoint.id}: {exc.reason}")
+            gated += isinstance(exc, GatedProblem)
     else:
+        if gated:  # the repository is there, behind its terms: more endpoints cannot help, a token can
+            raise token_needed(HUGGINGFACE, f"{file.repo} ({file.filename})", sent=bool(token))
         raise MirrorProblem("; ".join(problems) or "no Hugging Face endpoint")
     path = quote(file.filename)
     sources = [
         DownloadSource(
             f"{e.url.rstrip('/')}/{file.repo}/resolve/{commit}/{path}",
             label=e.name("en"),
-            headers=_hf_headers(e),
+            headers=bearer(token),
             channel="huggingface",
             mirror_id=e.id,
             stay_within=() if e.official else mirror_domains(e.url),
         )  # fmt: skip
         for e in endpoints
     ]
-    return Plan(sources, file.filename.rsplit("/", 1)[-1], sha, size, notes=problems)
-
-
-# -- Civitai --------------------------------------------------------------------------------------------------------
-
-_CIVITAI_KIND = {"Checkpoint": "checkpoint", "LORA": "lora", "LoCon": "lora", "DoRA": "lora",
-                 "TextualInversion": "embedding", "VAE": "vae", "Upscaler": "upscaler"}  # fmt: skip
-
-
-def civitai_version(url: str) -> str | None:
-    """The model-version id in a Civitai page or download URL."""
-    parts = urlsplit(url)
-    if not parts.netloc.endswith("civitai.com"):
-        return None
-    m = re.search(r"/api/download/models/(\d+)", parts.path) or re.search(r"modelVersionId=(\d+)", parts.query)
-    return m.group(1) if m else None
-
-
-def resolve_civitai(version: str, token: str, base: str = CIVITAI) -> Plan:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        resp = requests.get(f"{base}/api/v1/model-versions/{version}", headers=headers, timeout=METADATA_TIMEOUT)
-    except requests.RequestException as exc:
-        raise MirrorProblem(problem_for_exception(exc) or "connection failed") from exc
-    problem = problem_for_status(resp.status_code)
-    if problem:
-        raise MirrorProblem(problem)
-    data = resp.json()
-    files = data.get("files") or []
-    primary = next((f for f in files if f.get("primary")), files[0] if files else None)
-    if primary is None:
-        raise MirrorProblem(f"Civitai model version {version} lists no files")
-    sha = (primary.get("hashes") or {}).get("SHA256")
-    kind = _CIVITAI_KIND.get(str(data.get("model", {}).get("type", "")))
-    url = primary.get("downloadUrl") or f"{base}/api/download/models/{version}"
-    # sizeKB is rounded, so it is not a size to verify against; the SHA256 is.
-    name = primary.get("name") or f"{version}.safetensors"
-    return Plan([DownloadSource(url, label="Civitai", headers=headers)], name, sha.lower() if sha else None, None, kind)
+    return Plan(sources, file.filename.rsplit("/", 1)[-1], sha, size, notes=problems, site=HUGGINGFACE,
+                token_sent=bool(token))  # fmt: skip
 
 
 # -- everything together ------------------------------------------------------------------------------------------
@@ -203,7 +195,8 @@ def modelscope_source(copy: ModelScopeSource, modelscope: Source | None) -> Down
                           stay_within=mirror_domains(base))  # fmt: skip
 
 
-def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source], modelscope: Source | None) -> Plan:
+def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source], modelscope: Source | None,
+                  token: str | None = None) -> Plan:  # fmt: skip
     """A catalog entry: its Hugging Face file through every endpoint, then its ModelScope copy if listed.
 
     The same file on ModelScope is one more source, checked against the entry's sha256; a different
@@ -221,7 +214,7 @@ def _from_catalog(entry: CatalogEntry, endpoints: Sequence[Source], modelscope: 
     if entry.hf is None:
         return Plan([DownloadSource(entry.url), *same], entry.filename, sha, None, entry.type, fallback=fallback)
     try:
-        plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints)
+        plan = resolve_hf(HfFile(entry.hf.repo, entry.hf.file, entry.hf.revision), endpoints, token)
     except MirrorProblem as exc:
         note = f"Hugging Face: {exc.reason}"
         if same:  # no Hugging Face endpoint answered; ModelScope's copy is checked against the catalog's sha256
@@ -239,13 +232,14 @@ def resolve_target(
     *,
     catalog: ModelCatalog | None,
     endpoints: Sequence[Source],
-    civitai_token: str = "",
+    hf_token: str | None = None,
     modelscope: Source | None = None,
 ) -> tuple[Plan, str | None]:
     """What ``models download TARGET`` means: the plan, and a hash the target itself carries.
 
     TARGET is a catalog name, a Hugging Face ``org/repo/file``, a Hugging Face
-    resolve/blob URL, a Civitai URL, or any URL (``#sha256=`` allowed).
+    resolve/blob URL, or any URL (``#sha256=`` allowed); the other link kinds are
+    :func:`launcher.models.resolve.resolve_link`'s.
     Raises :class:`MirrorProblem` when no source answers, and the catalog's
     UnknownModel (with a suggestion) for a name it does not know.
     """
@@ -254,17 +248,14 @@ def resolve_target(
         url, fragment = split_fragment(target)
         hf = parse_hf(url, hosts)
         if hf is not None:
-            return resolve_hf(hf, endpoints), fragment
-        version = civitai_version(url)
-        if version is not None:
-            return resolve_civitai(version, civitai_token), fragment
+            return resolve_hf(hf, endpoints, hf_token), fragment
         return Plan([DownloadSource(url)], filename_of(url)), fragment
     entry = catalog.find(target) if catalog is not None else None
     if entry is not None:
-        return _from_catalog(entry, endpoints, modelscope), None
+        return _from_catalog(entry, endpoints, modelscope, hf_token), None
     hf = parse_hf(target, hosts)
     if hf is None:
         if catalog is not None:
             catalog.resolve(target)  # raises UnknownModel with a "did you mean"
         raise MirrorProblem(f"not a model name, a Hugging Face file or a URL: {target}")
-    return resolve_hf(hf, endpoints), None
+    return resolve_hf(hf, endpoints, hf_token), None

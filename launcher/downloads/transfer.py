@@ -46,6 +46,15 @@ class WrongContentProblem(MirrorProblem):
         self.url = url
 
 
+class StatusProblem(MirrorProblem):
+    """The server answered a failing HTTP status; ``status`` lets callers tell a dead link (404), a missing
+    token (401) or an expired signed URL (403 after a redirect) from a mirror's trouble."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 class RemoteChanged(Exception):
     """The file on the server changed while (or since) we were fetching it."""
 
@@ -216,7 +225,7 @@ class Transfer:
             if problem is not None:
                 if resp.status_code == 429 or resp.status_code >= 500:
                     raise _Retry(problem, retry_after(resp.headers.get("Retry-After")))
-                raise MirrorProblem(problem)
+                raise StatusProblem(resp.status_code, problem)
             if resp.status_code != 206:
                 raise MirrorProblem(f"HTTP {resp.status_code}")
             m = CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))

@@ -12,7 +12,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CHANNELS = ("pypi", "torch", "huggingface", "python", "github")
+CHANNELS = ("pypi", "torch", "huggingface", "python", "github", "civitai", "modelscope")
 STATUSES = ("verified", "reported", "unverified")
 
 

@@ -12,6 +12,8 @@ EXPECT = {
     "huggingface": ("Hugging Face 兼容的 API", "a Hugging Face compatible API"),
     "python": ("Python 安装包的下载地址", "a download location for Python builds"),
     "github": ("GitHub 加速前缀", "a GitHub proxy prefix"),
+    "civitai": ("Civitai 兼容的 API（/api/v1/models）", "a Civitai compatible API (/api/v1/models)"),
+    "modelscope": ("魔搭（ModelScope）兼容的 API", "a ModelScope compatible API"),
 }
 
 

@@ -108,6 +108,13 @@ def content_problem(kind: str, body: bytes, content_type: str, status: int) -> s
         except ValueError:
             return "not a Hugging Face API answer (wrong content)"
         return None if isinstance(data, dict) and "id" in data else "not a Hugging Face API answer (wrong content)"
+    if kind in ("civitai", "modelscope") and status < 300:
+        key = "items" if kind == "civitai" else "Code"
+        try:
+            data = json.loads(body.decode("utf-8", "replace"))
+        except ValueError:
+            data = None
+        return None if isinstance(data, dict) and key in data else f"not a {kind} API answer (wrong content)"
     if kind == "embed" and "html" in content_type:
         return "an HTML page instead of a file (wrong content)"
     return None

@@ -73,7 +73,8 @@ def local_folder(value: str) -> Path:
     return Path(value[len("file://") :] if value.startswith("file://") else value).expanduser()
 
 
-CUSTOM_KIND = {"pypi": "pep503", "torch": "pep503", "huggingface": "hf", "python": "pbs", "github": "prefix"}
+CUSTOM_KIND = {"pypi": "pep503", "torch": "pep503", "huggingface": "hf", "python": "pbs", "github": "prefix",
+               "civitai": "civitai", "modelscope": "modelscope"}  # fmt: skip
 FLAT_PREFIX = "flat+"  # a torch URL that is a flat listing (like Aliyun's), not an index
 
 

@@ -39,6 +39,9 @@ FOLDER_BY_TYPE: dict[str, str] = {
     "vae": "VAE",
     "embedding": "embeddings",
     "upscaler": "ESRGAN",
+    # Only from links (Civitai types); the catalog's entries stay of the kinds above.
+    "controlnet": "ControlNet",
+    "hypernetwork": "hypernetworks",
 }
 
 _ID = re.compile(r"[a-z0-9][a-z0-9.-]*")

@@ -146,6 +146,22 @@ def sniff_wrong_content(first_bytes: bytes) -> str | None:
     return SNIFF_NAMES[problem] if problem else None
 
 
+NOT_SAFETENSORS = "file that is not in the safetensors format"
+MAX_HEADER = 100 << 20  # safetensors refuses larger headers
+
+
+def sniff_safetensors(first_bytes: bytes) -> str | None:
+    """For a download that will be named ``*.safetensors``: :func:`sniff_wrong_content`, and then the
+    format itself (an 8-byte little-endian header length that makes sense, then the JSON header's ``{``)."""
+    problem = sniff_wrong_content(first_bytes)
+    if problem is not None or len(first_bytes) < 9:
+        return problem
+    n = int.from_bytes(first_bytes[:8], "little")
+    if not 2 <= n <= MAX_HEADER or first_bytes[8:9] != b"{":
+        return NOT_SAFETENSORS
+    return None
+
+
 def _parse_tensor(name: str, raw: Any, path: Path) -> TensorInfo:
     if not isinstance(raw, dict):
         raise HeaderError(Problem.BAD_LAYOUT, path, f"entry {name!r} is not an object")

@@ -21,6 +21,8 @@ CHANNEL_TITLES: dict[str, Text] = {
     "huggingface": Text("模型下载 (HF)", "Models (HF)"),
     "python": Text("Python 安装包", "Python builds"),
     "github": Text("GitHub 加速", "GitHub proxy"),
+    "civitai": Text("Civitai 模型站", "Civitai"),
+    "modelscope": Text("魔搭 ModelScope", "ModelScope"),
 }
 
 

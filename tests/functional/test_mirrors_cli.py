@@ -26,17 +26,19 @@ def bundle(tmp_path: Path, mirror_farm: MirrorFarm) -> Path:
     text = (b / "mirrors.toml").read_text(encoding="utf-8")
     for host in ("mirror.nju.edu.cn", "mirrors.aliyun.com", "mirror.sjtu.edu.cn", "download.pytorch.org", "hf-mirror.com",
                  "huggingface.co", "www.modelscope.cn", "registry.npmmirror.com", "github.com", "mirrors.huaweicloud.com",
-                 "www.python.org", "ghfast.top", "gh-proxy.com", "raw.githubusercontent.com"):  # fmt: skip
+                 "www.python.org", "ghfast.top", "gh-proxy.com", "raw.githubusercontent.com", "civitai.com", "civitai.green",
+                 "civitai.red", "www.modelscope.ai"):  # fmt: skip
         text = text.replace(f"https://{host}", f"{dead}/{host}")
     (b / "mirrors.toml").write_text(text, encoding="utf-8")
     return b
 
 
-def test_list_json_has_all_five_channels(bundle: Path) -> None:
+def test_list_json_has_all_seven_channels(bundle: Path) -> None:
     r = run_cli(bundle, "mirrors", "list", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert [c["channel"] for c in data["channels"]] == ["pypi", "torch", "huggingface", "python", "github"]
+    assert [c["channel"] for c in data["channels"]] == ["pypi", "torch", "huggingface", "python", "github", "civitai",
+                                                        "modelscope"]  # fmt: skip
     ids = {c["channel"]: [m["id"] for m in c["mirrors"]] for c in data["channels"]}
     assert {"tuna", "ustc", "aliyun", "pypi"} <= set(ids["pypi"]) and "hf-mirror" in ids["huggingface"]
     github = next(c for c in data["channels"] if c["channel"] == "github")
@@ -63,9 +65,10 @@ def test_test_covers_every_channel_and_auto_then_prefers_the_measured_mirror(bun
     assert r.returncode == 4, r.stderr  # torch, huggingface and python have no working mirror here
     data = json.loads(r.stdout)
     channels = {x["channel"] for x in data["results"]}
-    assert channels == {"pypi", "torch", "huggingface", "python", "github"}
+    assert channels == {"pypi", "torch", "huggingface", "python", "github", "civitai", "modelscope"}
     dead = {f["channel"]: f for f in data["findings"]}
-    assert set(dead) == {"torch", "huggingface", "python"}  # github is "off" (no proxy), pypi has one that works
+    # github is "off" (no proxy), pypi has one that works
+    assert set(dead) == {"torch", "huggingface", "python", "civitai", "modelscope"}
     assert dead["torch"]["code"] == "CHANNEL_DEAD" and "mirrors use torch" in dead["torch"]["fix"]
     tried = {t["id"]: t["error"] for t in dead["huggingface"]["tried"]}
     assert "hf-mirror" in tried and tried["hf-mirror"] and "hf-mirror" in dead["huggingface"]["message"]

@@ -8,18 +8,18 @@ hf-mirror Xet case), a 503.  The bundle's mirrors.toml points the catalog's mirr
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.support.bundle_copy import copy_bundle, run_cli, set_mirror_urls
+from tests.support.fake_models import random_safetensors
 from tests.support.fileserver import refused_url
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.modelscope_endpoint import ModelScopeEndpoint
 
-WEIGHTS = os.urandom(300_000)
-OTHER = os.urandom(200_000)  # the ModelScope copy that is another file (another precision)
+WEIGHTS = random_safetensors(300_000)
+OTHER = random_safetensors(200_000)  # the ModelScope copy that is another file (another precision)
 REPO, FILE = "org/tiny-sd", "tiny-fp16.safetensors"
 MS_REPO = "AI-ModelScope/tiny-sd"
 

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.support.bundle_copy import copy_bundle, run_cli
+from tests.support.bundle_copy import kill_9_mid_download, run_cli
+from tests.support.fake_models import random_safetensors
 from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.tiny_sd import TinySD
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    return copy_bundle(tmp_path / "bundle")
-
-
-@pytest.fixture
-def model_bytes(tiny_sd: TinySD) -> bytes:
-    return tiny_sd.checkpoint.read_bytes()
 
 
 def test_download_by_url_verifies_and_lands_where_asked(
@@ -112,23 +96,11 @@ def test_a_catalog_entry_downloads_by_name_into_its_folder(
 
 
 def test_kill_9_and_the_same_command_resumes(bundle: Path, file_server: FileServer, tmp_path: Path) -> None:
-    data = os.urandom(12 * MiB)
+    data = random_safetensors(12 * MiB)
     sha = hashlib.sha256(data).hexdigest()
     file_server.add("/big.safetensors", data).faults.throttle = MiB  # 8 connections: about 1.5 s in all
     args = ["models", "download", file_server.url_for("/big.safetensors"), "--sha256", sha, "--to", str(tmp_path / "o")]
-    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
-    env["PYTHONPATH"] = str(bundle)
-    first = tmp_path / "first-run.log"
-    with open(first, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=env, cwd=bundle,
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    journal = tmp_path / "o" / "big.safetensors.part.log"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (journal.exists() and journal.stat().st_size > 600):
-        time.sleep(0.02)
-    assert proc.poll() is None, first.read_text(encoding="utf-8")  # it ended before the kill: say why
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_mid_download(bundle, args, tmp_path / "o" / "big.safetensors.part.log", tmp_path / "first-run.log")
     file_server.faults("/big.safetensors").throttle = None
     r = run_cli(bundle, *args, "--json")
     assert r.returncode == 0, r.stderr

@@ -13,13 +13,15 @@ from launcher.doctor.sysinfo import redact
 from tests.support.bundle_copy import copy_bundle
 
 SECRETS = ("s3cret-pass", "hunter22", "0123456789abcdef0123456789abcdef", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz1234",
-           "eyJhbGciOiJIUzI1NiJ9.payload", "pw4mirror", "zzz987654", "alicewang")  # fmt: skip
+           "eyJhbGciOiJIUzI1NiJ9.payload", "pw4mirror", "zzz987654", "alicewang",
+           "ms7c1d0e2f3a4b5c6d", "hfcfg9q8w7e6r5t4y3")  # fmt: skip
 
 
 def test_the_bundle_holds_facts_findings_config_and_logs_without_secrets(tmp_path: Path, no_nvidia_smi: str) -> None:
     bundle = copy_bundle(tmp_path / "b")
     (bundle / "config.toml").write_text(
         '[downloads]\ncivitai_token = "0123456789abcdef0123456789abcdef"\n'
+        'modelscope_token = "ms7c1d0e2f3a4b5c6d"\nhf_token = "hfcfg9q8w7e6r5t4y3"\n'
         '[network]\nproxy = "http://alicewang:s3cret-pass@proxy.local:8080"\n'
         '[launch]\nauth = "admin:hunter22"\n',
         encoding="utf-8",
@@ -31,7 +33,8 @@ def test_the_bundle_holds_facts_findings_config_and_logs_without_secrets(tmp_pat
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload\n"
         "pip: Looking in indexes: https://bob:pw4mirror@mirror.example/simple\n"
         "Loading weights from /home/alicewang/models/x.safetensors and C:\\Users\\alicewang\\Desktop\\y.ckpt\n"
-        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.50 GiB\n",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.50 GiB\n"
+        "a tool echoed ms7c1d0e2f3a4b5c6d and hfcfg9q8w7e6r5t4y3 without a label\n",
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}

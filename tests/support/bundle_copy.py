@@ -130,3 +130,22 @@ def run_cli(bundle: Path, *args: str, timeout: float = 600,
     env.update(extra)
     return subprocess.run([sys.executable, "-m", "launcher", *args], capture_output=True, text=True, env=env,
                           cwd=bundle, timeout=timeout)  # fmt: skip
+
+
+def kill_9_mid_download(bundle: Path, args: list[str], journal: Path, log: Path, timeout: float = 60) -> None:
+    """Run ``python -m launcher ARGS`` as a child, and ``kill -9`` it once ``journal`` (a download's
+    ``NAME.part.log``) shows a few finished spans: the crash a resume must survive.  ``log`` keeps its output."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "YIJIAN_HOME"}
+    env["PYTHONPATH"] = str(bundle)
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=env, cwd=bundle,
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (journal.exists() and journal.stat().st_size > 600):
+        time.sleep(0.02)
+    assert proc.poll() is None, log.read_text(encoding="utf-8")  # it ended before the kill: say why
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -99,3 +99,14 @@ VAE = {
     "post_quant_conv.weight": (4, 4, 1, 1),
 }
 ESRGAN = {"conv_first.weight": (64, 3, 3, 3), "body.0.rdb1.conv1.weight": (32, 64, 3, 3)}
+
+
+def random_safetensors(size: int) -> bytes:
+    """``size`` bytes that start as a valid safetensors file (one U8 tensor) and are random after the header:
+    content a download can verify and a resume cannot fake, which the downloader's format check accepts."""
+    import os
+
+    header = json.dumps({"blob": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}}).encode()
+    header += b" " * (-len(header) % 8)
+    head = len(header).to_bytes(8, "little") + header
+    return head + os.urandom(max(0, size - len(head)))

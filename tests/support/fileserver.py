@@ -298,7 +298,7 @@ class _FileHandler(BytesHandler):
         if blob is None:
             self.reply(404, b"404 Not Found\n", content_type="text/plain")
             return
-        serve_bytes(self, blob)
+        serve_bytes(self, blob, server.headers.get(self.path.split("?", 1)[0], ()))
 
 
 @dataclass
@@ -307,11 +307,14 @@ class FileServer(BytesServer):
 
     handler: type[Handler] = _FileHandler
     files: dict[str, Blob] = field(default_factory=dict)
+    headers: dict[str, Sequence[tuple[str, str]]] = field(default_factory=dict)  # path -> extra reply headers
 
-    def add(self, path: str, data: bytes, etag: str | None = None, faults: Faults | None = None) -> Blob:
-        """Serve ``data`` at ``path`` (ETag defaults to its sha256)."""
+    def add(self, path: str, data: bytes, etag: str | None = None, faults: Faults | None = None,
+            headers: Sequence[tuple[str, str]] = ()) -> Blob:  # fmt: skip
+        """Serve ``data`` at ``path`` (ETag defaults to its sha256), with ``headers`` (Content-Disposition …)."""
         blob = Blob(data, etag or hashlib.sha256(data).hexdigest(), faults or Faults())
         self.files[path] = blob
+        self.headers[path] = tuple(headers)
         return blob
 
     def faults(self, path: str) -> Faults:

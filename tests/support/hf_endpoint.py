@@ -18,7 +18,9 @@ Routes, as the real hub answers them:
   ``Location`` of the CDN route, which serves the bytes with Range and the file's :class:`Faults`
   and repeats ``X-Repo-Commit`` and ``ETag``.  With ``lfs_cross_origin`` the Location names
   ``localhost:PORT``, another origin for a client of ``127.0.0.1:PORT``, as the real CDN is.
-* 404 + ``X-Error-Code: RepoNotFound | RevisionNotFound | EntryNotFound``.
+* 404 + ``X-Error-Code: RepoNotFound | RevisionNotFound | EntryNotFound``;
+* a repo in ``gated`` (repo id -> token) answers 401 + ``X-Error-Code: GatedRepo`` to a request without
+  ``Authorization: Bearer <token>``.
 
 Revisions arrive quoted (``refs%2Fpr%2F1``); every revision of a repo names its one 40-hex commit.
 """
@@ -166,6 +168,12 @@ class _HubHandler(BytesHandler):
                 if repo is None:
                     _not_found(self, "RepoNotFound", "Repository not found")
                     return
+                wanted = self.hub.gated.get(m[1])
+                if wanted is not None and self.headers.get("Authorization") != f"Bearer {wanted}":
+                    message = f"Access to model {m[1]} is restricted. You must have access to it and be authenticated."
+                    self.reply(401, json.dumps({"error": message}).encode(),
+                               [("X-Error-Code", "GatedRepo"), ("X-Error-Message", message)], "application/json")
+                    return
                 getattr(self, name)(repo, *(unquote(g) if g else g for g in m.groups()[1:]), query=query)
                 return
         self.reply(404, b"404 Not Found\n", content_type="text/plain")
@@ -221,6 +229,7 @@ class HfEndpoint(BytesServer):
     handler: type[Handler] = _HubHandler
     repos: dict[str, Repo] = field(default_factory=dict)
     lfs_cross_origin: bool = False  # send LFS downloads to http://localhost:PORT instead of a relative Location
+    gated: dict[str, str] = field(default_factory=dict)  # repo id -> the token its API and files want (else 401)
 
     def add_repo(self, repo_id: str, files: Mapping[str, bytes], lfs: Iterable[str] = (),
                  revisions: Iterable[str] = ("main",)) -> Repo:  # fmt: skip

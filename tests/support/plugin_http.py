@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.civitai_endpoint import CivitaiEndpoint
 from tests.support.fileserver import FileServer
 from tests.support.fileserver import refused_url as _refused_url
 from tests.support.hf_endpoint import HfEndpoint
@@ -46,6 +47,17 @@ def modelscope_endpoint() -> Iterator[ModelScopeEndpoint]:
         yield ms
     finally:
         ms.stop()
+
+
+@pytest.fixture
+def civitai_endpoint() -> Iterator[CivitaiEndpoint]:
+    """A running :class:`CivitaiEndpoint`; publish with ``add_model``, point the civitai channel at ``.url``."""
+    site = CivitaiEndpoint()
+    site.start()
+    try:
+        yield site
+    finally:
+        site.stop()
 
 
 @pytest.fixture

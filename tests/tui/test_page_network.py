@@ -275,7 +275,7 @@ async def test_speed_test_fills_the_table_from_the_local_stand_ins(farm_bundle: 
         assert first[1] == "* pypi" and first[4] == "可用" and first[2].endswith(" ms")  # the only healthy one, in use
         assert pypi["tuna"][4] == "连接被拒绝" and pypi["bfsu"][4] == "HTTP 403"
         assert pypi["ustc"][4] == "内容不对" and pypi["aliyun"][4] == "超时"
-        assert {r[0] for r in table} == {"pypi", "torch", "huggingface", "python", "github"}
+        assert {r[0] for r in table} == {"pypi", "torch", "huggingface", "python", "github", "civitai", "modelscope"}
         assert "PyPI 官方（auto：测速最快）" in text_of(app, "#now-pypi")
         await pilot.press("f2")
         await pilot.pause()

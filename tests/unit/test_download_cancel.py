@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 
 import pytest
@@ -14,11 +13,12 @@ from launcher.downloads.partfile import PartFile
 from launcher.downloads.progress import Progress
 from launcher.errors import DownloadInterrupted
 from launcher.models.fetch import ModelRequest, fetch_model
+from tests.support.fake_models import random_safetensors
 from tests.support.hermetic import Sealed
 from tests.support.hf_endpoint import HfEndpoint
 
 MiB = 1024 * 1024
-DATA = os.urandom(6 * MiB)
+DATA = random_safetensors(6 * MiB)  # a real header: the format check of a .safetensors name passes
 SHA = hashlib.sha256(DATA).hexdigest()
 REPO, FILE = "OedoSoldier/detail-tweaker-lora", "add_detail.safetensors"  # the catalog's add-detail entry
 

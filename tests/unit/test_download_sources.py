@@ -1,18 +1,15 @@
-"""What `models download TARGET` resolves to: catalog names, Hugging Face files, Civitai, plain URLs."""
+"""What `models download TARGET` resolves to: catalog names, Hugging Face files, plain URLs (links: test_model_links)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 
 from bootstrap.layout import Bundle
 from launcher.downloads.sources import (
     HfFile,
-    civitai_version,
     parse_hf,
-    resolve_civitai,
     resolve_target,
     split_fragment,
     valid_sha256,
@@ -20,7 +17,6 @@ from launcher.downloads.sources import (
 from launcher.mirrors.fallback import MirrorProblem
 from launcher.mirrors.sources import Source
 from launcher.models.catalog import UnknownModel, catalog_path, load_model_catalog
-from tests.support.fileserver import FileServer
 from tests.support.hf_endpoint import HfEndpoint
 from tests.support.httpbase import free_port
 
@@ -40,8 +36,6 @@ def test_parse_forms() -> None:
     )
     assert parse_hf("https://example.com/org/repo/resolve/main/f", hosts) is None
     assert split_fragment("https://x/f.bin#sha256=" + "A" * 64) == ("https://x/f.bin", "a" * 64)
-    assert civitai_version("https://civitai.com/models/4384?modelVersionId=128713") == "128713"
-    assert civitai_version("https://civitai.com/api/download/models/128713?type=Model") == "128713"
     assert valid_sha256(" " + "F" * 64) == "f" * 64
     with pytest.raises(ValueError):
         valid_sha256("abc")
@@ -86,20 +80,3 @@ def test_plain_url_keeps_its_fragment_hash() -> None:
         and carried == "1" * 64
         and plan.sources[0].url == "https://dl.example.com/a%20b.safetensors"
     )
-
-
-def test_civitai_metadata_and_token(file_server: FileServer) -> None:
-    meta = {"model": {"type": "LORA"}, "files": [
-        {"name": "other.safetensors", "primary": False},
-        {"name": "style.safetensors", "primary": True, "hashes": {"SHA256": "AB" * 32}, "sizeKB": 1.5,
-         "downloadUrl": "https://civitai.com/api/download/models/7"},
-    ]}  # fmt: skip
-    file_server.add("/api/v1/model-versions/7", json.dumps(meta).encode())
-    plan = resolve_civitai("7", "secret-token", base=file_server.url)
-    assert plan.filename == "style.safetensors" and plan.kind == "lora" and plan.sha256 == "ab" * 32
-    assert plan.sources[0].headers == {"Authorization": "Bearer secret-token"}
-    file_server.wait_idle()
-    assert file_server.requests[-1].headers.get("Authorization") == "Bearer secret-token"
-    file_server.add("/api/v1/model-versions/8", b"").faults.status = 404
-    with pytest.raises(MirrorProblem, match="404"):
-        resolve_civitai("8", "", base=file_server.url)

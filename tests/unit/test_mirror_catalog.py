@@ -31,8 +31,9 @@ KNOWN = {
 }
 
 
-def test_all_five_channels_have_entries_and_one_official() -> None:
-    assert tuple(CATALOG.channels) == CHANNELS == ("pypi", "torch", "huggingface", "python", "github")
+def test_all_seven_channels_have_entries_and_one_official() -> None:
+    assert tuple(CATALOG.channels) == CHANNELS == ("pypi", "torch", "huggingface", "python", "github", "civitai",
+                                                   "modelscope")  # fmt: skip
     for name, ch in CATALOG.channels.items():
         assert ch.mirrors, name
         assert sum(m.official for m in ch.mirrors) >= 1, name
@@ -70,8 +71,11 @@ def test_unverified_mirrors_are_never_automatic_or_default() -> None:
     assert CATALOG.channel("pypi").get("sjtu").automatic is False  # type: ignore[union-attr]
     assert all(not m.automatic for m in CATALOG.channel("github").mirrors if not m.official)
     assert BY_KEY["mirrors.github"].default == "off"
-    for ch in ("pypi", "torch", "huggingface", "python"):
+    for ch in ("pypi", "torch", "huggingface", "python", "civitai", "modelscope"):
         assert BY_KEY[f"mirrors.{ch}"].default == "auto"
+    assert CATALOG.channel("civitai").get("civitai").official  # type: ignore[union-attr]
+    assert CATALOG.channel("civitai").by_alias("c站").id == "civitai"  # type: ignore[union-attr]
+    assert CATALOG.channel("modelscope").by_alias("魔搭").id == "modelscope-cn"  # type: ignore[union-attr]
 
 
 def test_aliases_are_unique_within_a_channel() -> None:
