@@ -5,7 +5,7 @@ Prints four figures, each measured against A1111 itself or a real client, not ag
   prompts   the 55 prompts of tests/data/a1111_prompt_reference.json (A1111's own prompt_parser output):
             how many get A1111's editing schedules (20 steps; a 10-step hires pass after 20, new and old
             timelines) and its attention weights, and which do not;
-  flags     the flags table's report (``flag_report()`` of the flags module, when that module is in the tree);
+  flags     the flags table's report (``flag_report()`` of bootstrap/a1111_flags.py);
   routes    A1111 1.10's core ``/sdapi/v1`` routes (modules/api/api.py, plus the built-in Lora extension's)
             that ``python -m runtime --demo`` serves, from its OpenAPI document, and which are missing;
   webuiapi  every call of the PyPI client ``webuiapi`` against that runtime: working, honest not-yet error
@@ -21,7 +21,6 @@ Starting the demo runtime takes about a minute on this machine; ``--no-runtime``
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import sys
@@ -57,21 +56,12 @@ def prompt_figures() -> tuple[int, int, list[str]]:
 
 
 def flag_figures() -> str:
-    """The flags table's own report: ``flag_report()`` of the runtime module that holds A1111's flag table."""
-    import pkgutil
+    """The flags table's own report (bootstrap/a1111_flags.py): A1111 1.10's flags mapped, accepted, refused."""
+    from bootstrap.a1111_flags import flag_report
 
-    import runtime
-
-    names = [m.name for m in pkgutil.walk_packages(runtime.__path__, "runtime.") if "flag" in m.name.rsplit(".", 1)[-1]]
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        report = getattr(module, "flag_report", None)
-        if report is not None:
-            return str(report())
-    return "not measured (no flag table with flag_report() in this tree)"
+    total, mapped, accepted, refused = flag_report()
+    return (f"{mapped + accepted} of {total} accepted ({mapped} mapped to Yijian's equivalent, "
+            f"{accepted} accepted with a no-effect warning), {refused} refused")
 
 
 def runtime_figures() -> None:

@@ -76,7 +76,9 @@ def build_controlnet_router(model_folders: Any, credentials: tuple[str, str] | N
         controlnet_threshold_b: float = Body(-1),
         controlnet_masks: list[str] = Body([]),  # noqa: B008
         low_vram: bool = Body(False),
+        controlnet_images: list[str] = Body([]),  # noqa: B008 - the older name clients (webuiapi) still send
     ) -> dict[str, Any]:
+        controlnet_input_images = controlnet_input_images or controlnet_images
         try:
             pre = preprocessors.find(controlnet_module)
         except preprocessors.PreprocessorUnknown as e:
