@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def test_a_dead_channel_is_a_finding_and_exit_4_in_the_plain_table_too(bundle: P
     assert zh.returncode == 4 and "huggingface 通道没有可用的镜像" in json.loads(zh.stdout)["findings"][0]["message"]
     ok = run_cli(bundle, "mirrors", "test", "--channel", "pypi", "--json", "--timeout", "1")
     assert ok.returncode == 0 and json.loads(ok.stdout)["findings"] == []
+
+
+def test_a_dead_civitai_or_modelscope_is_reported_but_fails_only_when_asked_for(bundle: Path) -> None:
+    """One-click never needs them (civitai.com is often unreachable in mainland China): a plain test names them
+    dead and still exits 0 when every channel one-click needs works; asked for by name, a dead one exits 4."""
+    from launcher.cli.mirrors_cmd import blocks
+
+    plain = argparse.Namespace(channel=None)
+    assert blocks("torch", plain) and not blocks("civitai", plain) and not blocks("modelscope", plain)
+    assert blocks("civitai", argparse.Namespace(channel="civitai"))
+    r = run_cli(bundle, "mirrors", "test", "--channel", "civitai", "--json", "--timeout", "0.5")
+    assert r.returncode == 4 and json.loads(r.stdout)["findings"][0]["channel"] == "civitai"
 
 
 def test_use_persists_and_the_child_environment_shows_it(bundle: Path) -> None:
