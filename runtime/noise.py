@@ -12,7 +12,9 @@ gives the same image as no variation at all.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -73,3 +75,27 @@ def variation_noise(
             noise = x
         out.append(noise)
     return torch.stack(out)
+
+
+@contextmanager
+def replaced_noise(scheduler: Any, noise: Any) -> Iterator[None]:
+    """While active, the noise an img2img pipeline adds to the init latents (``scheduler.add_noise``) is ``noise``
+    (the variation noise), whatever the pipeline drew; ``None`` changes nothing.  Other wrappers of
+    ``add_noise`` (the noise multiplier) keep working around it."""
+    if noise is None:
+        yield
+        return
+    own = vars(scheduler)
+    had, before, current = "add_noise" in own, own.get("add_noise"), scheduler.add_noise
+
+    def use(samples: Any, given: Any, timesteps: Any) -> Any:
+        return current(samples, noise.to(given.device, given.dtype).reshape(given.shape), timesteps)
+
+    scheduler.add_noise = use
+    try:
+        yield
+    finally:
+        if had:
+            scheduler.add_noise = before
+        else:
+            del scheduler.add_noise

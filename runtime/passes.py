@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime import samplers, upscale
+from runtime.errors import InvalidRequest
 from runtime.inpaint import hook as inpaint_hook
 from runtime.inpaint import latents as inpaint_latents
+from runtime.noise import replaced_noise
 from runtime.prompts import extract_networks, resolve_choices
 from runtime.prompts.conditioning import ConditioningSchedule, PromptEncoder
 from runtime.prompts.guidance import composable_guidance
@@ -298,11 +300,18 @@ def run_batch(
                 run_kwargs = {"strength": diffusers_strength(schedule, run), "num_inference_steps": schedule,
                               "callback_on_step_end": _callback(progress, cond), **cond.at(0).pipeline_kwargs(), **common}  # fmt: skip
                 if inpaint_hook.wanted(req, model):  # a mask, an inpainting model or a latent upscale: runtime/inpaint
+                    if req.uses_variation_noise:
+                        raise InvalidRequest("variation seeds and seed resize are not available for inpainting yet",
+                                             field="subseed_strength",
+                                             detail_zh="局部重绘还不支持变异种子和种子尺寸调整")  # fmt: skip
                     latents = inpaint_hook.img2img(model, req, seeds, _generators(placement, seeds), run_kwargs, out)
                 else:
                     init = [_fit(req.init_images[i % len(req.init_images)], req.width, req.height, req.resize_mode)
                             for i in range(len(seeds))]  # fmt: skip
-                    with inpaint_hook.noise_multiplier(model, req):
+                    # A1111's img2img adds the noise txt2img starts from (its rng.next(): the seed's first draw, with
+                    # the variation seed slerped in), not a draw made after the VAE sampled the init image
+                    noise = _variation_noise(model, placement, req, seeds, subseeds or [], cond, always=True)
+                    with inpaint_hook.noise_multiplier(model, req), replaced_noise(model.pipe.scheduler, noise):
                         latents = _img2img(model)(
                             image=init, generator=_generators(placement, seeds), **run_kwargs
                         ).images
@@ -357,12 +366,13 @@ def _hires(model: LoadedModel, placement: Placement, req: GenerationRequest, see
 
 
 def _variation_noise(model: LoadedModel, placement: Placement, req: GenerationRequest, seeds: list[int],
-                     subseeds: list[int], cond: ConditioningSchedule) -> Any:  # fmt: skip
-    """The batch's starting noise when A1111's variation seed or seed resize is used; None otherwise (the
-    pipeline then draws it from the same generators)."""
+                     subseeds: list[int], cond: ConditioningSchedule, *, always: bool = False) -> Any:  # fmt: skip
+    """The batch's starting noise when A1111's variation seed or seed resize is used (or ``always``); None
+    otherwise (the pipeline then draws it from the same generators: the same first draw)."""
     resize = (req.seed_resize_from_w, req.seed_resize_from_h)
-    if not req.subseed_strength and not (resize[0] > 0 and resize[1] > 0):
+    if not always and not req.uses_variation_noise:
         return None
+    subseeds = subseeds or seeds  # strength 0: the subseeds do not matter
     from runtime.noise import variation_noise
 
     scale = int(getattr(model.pipe, "vae_scale_factor", 8))

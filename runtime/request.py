@@ -105,6 +105,11 @@ class GenerationRequest:
     def with_(self, **changes: Any) -> GenerationRequest:
         return replace(self, **changes)
 
+    @property
+    def uses_variation_noise(self) -> bool:
+        """A1111's variation seed or seed resize is asked for."""
+        return bool(self.subseed_strength) or (self.seed_resize_from_w > 0 and self.seed_resize_from_h > 0)
+
     def check(self) -> GenerationRequest:
         """Raise :class:`InvalidRequest` naming the first bad field; return self when all is well."""
 
@@ -146,11 +151,9 @@ class GenerationRequest:
             v = getattr(self, name)
             if v > 0 and not 64 <= v <= MAX_SIDE:
                 raise bad(name, f"应为 0（关闭）或 64 到 {MAX_SIDE}", f"must be 0 (off) or 64 to {MAX_SIDE}")
-        if self.init_images and (
-            self.subseed_strength or (self.seed_resize_from_w > 0 and self.seed_resize_from_h > 0)
-        ):
-            raise bad("subseed_strength", "图生图还不支持变异种子和种子尺寸调整，请设为 0",
-                      "variation seeds and seed resize are not available for img2img yet: send 0")  # fmt: skip
+        if self.init_images and self.mask is not None and self.uses_variation_noise:
+            raise bad("subseed_strength", "局部重绘还不支持变异种子和种子尺寸调整，请设为 0",
+                      "variation seeds and seed resize are not available for inpainting yet: send 0")  # fmt: skip
         if self.init_images and not 0.0 < self.denoising_strength <= 1.0:
             raise bad("denoising_strength", "应在 0 到 1 之间（不含 0）", "must be above 0 and at most 1")
         if self.init_images:

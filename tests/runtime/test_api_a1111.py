@@ -153,6 +153,41 @@ def test_a_full_variation_strength_is_the_subseeds_image(client: TestClient) -> 
     assert "Variation seed: 9, Variation seed strength: 0.3" in info["infotexts"][0]
 
 
+def test_img2img_variation_seeds_move_the_added_noise_as_in_txt2img(client: TestClient) -> None:
+    """A1111's img2img adds its variation noise to the init latents: strength 1 is the subseed's image, 0.5 neither;
+    with a mask (inpainting) it is refused by name rather than ignored."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 120, 200)).save(buf, format="PNG")
+    init = base64.b64encode(buf.getvalue()).decode()
+    base = {"prompt": "a cat", "sampler_name": "Euler", "init_images": [init], "denoising_strength": 0.8, **SMALL}
+    import numpy as np
+
+    def pixels(r: Any) -> Any:
+        return np.asarray(image_of(r.json()["images"][0]).convert("RGB"), dtype=np.int16)
+
+    # the added noise is the seed's first draw, as txt2img's: seed 21 alone ~ any seed with subseed 21 at 1.0 (only
+    # the VAE's sampling of the init image still follows the seed: a small difference)
+    plain = pixels(client.post("/sdapi/v1/img2img", json={**base, "seed": 21}))
+    full = client.post("/sdapi/v1/img2img", json={**base, "seed": 5, "subseed": 21, "subseed_strength": 1.0})
+    assert full.status_code == 200, full.text
+    other = pixels(client.post("/sdapi/v1/img2img", json={**base, "seed": 5}))
+    half = client.post("/sdapi/v1/img2img", json={**base, "seed": 5, "subseed": 21, "subseed_strength": 0.5})
+    def apart(a: Any, b: Any) -> float:
+        return float(np.abs(a - b).mean())
+
+    near = apart(pixels(full), plain)
+    assert near * 4 < apart(other, plain)
+    assert apart(pixels(half), plain) > near * 2 and apart(pixels(half), other) > near * 2
+    assert "Variation seed: 21" in info_of(half)["infotexts"][0]
+    masked = client.post("/sdapi/v1/img2img", json={**base, "mask": init, "subseed_strength": 0.5})
+    assert masked.status_code == 422 and "subseed_strength" in masked.text
+
+
 def test_slerp_and_seed_resize_follow_a1111() -> None:
     import torch
 
