@@ -9,9 +9,11 @@ For ``models/Lora/NAME.safetensors``:
   in an existing file are kept;
 * ``NAME.civitai.info`` -- Civitai's model-version record, as the Civitai
   Helper extension writes it (Civitai downloads only);
-* ``NAME.preview.png`` -- the version's first image (a safe-for-work one when
-  there is one), which the cards show.  A1111 serves it by name; the bytes are
-  the image as Civitai sends it.
+* ``NAME.preview.png`` (``.jpg``, ``.webp``, ``.gif``: named by what the
+  bytes are, as A1111's cards look for each of these) -- the version's first
+  image (a safe-for-work one when there is one), which the cards show; the
+  bytes are the image as Civitai sends it, and anything else (a video, a page)
+  is not saved as a preview.
 
 A preview that cannot be fetched is said and skipped: the model itself is
 already verified and saved.
@@ -95,6 +97,17 @@ def sidecar_paths(model: Path) -> dict[str, Path]:
     }
 
 
+# The picture formats A1111's Extra Networks cards look for beside a model (NAME.preview.EXT), by their first bytes.
+PREVIEW_KINDS = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF8", "gif"))
+
+
+def preview_extension(data: bytes) -> str | None:
+    """``png``, ``jpg``, ``webp`` or ``gif`` for the image in ``data``; None when it is none of them."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return next((ext for magic, ext in PREVIEW_KINDS if data.startswith(magic)), None)
+
+
 def _fetch_preview(url: str) -> bytes:
     import requests
 
@@ -105,8 +118,8 @@ def _fetch_preview(url: str) -> bytes:
         data = resp.raw.read(PREVIEW_MAX + 1, decode_content=True)
     if len(data) > PREVIEW_MAX:
         raise ValueError("larger than 20 MB")
-    if data[:1] in (b"<", b"{") or not data:
-        raise ValueError("not an image")
+    if preview_extension(data) is None:
+        raise ValueError("not a PNG, JPEG, WebP or GIF picture")
     return data
 
 
@@ -128,10 +141,17 @@ def write_sidecars(model: Path, sidecar: Sidecar, sha256: str, *, lang: str = "e
     if sidecar.civitai_info is not None:
         write_atomic(paths["civitai"], json.dumps(sidecar.civitai_info, ensure_ascii=False, indent=4), fsync=False)
         written.append(paths["civitai"])
-    if sidecar.preview_url and not paths["preview"].exists():
+    stem = paths["preview"].name.removesuffix(".png")
+    existing = [paths["preview"].with_name(f"{stem}.{ext}") for ext in ("png", "jpg", "webp", "gif")]
+    if sidecar.preview_url and not any(p.exists() for p in existing):
         try:
-            write_atomic(paths["preview"], fetch_preview(sidecar.preview_url), fsync=False)
-            written.append(paths["preview"])
+            data = fetch_preview(sidecar.preview_url)
+            ext = preview_extension(data)
+            if ext is None:
+                raise ValueError("not a PNG, JPEG, WebP or GIF picture")
+            target = paths["preview"].with_name(f"{stem}.{ext}")
+            write_atomic(target, data, fsync=False)
+            written.append(target)
         except Exception as exc:  # a missing picture never undoes a verified model
             say(pick(lang, f"预览图没有下载（{type(exc).__name__}: {exc}），模型本身已保存。",
                      f"The preview image was not downloaded ({type(exc).__name__}: {exc}); the model is saved."))  # fmt: skip

@@ -172,3 +172,29 @@ def test_sidecars_keep_what_the_user_wrote(tmp_path: Path) -> None:
     assert meta["description"] == "Hi\nthere" and meta["sd version"] == "SD1" and meta["sha256"] == "ab" * 32
     assert json.loads((tmp_path / "Lora" / "s.civitai.info").read_text()) == {"id": 2}
     assert not (tmp_path / "Lora" / "s.preview.png").exists() and "preview" in notes[0] and len(written) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [(b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "s.preview.png"), (b"\xff\xd8\xff\xe0" + b"\0" * 20, "s.preview.jpg"),
+     (b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 20, "s.preview.webp"), (b"GIF89a" + b"\0" * 20, "s.preview.gif")],
+)  # fmt: skip
+def test_the_preview_is_named_by_what_its_bytes_are(tmp_path: Path, data: bytes, name: str) -> None:
+    """Civitai sends JPEG and WebP previews too; A1111's cards look for NAME.preview.{png,jpg,jpeg,webp,gif}."""
+    model = tmp_path / "Lora" / "s.safetensors"
+    model.parent.mkdir()
+    model.write_bytes(b"x")
+    side = Sidecar(site="civitai", source_url="https://civitai.com/models/1", preview_url="http://x/p")
+    written = write_sidecars(model, side, "ab" * 32, fetch_preview=lambda url: data)
+    assert (tmp_path / "Lora" / name).read_bytes() == data and (tmp_path / "Lora" / name) in written
+    assert write_sidecars(model, side, "ab" * 32, fetch_preview=lambda url: b"\x89PNG\r\n\x1a\n") == written[:1]
+
+
+def test_a_video_or_a_page_is_not_saved_as_a_preview(tmp_path: Path) -> None:
+    model = tmp_path / "Lora" / "s.safetensors"
+    model.parent.mkdir()
+    model.write_bytes(b"x")
+    notes: list[str] = []
+    side = Sidecar(site="civitai", source_url="https://civitai.com/models/1", preview_url="http://x/p.mp4")
+    write_sidecars(model, side, "ab" * 32, say=notes.append, fetch_preview=lambda url: b"\0\0\0\x18ftypmp42")
+    assert not list((tmp_path / "Lora").glob("s.preview.*")) and "preview" in notes[0]
