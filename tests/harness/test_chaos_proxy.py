@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.chaos_network import refetched_bytes
-from tests.support.chaos_proxy import FAULTS, ChaosProxy, start_proxy
+from tests.support.chaos_network import Counts, refetched_bytes, refetches, sent_by_file
+from tests.support.chaos_proxy import FAULTS, ChaosProxy, agent_name, start_proxy
 from tests.support.fileserver import FileServer, lfs_pointer
 
 DATA = bytes(range(256)) * 1024  # 256 KiB: a "file" (not an index page)
@@ -131,12 +131,12 @@ def test_unknown_fault_is_refused(proxy: ChaosProxy) -> None:
     assert len(FAULTS) == 10
 
 
-def settled_counts(proxy: ChaosProxy) -> dict[tuple[str, str], list[int]]:
+def settled_counts(proxy: ChaosProxy) -> Counts:
     """The per-file counts once they stop moving (at most 5 s)."""
-    counts: dict[tuple[str, str], list[int]] = {}
+    counts: Counts = {}
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        now = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+        now = sent_by_file({"pypi": [proxy]})
         if now == counts:
             break
         counts = now
@@ -144,16 +144,30 @@ def settled_counts(proxy: ChaosProxy) -> dict[tuple[str, str], list[int]]:
     return counts
 
 
-def test_counts_tell_a_resume_from_a_refetch(proxy: ChaosProxy) -> None:
+def test_counts_tell_a_resume_from_a_refetch_and_who_fetched_it(proxy: ChaosProxy) -> None:
     url, half = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2
-    with requests.get(url, stream=True, timeout=10) as r:  # a download cut off halfway (a kill)
+    with requests.get(url, stream=True, timeout=10, headers={"User-Agent": "yijian-downloader"}) as r:  # cut (a kill)
         r.raw.read(half)
     before = settled_counts(proxy)  # the proxy may still be writing into the closed socket for a moment
-    sent_before = before["pypi", "/f/model.safetensors"][0]
+    sent_before = before["pypi", "/f/model.safetensors"].sent
     assert half <= sent_before <= len(DATA)
-    get(url, Range=f"bytes={sent_before}-")  # a resume from where it stopped: nothing fetched twice
-    resumed = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
-    assert refetched_bytes(before, resumed) == 0
-    get(url)  # starting over: everything sent before the kill is fetched again
-    again = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    assert before["pypi", "/f/model.safetensors"].by_agent == {"yijian-downloader": sent_before}
+    get(url, Range=f"bytes={sent_before}-", **{"User-Agent": "yijian-downloader"})  # a resume: nothing fetched twice
+    resumed = sent_by_file({"pypi": [proxy]})
+    assert refetched_bytes(before, resumed) == 0 and refetches(before, resumed) == []
+    get(url, **{"User-Agent": 'uv/0.9.5 {"installer":{"name":"uv"}}'})  # starting over: what came before, again
+    again = sent_by_file({"pypi": [proxy]})
     assert refetched_bytes(before, again) == len(DATA)
+    (twice,) = refetches(before, again)
+    assert (twice.channel, twice.path, twice.size, twice.bytes, twice.by) == (
+        "pypi", "/f/model.safetensors", len(DATA), len(DATA), ("uv",))  # fmt: skip
+    assert twice.describe() == "model.safetensors (pypi, 0.2 of 0.2 MiB, by uv)"
+    assert again["pypi", "/f/model.safetensors"].by_agent.get("yijian-downloader (range)", 0) == len(DATA) - sent_before
+
+
+def test_agent_names() -> None:
+    assert agent_name('uv/0.9.5 {"installer":{"name":"uv"}}') == "uv"
+    assert agent_name('pip/24.0 {"installer":{"name":"pip"}}') == "pip"
+    assert agent_name("yijian-downloader") == "yijian-downloader"
+    assert agent_name("python-requests/2.32.3") == "python-requests"
+    assert agent_name("") == "?"
