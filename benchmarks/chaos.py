@@ -11,9 +11,10 @@ ModelScope stand-in (tests/support/modelscope_endpoint.py) is wired in when
 that module exists; otherwise the ModelScope mirror stays dead and a note says so.
 
 Every mirror the bundle may use is a fault-injecting proxy in front of a
-stand-in (tests/support/chaos_proxy.py), two per channel, started afresh for
-each run (so ``--jobs J`` runs side by side, each with its own bundle,
-proxies, port and kill timing, share no fault and no byte count); every other mirror in
+stand-in (tests/support/chaos_proxy.py), two per channel; with ``--jobs J``
+there are J such sets, each used by one run at a time (runs side by side, each
+with its own bundle, proxies, port and kill timing, share no fault and no byte
+count; a set keeps its URLs from run to run); every other mirror in
 mirrors.toml points at a refused port.  Each run draws, from its own seed, one
 fault or none per proxy (down, DNS failure, 403 to pip/uv, 5xx, HTML page with
 200, LFS pointer, Xet redirect off the mirror, slow first byte, drop mid-file,
@@ -68,6 +69,7 @@ import argparse
 import base64
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -91,6 +93,7 @@ from tests.support.chaos_network import (  # noqa: E402
     CHANNELS,
     MIRRORS,
     Network,
+    Proxies,
     Refetch,
     prepare_bundle,
     refetches,
@@ -310,33 +313,28 @@ def judge(draw: Draw, url: str | None, how: str, image: str | None, output: str,
     return "otherwise", f"{how}; codes seen: {', '.join(sorted(codes)) or 'none'}; channels dead: {dead or 'none'}"
 
 
-def soak_run(n: int, seed: int, net: Network, work: Path, keep: bool, timeout: float = RUN_TIMEOUT) -> Result:
-    """Run ``n`` of the soak, with its own proxies (so runs side by side share no fault and no byte count)."""
+def soak_run(n: int, seed: int, net: Network, proxies: Proxies, work: Path, keep: bool,
+             timeout: float = RUN_TIMEOUT) -> Result:  # fmt: skip
+    """Run ``n`` of the soak through ``proxies``, which no other run uses meanwhile (no shared fault or byte count)."""
     rng = random.Random(f"{seed}:{n}")
     draw = Draw.make(rng, net.mirrors)
     base = work / f"run-{n:03d}"
     shutil.rmtree(base, ignore_errors=True)
     _, env = sealed_env_dict(base / "sealed")
     env.pop("YIJIAN_HOME", None)  # the bundle is its own root
-    proxies = net.start_proxies()
-    try:
-        bundle = prepare_bundle(base / "bundle", net, proxies, draw.faults, work / "uv-cache")
-        log = base / "output.log"
-        port = free_port()
-        started = time.monotonic()
-        url, how, proc = run_once(bundle, env, port, log, draw.kill_at, timeout)
-        refetched: list[Refetch] = []
-        if draw.kill_at is not None and how.startswith("killed"):
-            time.sleep(0.5)  # what the proxies were still writing into the dead sockets is counted as sent before
-            before = sent_by_file(proxies)
-            url, how, proc = run_once(bundle, env, port, log, None, timeout)  # the same command again
-            refetched = refetches(before, sent_by_file(proxies))
-        image = txt2img(url) if url else None
-        stop(proc)
-    finally:
-        for group in proxies.values():
-            for proxy in group:
-                proxy.stop()
+    bundle = prepare_bundle(base / "bundle", net, proxies, draw.faults, work / "uv-cache")
+    log = base / "output.log"
+    port = free_port()
+    started = time.monotonic()
+    url, how, proc = run_once(bundle, env, port, log, draw.kill_at, timeout)
+    refetched: list[Refetch] = []
+    if draw.kill_at is not None and how.startswith("killed"):
+        time.sleep(0.5)  # what the proxies were still writing into the dead sockets is counted as sent before
+        before = sent_by_file(proxies)
+        url, how, proc = run_once(bundle, env, port, log, None, timeout)  # the same command again
+        refetched = refetches(before, sent_by_file(proxies))
+    image = txt2img(url) if url else None
+    stop(proc)
     seconds = time.monotonic() - started
     output = log.read_text(encoding="utf-8", errors="replace")
     outcome, why = judge(draw, url, how, image, output, bundle)
@@ -476,9 +474,18 @@ def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[st
     results: list[Result] = []
     lock = threading.Lock()
     started = time.monotonic()
+    # One set of proxies per job, each used by one run at a time: a mirror keeps its URL from run to run, as in a
+    # serial soak, so uv's shared cache (keyed by index URL) spares the runtime's wheels as it did there.
+    free: queue.Queue[Proxies] = queue.Queue()
+    for _ in range(max(1, jobs)):
+        free.put(net.start_proxies())
 
     def one(i: int) -> None:
-        r = soak_run(i, seed, net, work, keep, timeout)
+        proxies = free.get()
+        try:
+            r = soak_run(i, seed, net, proxies, work, keep, timeout)
+        finally:
+            free.put(proxies)
         with lock:
             results.append(r)
             results.sort(key=lambda x: x.n)
@@ -491,6 +498,10 @@ def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[st
             for future in [pool.submit(one, i) for i in range(n)]:
                 future.result()  # a harness error ends the soak loudly
     finally:
+        while not free.empty():
+            for group in free.get().values():
+                for proxy in group:
+                    proxy.stop()
         net.stop()
     return Report(seed, results, net.notes, net.mirrors, jobs, time.monotonic() - started, n)
 

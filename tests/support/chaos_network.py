@@ -3,10 +3,10 @@
 :func:`start_network` starts, once per soak, the package index as PyPI and as
 the PyTorch index (``/whl/cpu``), and the Hugging Face endpoint holding the
 catalog's default model (:func:`build_sd15_stand_in`) and the SD 1.5 config
-folder.  Each run gets its own :class:`~tests.support.chaos_proxy.ChaosProxy`
-in front of them, two per channel standing for two mirrors
-(:meth:`Network.start_proxies`), so runs side by side never share a fault or
-a byte count.  :func:`prepare_bundle` makes a fresh bundle whose mirrors are
+folder.  :meth:`Network.start_proxies` puts a set of
+:class:`~tests.support.chaos_proxy.ChaosProxy` in front of them, two per
+channel standing for two mirrors; the soak gives each run a set no other run
+uses meanwhile, so runs side by side never share a fault or a byte count.  :func:`prepare_bundle` makes a fresh bundle whose mirrors are
 those proxies (every other mirror refused) with one run's faults switched on.
 See benchmarks/chaos.py for the soak itself.
 """
@@ -65,7 +65,7 @@ class Network:
     others: list[LocalServer] = field(default_factory=list)  # further stand-ins (ModelScope)
 
     def start_proxies(self) -> Proxies:
-        """One run's mirrors: a fresh proxy per mirror, in front of the shared stand-ins (no fault yet)."""
+        """A set of mirrors for one run at a time: a new proxy per mirror, in front of the shared stand-ins (no fault)."""
         return {ch: [start_proxy(url, name, SLOW_S) for name, url in ups] for ch, ups in self.upstreams.items()}
 
     def stop(self) -> None:
@@ -137,6 +137,8 @@ def start_network(work: Path, say: Callable[[str], None], torch_wheels: str = MA
     hub.add_repo("stable-diffusion-v1-5/stable-diffusion-v1-5", configs, lfs=("tokenizer/vocab.json",)
                  if "tokenizer/vocab.json" in configs else ())  # fmt: skip
     index = PackageIndex(root=pypi, variants={"cpu": cpu})
+    for folder in (pypi, cpu):
+        index.wheels(folder)  # hashes every wheel once now: on a first request it took longer than stage 0's probe
     index.start()
     upstreams = {
         "pypi": [(f"pypi-{m}", index.url) for m in MIRRORS["pypi"]],
