@@ -48,7 +48,9 @@ keeps the wheels it fetched and unpacked there, which spares each run
 unpacking the runtime's wheels again; the stand-in's index pages carry no
 cache lifetime, so uv should ask the (faulty) proxy for them again (not
 checked request by request), but a
-wheel body uv fetched in an earlier run is not fetched again: the file faults
+wheel body uv fetched in an earlier run is not fetched again (each job's
+proxy set keeps its URLs from run to run, as the serial soak's one set did,
+so a cache entry made through one URL serves the later runs): the file faults
 on PyPI reach stage 0's pip (its own cache per bundle) and the launcher's torch
 download, not uv's runtime wheels.  Nothing
 else the bundle writes is shared: each run has its own bundle, its own pip and
