@@ -185,6 +185,14 @@ class Result:
 Started = tuple[str | None, str, "subprocess.Popen[bytes]"]
 
 
+def remove(folder: Path) -> None:
+    """Delete a run's folder (tens of thousands of files): ``rm -rf`` where there is one, several times faster."""
+    rm = shutil.which("rm")
+    if rm is not None and folder.exists():
+        subprocess.run([rm, "-rf", "--", str(folder)], check=False, stdin=subprocess.DEVNULL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_once(bundle: Path, env: dict[str, str], port: int, log: Path, kill_at: float | None,
              timeout: float = RUN_TIMEOUT) -> Started:  # fmt: skip
     """One ``./start.sh start``; returns the UI's URL (or None), what happened, and the process."""
@@ -321,7 +329,7 @@ def soak_run(n: int, seed: int, net: Network, proxies: Proxies, work: Path, keep
     rng = random.Random(f"{seed}:{n}")
     draw = Draw.make(rng, net.mirrors)
     base = work / f"run-{n:03d}"
-    shutil.rmtree(base, ignore_errors=True)
+    remove(base)
     _, env = sealed_env_dict(base / "sealed")
     env.pop("YIJIAN_HOME", None)  # the bundle is its own root
     bundle = prepare_bundle(base / "bundle", net, proxies, draw.faults, work / "uv-cache")
@@ -344,10 +352,10 @@ def soak_run(n: int, seed: int, net: Network, proxies: Proxies, work: Path, keep
     broken = broken_envs(bundle, env, outcome == "ready+image" and url is not None)
     kept: Path | None = log
     if outcome != "otherwise" and not keep:
-        shutil.rmtree(base, ignore_errors=True)
+        remove(base)
         kept = None
     elif not keep:
-        shutil.rmtree(bundle / "env", ignore_errors=True)  # the log stays; the environment is large
+        remove(bundle / "env")  # the log stays; the environment is large
     return Result(n, draw, outcome, why, seconds, corrupt, broken, refetched, kept)
 
 
