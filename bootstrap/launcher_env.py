@@ -159,8 +159,14 @@ def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index
             )
         )
     if not ok:
-        # Nothing answered the probe; still try the choice and the official index.
-        return [i for i in ([chosen] if chosen else []) + [c for c in catalog if c.official] if i]
+        # Nothing answered the probe; still try the choice and the official index, then the mirrors that only
+        # timed out (slow on a busy machine or line, not refused: the chaos soak saw every probe time out at once).
+        slow = [r.index for r in results if r.error == "timed out" and not r.index.official]
+        out: list[Index] = []
+        for index in ([chosen] if chosen else []) + [c for c in catalog if c.official] + slow:
+            if index.url not in {i.url for i in out}:
+                out.append(index)
+        return out
     return ok
 
 

@@ -218,3 +218,15 @@ def test_a_refused_index_is_not_tried_twice(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(LauncherEnvError):
         le.build_launcher_env(bundle, StageConfig(), "en")
     assert runs == [only.url + "/"]
+
+
+def test_when_no_probe_answers_the_mirrors_that_only_timed_out_are_still_tried(
+    tmp_path: Path, mirror_farm: MirrorFarm
+) -> None:
+    """A probe that times out proves nothing (a busy machine, a slow line): after the official index, try those too."""
+    urls = farm_urls(mirror_farm, f"{mirror_farm.dead_url}/official/simple")
+    bundle = bundle_with(tmp_path, urls)
+    order = candidate_indexes(bundle, StageConfig(), "en")
+    assert [i.id for i in order] == ["pypi", "aliyun"]  # refused, 403 and wrong content stay out
+    order = candidate_indexes(bundle, StageConfig(pypi="ustc"), "en")
+    assert [i.id for i in order] == ["ustc", "pypi", "aliyun"]
