@@ -146,23 +146,37 @@ def settled_counts(proxy: ChaosProxy) -> Counts:
 
 def test_counts_tell_a_resume_from_a_refetch_and_who_fetched_it(proxy: ChaosProxy) -> None:
     url, half = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2
-    with requests.get(url, stream=True, timeout=10, headers={"User-Agent": "yijian-downloader"}) as r:  # cut (a kill)
+    key = ("pypi", "/f/model.safetensors")
+    ours, uv = {"User-Agent": "yijian-downloader"}, {"User-Agent": 'uv/0.9.5 {"installer":{"name":"uv"}}'}
+    with requests.get(url, stream=True, timeout=10, headers=ours) as r:  # a download cut off halfway (a kill)
         r.raw.read(half)
     before = settled_counts(proxy)  # the proxy may still be writing into the closed socket for a moment
-    sent_before = before["pypi", "/f/model.safetensors"].sent
+    sent_before = before[key].sent
     assert half <= sent_before <= len(DATA)
-    assert before["pypi", "/f/model.safetensors"].by_agent == {"yijian-downloader": sent_before}
-    get(url, Range=f"bytes={sent_before}-", **{"User-Agent": "yijian-downloader"})  # a resume: nothing fetched twice
+    assert before[key].by_agent == {"yijian-downloader": sent_before}
+    get(url, Range=f"bytes={sent_before}-", **ours)  # a resume from where it stopped: nothing fetched twice
     resumed = sent_by_file({"pypi": [proxy]})
+    assert resumed[key].by_agent.get("yijian-downloader (range)", 0) == len(DATA) - sent_before
     assert refetched_bytes(before, resumed) == 0 and refetches(before, resumed) == []
-    get(url, **{"User-Agent": 'uv/0.9.5 {"installer":{"name":"uv"}}'})  # starting over: what came before, again
+    get(url, **uv)  # another program that needs the same file (uv installing what pip installed): not the kill's cost
+    assert refetches(before, sent_by_file({"pypi": [proxy]})) == []
+    get(url, **ours)  # the program that had it fetches it again from the start: what it had came twice
     again = sent_by_file({"pypi": [proxy]})
-    assert refetched_bytes(before, again) == len(DATA)
     (twice,) = refetches(before, again)
     assert (twice.channel, twice.path, twice.size, twice.bytes, twice.by) == (
-        "pypi", "/f/model.safetensors", len(DATA), len(DATA), ("uv",))  # fmt: skip
-    assert twice.describe() == "model.safetensors (pypi, 0.2 of 0.2 MiB, by uv)"
-    assert again["pypi", "/f/model.safetensors"].by_agent.get("yijian-downloader (range)", 0) == len(DATA) - sent_before
+        "pypi", "/f/model.safetensors", len(DATA), len(DATA), ("yijian-downloader",))  # fmt: skip
+    assert refetched_bytes(before, again) == len(DATA)
+    assert twice.describe() == "model.safetensors (pypi, 0.2 of 0.2 MiB, by yijian-downloader)"
+
+
+def test_a_restart_after_a_kill_costs_what_had_arrived(proxy: ChaosProxy) -> None:
+    url, half, key = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2, ("pypi", "/f/model.safetensors")
+    with requests.get(url, stream=True, timeout=10, headers={"User-Agent": "pip/23.2.1"}) as r:
+        r.raw.read(half)
+    before = settled_counts(proxy)
+    get(url, **{"User-Agent": "pip/23.2.1"})  # pip does not resume: the whole file again
+    (twice,) = refetches(before, sent_by_file({"pypi": [proxy]}))
+    assert (twice.bytes, twice.by) == (before[key].sent, ("pip",))
 
 
 def test_agent_names() -> None:

@@ -477,3 +477,25 @@ def test_the_machine_torch_as_pypi_names_it_installs_with_uv_and_pip(
     for venv in (uv_venv, pip_venv):
         assert installed_version(venv, tools, "torch") == "2.13.0"
     # (importing it needs its dependencies, which --no-deps leaves out; the soak's runs import it in full)
+
+
+def test_files_are_cacheable_like_pypis_so_pip_fetches_a_wheel_once(
+    tmp_path: Path, tools: Tools, pip_venv: Path
+) -> None:
+    """PyPI's files never change: pip keeps a finished wheel and installs it again without its body (or with a 304)."""
+    wheel = build_wheel(tmp_path / "w", "cachedpkg", "1.0", pad_to=256 * 1024)
+    with PackageIndex(root=wheel.parent) as index:
+        url = index.file_url(wheel.name)
+        status, headers, _ = fetch(url)
+        assert status == 200 and headers["Cache-Control"] == "max-age=365000000, immutable, public"
+        assert fetch(url, {"If-None-Match": headers["ETag"]})[0] == 304
+        cache = tmp_path / "pip-cache"  # (pip caches nothing from a plain-http host it does not trust, as stage 0 does)
+        argv = [python(pip_venv), "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
+                "--cache-dir", cache, "--index-url", index.simple_url(), "--trusted-host", "127.0.0.1",
+                "cachedpkg==1.0"]  # fmt: skip
+        ok(tools.run(*argv))
+        ok(tools.run(python(pip_venv), "-m", "pip", "uninstall", "-y", "cachedpkg"))
+        index.requests.clear()
+        ok(tools.run(*argv))
+        sent = sum(r.body_bytes for r in index.requests if r.path.startswith("/files/"))
+    assert sent == 0 and installed_version(pip_venv, tools, "cachedpkg") == "1.0"

@@ -261,27 +261,44 @@ def sent_by_file(proxies: Proxies) -> Counts:
 
 @dataclass(frozen=True)
 class Refetch:
-    """One file fetched (partly) twice: the bytes beyond one whole copy, and who asked for the file after the kill."""
+    """One file fetched (partly) twice because of a kill: the bytes beyond what finishing it needed, and by whom."""
 
     channel: str
     path: str
     size: int
     bytes: int
-    by: tuple[str, ...]  # the programs (user agents' first word) that fetched it from its start after the kill
+    by: tuple[str, ...]  # the programs (user agents' first word) that fetched bytes again
 
     def describe(self) -> str:
         name = self.path.rsplit("/", 1)[-1]
         return f"{name} ({self.channel}, {self.bytes / (1 << 20):.1f} of {self.size / (1 << 20):.1f} MiB, by {'+'.join(self.by) or '?'})"
 
 
+def _per_program(count: PathCount) -> dict[str, int]:
+    """Bytes per program, a resume's ranged answers added to the program's own."""
+    out: dict[str, int] = defaultdict(int)
+    for agent, n in count.by_agent.items():
+        out[agent.removesuffix(RESUMED)] += n
+    return dict(out)
+
+
 def refetches(before: Counts, after: Counts) -> list[Refetch]:
-    """Of the files partly or wholly sent before a kill: those sent beyond one whole copy (a perfect resume: none)."""
+    """What the kill cost, per file and program (a perfect resume: nothing).
+
+    A program that had ``b`` bytes of a file of ``size`` before the kill needs ``size - b`` more to finish it (none
+    if it had it whole); what it was sent after the kill beyond that was fetched twice.  Counted per program, since
+    two programs fetching one file (stage 0's pip and the builder's uv both install anyio) is no kill's doing.
+    """
     out = []
     for key, was in before.items():
         now = after.get(key, was)
-        if was.sent and now.size and now.sent > now.size:
-            by = tuple(sorted(a for a, n in now.by_agent.items() if n > was.by_agent.get(a, 0) and RESUMED not in a))
-            out.append(Refetch(key[0], key[1], now.size, now.sent - now.size, by))
+        if not now.size:
+            continue
+        had, has = _per_program(was), _per_program(now)
+        again = {p: has.get(p, 0) - b - (now.size - min(b, now.size)) for p, b in had.items() if b}
+        twice = {p: n for p, n in again.items() if n > 0}
+        if twice:
+            out.append(Refetch(key[0], key[1], now.size, sum(twice.values()), tuple(sorted(twice))))
     return out
 
 
