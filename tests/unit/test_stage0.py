@@ -194,6 +194,60 @@ def test_a_download_that_broke_off_is_tried_once_more_on_the_same_index(
     assert runs == [first.url + "/", first.url + "/"]  # the same index again, not the next one
 
 
+def mismatch(wheel: str) -> str:
+    """pip's words when a wheel's body ended early (no error from the connection): its hash does not match."""
+    return (f"{CUT_OFF[1]}    {wheel}==1.0 from http://127.0.0.1:9/a/files/{wheel}-1.0-py3-none-any.whl#sha256=00 "
+            f"(from -r launcher.txt (line 1)):\n        Expected sha256 00\n             Got        11\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("outputs", "expected"),
+    [
+        # a mirror that cuts every wheel's first download: each try gets one wheel further, all on the same index
+        ([mismatch("anyio"), mismatch("certifi"), mismatch("click"), ""], ["a", "a", "a", "a"]),
+        # the same wheel breaks off twice: this index is left for the next one
+        ([mismatch("anyio"), mismatch("anyio"), ""], ["a", "a", "b"]),
+        # pip's connection error names no wheel: once more, then the next index
+        ([CUT_OFF[0], CUT_OFF[0], ""], ["a", "a", "b"]),
+    ],
+)
+def test_an_index_is_tried_again_while_each_try_breaks_off_at_another_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: list[str], expected: list[str]
+) -> None:
+    """The chaos soak's drop-mid-file mirror cut each wheel once: one retry was not enough for 38 wheels."""
+    import bootstrap.launcher_env as le
+    from bootstrap.index_choice import Index
+
+    bundle = bundle_with(tmp_path, {})
+    bundle.logs_dir.mkdir(parents=True)
+    first, second = Index("tuna", "http://127.0.0.1:9/a/simple", "清华", "TUNA"), Index("pypi", "http://127.0.0.1:9/b/simple", "官方", "PyPI")  # fmt: skip
+    monkeypatch.setattr(le, "candidate_indexes", lambda *_: [first, second])
+    monkeypatch.setattr(le, "swap_in", lambda staging, target: None)
+    runs: list[str] = []
+    real = le._run_logged
+
+    def fake(argv: list[str], log: Path, env: dict[str, str], show: bool) -> int:
+        if "venv" in argv:
+            return real(argv, log, env, show)
+        runs.append(argv[argv.index("--index-url") + 1].split("/")[-3])
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(outputs[len(runs) - 1])
+        return 1 if outputs[len(runs) - 1] else 0
+
+    monkeypatch.setattr(le, "_run_logged", fake)
+    le.build_launcher_env(bundle, StageConfig(), "en")
+    assert runs == expected
+
+
+def test_the_wheel_that_broke_off_is_read_from_pips_output() -> None:
+    from bootstrap.launcher_env import broken_wheel
+
+    assert broken_wheel(mismatch("certifi")) == "http://127.0.0.1:9/a/files/certifi-1.0-py3-none-any.whl"
+    out = "  Downloading http://m/files/a-1.whl (1 kB)\n  Downloading http://m/files/b-2.whl (9 MB)\n" + CUT_OFF[0]
+    assert broken_wheel(out) == "http://m/files/b-2.whl"
+    assert broken_wheel(CUT_OFF[0]) is None
+
+
 def test_a_refused_index_is_not_tried_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import bootstrap.launcher_env as le
     from bootstrap.errors import LauncherEnvError
