@@ -469,16 +469,20 @@ def refetch_lines(results: list[Result]) -> list[str]:
 
 
 def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[str], None] = print,
-         torch_wheels: str = MACHINE_WHEELS, jobs: int = 1,
-         on_result: Callable[[Report], None] | None = None) -> Report:  # fmt: skip
+         torch_wheels: str = MACHINE_WHEELS, jobs: int = 1, on_result: Callable[[Report], None] | None = None,
+         only: list[int] | None = None) -> Report:  # fmt: skip
     """``n`` runs, ``jobs`` at a time (each with its own bundle, proxies, port and kill timing).
 
+    ``only`` replays just those run numbers of the seed (each draws what it drew in the whole soak).
     ``on_result`` gets the report so far after every run (to write it while the soak goes on).  With several jobs a
     run's kill -9 still comes at its drawn second after its own start; the machine is busier, so each run is slower,
     and the run timeout grows with ``jobs`` so that a slow run is not taken for a hung one.
     """
     (work / "uv-cache").mkdir(parents=True, exist_ok=True)
-    say(f"chaos soak: {n} runs, seed {seed}, {jobs} at a time, work folder {work}")
+    numbers = list(only) if only is not None else list(range(n))
+    n = len(numbers)
+    say(f"chaos soak: {n} runs, seed {seed}, {jobs} at a time, work folder {work}"
+        + (f" (only runs {', '.join(map(str, numbers))})" if only is not None else ""))  # fmt: skip
     net = start_network(work, say, torch_wheels)
     timeout = RUN_TIMEOUT * max(1, jobs)
     results: list[Result] = []
@@ -505,7 +509,7 @@ def soak(n: int, seed: int, work: Path, *, keep: bool = False, say: Callable[[st
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for future in [pool.submit(one, i) for i in range(n)]:
+            for future in [pool.submit(one, i) for i in numbers]:
                 future.result()  # a harness error ends the soak loudly
     finally:
         while not free.empty():
@@ -526,6 +530,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None,
                     help="also write the figures as JSON to this file (rewritten after every run)")  # fmt: skip
     ap.add_argument("--jobs", "-j", type=int, default=1, help="runs at a time (default 1)")
+    ap.add_argument("--only", type=int, nargs="+", default=None, metavar="RUN",
+                    help="replay only these run numbers of --seed (e.g. the runs that ended otherwise)")  # fmt: skip
     ap.add_argument(
         "--keep", action="store_true", help="keep every run's bundle (default: only those that ended otherwise)"
     )
@@ -543,7 +549,7 @@ def main() -> int:
             os.replace(tmp, args.json)
 
     report = soak(args.n, seed, work, keep=args.keep, say=lambda s: print(s, flush=True),
-                  torch_wheels=args.torch_wheels, jobs=args.jobs, on_result=write)  # fmt: skip
+                  torch_wheels=args.torch_wheels, jobs=args.jobs, on_result=write, only=args.only)  # fmt: skip
     print("\n".join(report.lines()), flush=True)
     write(report)
     return 0
