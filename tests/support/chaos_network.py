@@ -175,6 +175,7 @@ def add_modelscope(net: Network, entry: Any, data: bytes) -> None:
     held = []
     if entry.modelscope is not None:
         ms.add_repo(entry.modelscope.repo, {entry.modelscope.file: data})
+        net.served[Path(entry.modelscope.file).name] = hashlib.sha256(data).hexdigest()  # saved under its own name
         held.append("the default model")
     spec = load_architectures(architectures_path(Bundle(ROOT, code=ROOT)))["sd15"]
     if getattr(spec, "modelscope", ""):
@@ -222,6 +223,9 @@ def prepare_bundle(where: Path, net: Network, proxies: Proxies, faults: dict[str
     stand_in = re.sub(r"(?m)^revision = .*\n", "", entry.group(0))
     stand_in = re.sub(r"(?m)^size = .*$", f"size = {size}", stand_in)
     stand_in = re.sub(r"(?m)^sha256 = .*$", f'sha256 = "{sha}"', stand_in)
+    # The ModelScope copy (another file name, its own sha256) is the same stand-in model on the ModelScope stand-in.
+    stand_in = re.sub(r'(?m)^(modelscope = \{.*?\bsha256 = ")[0-9a-f]{64}(")', lambda m: m.group(1) + sha + m.group(2),
+                      stand_in)  # fmt: skip
     catalog.write_text(text.replace(entry.group(0), stand_in), encoding="utf-8")
     # The stand-in model is the tiny SD 1.5 of the harness, so the bundle ships its config folder (with its own
     # tokenizer files) in place of the real SD 1.5 configs that models/configs/sd15 holds.
