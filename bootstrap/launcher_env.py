@@ -44,6 +44,7 @@ from bootstrap.redact import redact, redact_argv, url_password
 from bootstrap.stage0 import STAMP, launcher_env_ready, requirements_digest
 
 MAX_ATTEMPTS = 3
+MAX_BROKEN = 40  # tries of one index that each broke off at another wheel (the launcher lock pins 38 packages)
 
 
 # msvcrt.locking's modes (the module exists only on Windows).
@@ -160,8 +161,14 @@ def candidate_indexes(bundle: Bundle, cfg: StageConfig, lang: str) -> list[Index
             )
         )
     if not ok:
-        # Nothing answered the probe; still try the choice and the official index.
-        return [i for i in ([chosen] if chosen else []) + [c for c in catalog if c.official] if i]
+        # Nothing answered the probe; still try the choice and the official index, then the mirrors that only
+        # timed out (slow on a busy machine or line, not refused: the chaos soak saw every probe time out at once).
+        slow = [r.index for r in results if r.error == "timed out" and not r.index.official]
+        out: list[Index] = []
+        for index in ([chosen] if chosen else []) + [c for c in catalog if c.official] + slow:
+            if index.url not in {i.url for i in out}:
+                out.append(index)
+        return out
     return ok
 
 
@@ -240,6 +247,17 @@ def broke_off(output: str) -> bool:
     return bool(_BROKE_OFF.search(output))
 
 
+# pip's hash-mismatch block names the wheel: "    anyio==4.16.0 from URL#sha256=... (from -r ...)"
+_HASH_MISMATCH_WHEEL = re.compile(r"^\s+\S+==\S+ from (\S+?)(?:#\S*)? ", re.M)
+_DOWNLOADING = re.compile(r"^\s*Downloading (\S+)", re.M)
+
+
+def broken_wheel(output: str) -> str | None:
+    """The wheel whose download broke off in pip's output (its URL), or None if pip did not say."""
+    found = _HASH_MISMATCH_WHEEL.findall(output) or _DOWNLOADING.findall(output)
+    return found[-1] if found else None
+
+
 def _since(log: Path, offset: int) -> str:
     try:
         with open(log, encoding="utf-8", errors="replace") as fh:
@@ -301,8 +319,11 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
         )  # fmt: skip
     tried: list[str] = []
     attempts = candidate_indexes(bundle, cfg, lang)[:MAX_ATTEMPTS]
-    retried: set[str] = set()
-    for index in attempts:  # grows by one when a download broke off mid-file (below)
+    broke: dict[str, set[str | None]] = {}  # per index: the wheels whose download broke off there
+    position = 0
+    while position < len(attempts):  # grows when a download broke off mid-file (below)
+        index = attempts[position]
+        position += 1
         tried.append(index.url)
         if len(tried) > 1:
             say(
@@ -327,11 +348,16 @@ def build_launcher_env(bundle: Bundle, cfg: StageConfig, lang: str) -> None:
             if base is not None:
                 move_scripts(staging / "Lib" / "site-packages", staging / "Scripts")
             break
-        if index.url not in retried and broke_off(_since(log, before)):
-            # pip does not resume a wheel whose connection dropped mid-file; the same index once more fetches
-            # only that wheel again (the finished ones are in cache/pip).
-            retried.add(index.url)
-            attempts.insert(attempts.index(index) + 1, index)
+        output = _since(log, before)
+        if broke_off(output):
+            # pip does not resume a wheel whose connection dropped mid-file, and stops at the first one; the same
+            # index again fetches only the wheels not finished yet (the finished ones are in cache/pip).  Again while
+            # each try breaks off at another wheel (it got further); the same wheel twice: the next index.
+            seen = broke.setdefault(index.url, set())
+            wheel = broken_wheel(output)
+            if wheel not in seen and len(seen) < MAX_BROKEN:
+                seen.add(wheel)
+                attempts.insert(position, index)
     else:
         shutil.rmtree(staging, ignore_errors=True)
         detail = _tail(log)

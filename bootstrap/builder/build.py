@@ -193,16 +193,28 @@ def make_plan(bundle: Bundle, pack: Any, pins: list[str], requirements: list[str
                           "setup --rebuild installs the pack's own build")  # fmt: skip
     if plan.noop or not look_up_wheels or torch.local:
         return plan
-    try:
-        wheel = find_wheel(torch, pins[0])
-    except MirrorProblem as exc:
-        plan.notes.append(f"{torch.url}: {exc.reason}")
-        return plan
+    # The first torch mirror that lists the big wheel gives it to the resumable engine: a dead first mirror
+    # must not leave a 200 MB - 2.5 GB download to the installer, which starts it over after a kill.
+    wheel = big_wheel([torch, *plan.alternates.get("torch", [])], pins[0], plan.notes)
     if wheel is not None:
         plan.big_wheels.append(wheel)
-    else:
-        plan.notes.append(f"{pins[0]} is not listed on {torch.url}")
     return plan
+
+
+def big_wheel(sources: list[Source], pin: str, notes: list[str]) -> Wheel | None:
+    """The wheel ``pin`` resolves to on the first of ``sources`` that lists it; why each one before did not, in notes."""
+    for source in sources:
+        if source.local:
+            continue
+        try:
+            wheel = find_wheel(source, pin)
+        except MirrorProblem as exc:
+            notes.append(f"{source.url}: {exc.reason}")
+            continue
+        if wheel is not None:
+            return wheel
+        notes.append(f"{pin} is not listed on {source.url}")
+    return None
 
 
 def _failure(step: str, detail: str, log: Path) -> EnvironmentBuildFailed:
@@ -415,7 +427,7 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
             if channel == "torch":
                 tried.append((failed.name(lang), reason))
             if channel == "torch" and not alternates.get("torch"):
-                spec = _torch_from_pypi(plan, spec, tried, on_event, lang)  # or TorchNoRoute
+                spec = _torch_from_pypi(bundle, plan, spec, tried, on_event, lang)  # or TorchNoRoute
                 continue
             if not alternates.get(channel):
                 break
@@ -432,9 +444,13 @@ def _install(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, py: Path, uv: P
             raise fail(what, f"uv and pip both failed at the {what} step")
 
 
-def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, str]],
+def _torch_from_pypi(bundle: Bundle, plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, str]],
                      on_event: Callable[[Event], None], lang: str) -> InstallSpec:  # fmt: skip
-    """Every torch mirror failed: the same step with PyPI's equivalent pins (and the constraints to match)."""
+    """Every torch mirror failed: the same step with PyPI's equivalent pins (and the constraints to match).
+
+    PyPI's torch (several GB on Linux) is fetched with the resumable engine first, as the torch channel's is, from
+    the PyPI mirror in use and then the next ones; the installer gets the file (or fetches it itself if none served it).
+    """
     from bootstrap.builder.torch_route import no_route, switch_texts
 
     if not plan.pypi_pins:
@@ -446,7 +462,13 @@ def _torch_from_pypi(plan: BuildPlan, spec: InstallSpec, tried: list[tuple[str, 
     optional = getattr(plan.pack, "optional", ())
     plan.optional = [pin for pin in plan.pins[1:] if pin.split("==")[0] in optional]
     spec.constraints.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
-    return replace(spec, torch=None, torch_reqs=list(plan.pins))
+    reqs = list(plan.pins)
+    if not spec.pypi.local:
+        wheel = big_wheel([spec.pypi, *plan.alternates.get("pypi", [])], plan.pins[0], plan.notes)
+        local = _fetch_wheel(bundle, wheel, on_event, lang) if wheel is not None else None
+        if local is not None:
+            reqs[0] = str(local)
+    return replace(spec, torch=None, torch_reqs=reqs)
 
 
 REPAIRS = {"xformers": ("xformers",), "torch": ("torch", "torchvision", "xformers")}

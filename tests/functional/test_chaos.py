@@ -1,7 +1,7 @@
 """The chaos soak on a small N: it runs one-click through broken mirrors, completes, and reports what it saw.
 
-``benchmarks/chaos.py -n 2 --seed 1`` (seed 1 draws a kill -9 in both runs, an LFS pointer
-and a Xet redirect on one mirror each, and a dead-DNS plus mid-file drop on the torch index).
+``benchmarks/chaos.py -n 2 --jobs 2 --seed 1``: both runs at once, each with its own proxies
+(seed 1 draws a kill -9 in at least one run).
 The outcomes depend on the code under test (the soak measures them; it does not require them):
 this checks that the soak finishes, that its figures add up, that a seed replays the same
 faults, and that every run that ended otherwise keeps its log.
@@ -30,11 +30,12 @@ SEED, N = 1, 2
 def test_a_small_soak_completes_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
     argv = [sys.executable, str(REPO / "benchmarks" / "chaos.py"), "-n", str(N), "--seed", str(SEED),
-            "--work", str(tmp_path / "work"), "--json", str(out), "--torch-wheels", MACHINE_WHEELS]  # fmt: skip
+            "--work", str(tmp_path / "work"), "--json", str(out), "--torch-wheels", MACHINE_WHEELS, "--jobs", "2"]  # fmt: skip
     r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout
-    assert f"chaos soak: {N} runs, seed {SEED} (replay: --seed {SEED} -n {N})" in text
+    assert f"chaos soak: {N} runs, seed {SEED} (replay: --seed {SEED} -n {N}; 2 at a time)" in text
+    assert "re-fetched after kills: " in text
     for label in ("fault kind", "ready+image", "right finding", "otherwise", "corrupt", "broken env", "re-fetched"):
         assert label in text
     assert (
@@ -48,6 +49,7 @@ def test_a_small_soak_completes_and_reports(tmp_path: Path) -> None:
     runs = report["runs"]
     assert [run["n"] for run in runs] == list(range(N))
     assert sum(report["totals"].values()) == N
+    assert (report["jobs"], report["planned"], report["finished"]) == (2, N, True)
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from chaos import Draw  # the soak's own draw, replayed from the seed
@@ -58,6 +60,7 @@ def test_a_small_soak_completes_and_reports(tmp_path: Path) -> None:
         draw = Draw.make(random.Random(f"{SEED}:{run['n']}"), mirrors)
         assert run["faults"] == draw.faults and run["kill_at"] == draw.kill_at
         assert run["seconds"] > 0
+        assert run["refetched"] == sum(f["bytes"] for f in run["refetched_files"])
         if run["outcome"] == "otherwise":
             assert run["log"] and Path(run["log"]).read_text(encoding="utf-8").strip(), run
-    assert any(run["kill_at"] is not None for run in runs)  # seed 1 kills the launcher in both runs
+    assert any(run["kill_at"] is not None for run in runs)  # seed 1 kills the launcher

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.chaos_network import refetched_bytes
-from tests.support.chaos_proxy import FAULTS, ChaosProxy, start_proxy
+from tests.support.chaos_network import Counts, refetched_bytes, refetches, sent_by_file
+from tests.support.chaos_proxy import FAULTS, ChaosProxy, agent_name, start_proxy
 from tests.support.fileserver import FileServer, lfs_pointer
 
 DATA = bytes(range(256)) * 1024  # 256 KiB: a "file" (not an index page)
@@ -131,12 +131,12 @@ def test_unknown_fault_is_refused(proxy: ChaosProxy) -> None:
     assert len(FAULTS) == 10
 
 
-def settled_counts(proxy: ChaosProxy) -> dict[tuple[str, str], list[int]]:
+def settled_counts(proxy: ChaosProxy) -> Counts:
     """The per-file counts once they stop moving (at most 5 s)."""
-    counts: dict[tuple[str, str], list[int]] = {}
+    counts: Counts = {}
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        now = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+        now = sent_by_file({"pypi": [proxy]})
         if now == counts:
             break
         counts = now
@@ -144,16 +144,44 @@ def settled_counts(proxy: ChaosProxy) -> dict[tuple[str, str], list[int]]:
     return counts
 
 
-def test_counts_tell_a_resume_from_a_refetch(proxy: ChaosProxy) -> None:
+def test_counts_tell_a_resume_from_a_refetch_and_who_fetched_it(proxy: ChaosProxy) -> None:
     url, half = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2
-    with requests.get(url, stream=True, timeout=10) as r:  # a download cut off halfway (a kill)
+    key = ("pypi", "/f/model.safetensors")
+    ours, uv = {"User-Agent": "yijian-downloader"}, {"User-Agent": 'uv/0.9.5 {"installer":{"name":"uv"}}'}
+    with requests.get(url, stream=True, timeout=10, headers=ours) as r:  # a download cut off halfway (a kill)
         r.raw.read(half)
     before = settled_counts(proxy)  # the proxy may still be writing into the closed socket for a moment
-    sent_before = before["pypi", "/f/model.safetensors"][0]
+    sent_before = before[key].sent
     assert half <= sent_before <= len(DATA)
-    get(url, Range=f"bytes={sent_before}-")  # a resume from where it stopped: nothing fetched twice
-    resumed = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
-    assert refetched_bytes(before, resumed) == 0
-    get(url)  # starting over: everything sent before the kill is fetched again
-    again = {("pypi", p): [c.sent, c.size] for p, c in proxy.bytes_by_path().items()}
+    assert before[key].by_agent == {"yijian-downloader": sent_before}
+    get(url, Range=f"bytes={sent_before}-", **ours)  # a resume from where it stopped: nothing fetched twice
+    resumed = sent_by_file({"pypi": [proxy]})
+    assert resumed[key].by_agent.get("yijian-downloader (range)", 0) == len(DATA) - sent_before
+    assert refetched_bytes(before, resumed) == 0 and refetches(before, resumed) == []
+    get(url, **uv)  # another program that needs the same file (uv installing what pip installed): not the kill's cost
+    assert refetches(before, sent_by_file({"pypi": [proxy]})) == []
+    get(url, **ours)  # the program that had it fetches it again from the start: what it had came twice
+    again = sent_by_file({"pypi": [proxy]})
+    (twice,) = refetches(before, again)
+    assert (twice.channel, twice.path, twice.size, twice.bytes, twice.by) == (
+        "pypi", "/f/model.safetensors", len(DATA), len(DATA), ("yijian-downloader",))  # fmt: skip
     assert refetched_bytes(before, again) == len(DATA)
+    assert twice.describe() == "model.safetensors (pypi, 0.2 of 0.2 MiB, by yijian-downloader)"
+
+
+def test_a_restart_after_a_kill_costs_what_had_arrived(proxy: ChaosProxy) -> None:
+    url, half, key = proxy.mirror_url("/f/model.safetensors"), len(DATA) // 2, ("pypi", "/f/model.safetensors")
+    with requests.get(url, stream=True, timeout=10, headers={"User-Agent": "pip/23.2.1"}) as r:
+        r.raw.read(half)
+    before = settled_counts(proxy)
+    get(url, **{"User-Agent": "pip/23.2.1"})  # pip does not resume: the whole file again
+    (twice,) = refetches(before, sent_by_file({"pypi": [proxy]}))
+    assert (twice.bytes, twice.by) == (before[key].sent, ("pip",))
+
+
+def test_agent_names() -> None:
+    assert agent_name('uv/0.9.5 {"installer":{"name":"uv"}}') == "uv"
+    assert agent_name('pip/24.0 {"installer":{"name":"pip"}}') == "pip"
+    assert agent_name("yijian-downloader") == "yijian-downloader"
+    assert agent_name("python-requests/2.32.3") == "python-requests"
+    assert agent_name("") == "?"

@@ -29,9 +29,10 @@ from urllib.parse import urljoin
 
 import pytest
 
+from tests.support.hermetic import MACHINE_WHEELS
 from tests.support.plugin_index import STACKS, Wheelhouse
 from tests.support.pypi_index import ERROR_PAGE, PackageIndex, inspect_wheel, parse_range
-from tests.support.wheels import build_wheel, fake_torch_stack, wheel_filename
+from tests.support.wheels import build_wheel, fake_torch_stack, relabel_wheel, wheel_filename
 
 pytestmark = pytest.mark.slow
 
@@ -408,3 +409,93 @@ def test_slow_mirror_times_uv_out(package_index: PackageIndex, tools: Tools) -> 
     assert package_index.requests[0].path == "/simple/tinypkg/"
     package_index.heal()
     ok(tools.uv_install(venv, "--default-index", package_index.simple_url(), "tinypkg"))
+
+
+# --- a PyPI-named copy of a local-label wheel (the chaos soak's plain torch) ---------------------------------------
+
+
+def record_problems(wheel: Path) -> list[str]:
+    """Members whose RECORD row does not give their sha256 and size, or that RECORD does not list; empty: valid."""
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.testzip() is None  # every member's CRC
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD") and n.count("/") == 1)
+        rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(zf.read(record).decode())) if r}
+        problems = [f"{n}: not in RECORD" for n in zf.namelist() if n not in rows]
+        for path, (digest, size) in rows.items():
+            if path == record:
+                continue
+            data = zf.read(path)
+            expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            if (digest, size) != (f"sha256={expected}", str(len(data))):
+                problems.append(f"{path}: RECORD says {digest},{size}")
+    return problems
+
+
+def installed_version(venv: Path, tools: Tools, project: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({project!r}))"
+    return ok(tools.run(python(venv), "-c", code)).strip()
+
+
+def test_a_relabelled_wheel_installs_by_its_public_version(tmp_path: Path, tools: Tools, pip_venv: Path) -> None:
+    files: dict[str, str | bytes] = {"labelled/__init__.py": "VALUE = 7\n", "labelled/data.bin": bytes(range(256)) * 64}
+    src = build_wheel(tmp_path / "src", "labelled", "1.2.0+cpu", files=files, tag="py3-none-any")
+    copy = relabel_wheel(src, tmp_path / "pypi", "1.2.0")
+    assert copy.name == "labelled-1.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(copy) as zf, zipfile.ZipFile(src) as zs:
+        assert "Version: 1.2.0\n" in zf.read("labelled-1.2.0.dist-info/METADATA").decode()
+        assert not [n for n in zf.namelist() if "+cpu" in n]
+        assert zf.read("labelled/data.bin") == zs.read("labelled/data.bin")
+        assert zf.getinfo("labelled/data.bin").compress_type == zs.getinfo("labelled/data.bin").compress_type
+    assert record_problems(copy) == []
+    with PackageIndex(root=copy.parent) as index:
+        uv_venv = tools.uv_venv()
+        assert "+ labelled==1.2.0" in ok(tools.uv_install(uv_venv, "--default-index", index.simple_url(),
+                                                           "labelled==1.2.0"))  # fmt: skip
+        ok(tools.pip_install(pip_venv, "--index-url", index.simple_url(), "labelled==1.2.0"))
+    for venv in (uv_venv, pip_venv):
+        assert installed_version(venv, tools, "labelled") == "1.2.0"
+        assert ok(tools.run(python(venv), "-c", "import labelled; print(labelled.VALUE)")).strip() == "7"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not list(Path(MACHINE_WHEELS or "/nonexistent").glob("torch-2.13.0+cpu-*.whl")),
+                    reason="no torch-2.13.0+cpu wheel in the machine's wheel folder")  # fmt: skip
+def test_the_machine_torch_as_pypi_names_it_installs_with_uv_and_pip(
+    tmp_path: Path, tools: Tools, pip_venv: Path
+) -> None:
+    """PyPI carries ``torch==2.13.0``, the PyTorch index ``2.13.0+cpu``: the soak's stand-in PyPI serves a copy."""
+    (src,) = Path(MACHINE_WHEELS).glob("torch-2.13.0+cpu-*.whl")
+    copy = relabel_wheel(src, tmp_path / "pypi", "2.13.0")
+    assert copy.name == src.name.replace("2.13.0+cpu", "2.13.0")
+    assert record_problems(copy) == []
+    with PackageIndex(root=copy.parent) as index:
+        uv_venv = tools.uv_venv()
+        out = ok(tools.uv_install(uv_venv, "--no-deps", "--default-index", index.simple_url(), "torch==2.13.0"))
+        assert "+ torch==2.13.0" in out and "+cpu" not in out
+        ok(tools.pip_install(pip_venv, "--no-deps", "--no-compile", "--index-url", index.simple_url(),
+                             "torch==2.13.0"))  # fmt: skip
+    for venv in (uv_venv, pip_venv):
+        assert installed_version(venv, tools, "torch") == "2.13.0"
+    # (importing it needs its dependencies, which --no-deps leaves out; the soak's runs import it in full)
+
+
+def test_files_are_cacheable_like_pypis_so_pip_fetches_a_wheel_once(
+    tmp_path: Path, tools: Tools, pip_venv: Path
+) -> None:
+    """PyPI's files never change: pip keeps a finished wheel and installs it again without its body (or with a 304)."""
+    wheel = build_wheel(tmp_path / "w", "cachedpkg", "1.0", pad_to=256 * 1024)
+    with PackageIndex(root=wheel.parent) as index:
+        url = index.file_url(wheel.name)
+        status, headers, _ = fetch(url)
+        assert status == 200 and headers["Cache-Control"] == "max-age=365000000, immutable, public"
+        assert fetch(url, {"If-None-Match": headers["ETag"]})[0] == 304
+        cache = tmp_path / "pip-cache"  # (pip caches nothing from a plain-http host it does not trust, as stage 0 does)
+        argv = [python(pip_venv), "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
+                "--cache-dir", cache, "--index-url", index.simple_url(), "--trusted-host", "127.0.0.1",
+                "cachedpkg==1.0"]  # fmt: skip
+        ok(tools.run(*argv))
+        ok(tools.run(python(pip_venv), "-m", "pip", "uninstall", "-y", "cachedpkg"))
+        index.requests.clear()
+        ok(tools.run(*argv))
+        sent = sum(r.body_bytes for r in index.requests if r.path.startswith("/files/"))
+    assert sent == 0 and installed_version(pip_venv, tools, "cachedpkg") == "1.0"

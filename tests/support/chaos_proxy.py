@@ -26,7 +26,9 @@ Kinds (:data:`FAULTS`), as the mirrors of the real network misbehave:
 checkpoints, archives); index pages and API answers pass the file faults untouched.
 
 Every body byte sent is counted per path (:meth:`ChaosProxy.bytes_by_path`), with the full size of
-each file seen, so a caller can tell how many bytes were fetched twice.
+each file seen and the bytes per program that asked (the user agent's first word: ``uv``, ``pip``,
+``yijian-downloader``, ``python-requests``; with :data:`RESUMED` added for answers to a ``Range``
+request that reached the stand-in), so a caller can tell how many bytes were fetched twice and by whom.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ URL_FAULTS = ("down", "dns")  # applied to the URL, not by the running proxy
 FILE_MIN = 64 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 _CHUNK = 1 << 16
+RESUMED = " (range)"  # added to the program's name for the bytes of a ranged answer (a resume, not a start over)
 
 WAF_PAGE = b"<html><body><h1>403 Forbidden</h1><p>Request blocked by the web application firewall.</p></body></html>\n"
 MAINTENANCE_PAGE = (
@@ -57,12 +60,18 @@ def installer_agent(user_agent: str) -> bool:
     return user_agent.lower().startswith(("pip/", "uv/"))
 
 
+def agent_name(user_agent: str) -> str:
+    """The program behind a user agent: ``"uv/0.9.5 {...}"`` -> ``"uv"``; ``""`` -> ``"?"``."""
+    return user_agent.split("/", 1)[0].split(" ", 1)[0].strip().lower() or "?"
+
+
 @dataclass
 class PathCount:
-    """Body bytes sent for one path, and the whole size of that file when an answer said it."""
+    """Body bytes sent for one path (in all and per program), and the whole size of that file when an answer said it."""
 
     sent: int = 0
     size: int = 0
+    by_agent: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,7 +170,7 @@ class _ProxyHandler(Handler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        sent = 0
+        sent, agent = 0, agent_name(self.headers.get("User-Agent", "")) + (RESUMED if resp.status == 206 else "")
         while True:
             want = _CHUNK if cut is None else min(_CHUNK, cut - sent)
             chunk = resp.read(want) if want > 0 else b""
@@ -171,7 +180,9 @@ class _ProxyHandler(Handler):
             sent += len(chunk)
             if is_file:
                 with proxy.lock:
-                    proxy.state.counts.setdefault(path, PathCount()).sent += len(chunk)
+                    count = proxy.state.counts.setdefault(path, PathCount())
+                    count.sent += len(chunk)
+                    count.by_agent[agent] = count.by_agent.get(agent, 0) + len(chunk)
         if cut is not None:
             self.wfile.flush()
             self.close_connection = True  # the rest never comes: the client sees the body end early
@@ -209,7 +220,7 @@ class ChaosProxy(LocalServer):
 
     def bytes_by_path(self) -> dict[str, PathCount]:
         with self.lock:
-            return {p: PathCount(c.sent, c.size) for p, c in self.state.counts.items()}
+            return {p: PathCount(c.sent, c.size, dict(c.by_agent)) for p, c in self.state.counts.items()}
 
     @property
     def hits(self) -> int:
@@ -222,4 +233,4 @@ def start_proxy(upstream: str, name: str, slow_s: float = 3.0) -> ChaosProxy:
     return proxy
 
 
-__all__ = ["FAULTS", "URL_FAULTS", "ChaosProxy", "PathCount", "installer_agent", "start_proxy"]
+__all__ = ["FAULTS", "URL_FAULTS", "ChaosProxy", "RESUMED", "PathCount", "agent_name", "installer_agent", "start_proxy"]

@@ -13,7 +13,10 @@ mount ``P`` offers the same three views:
   like Aliyun's ``https://mirrors.aliyun.com/pytorch-wheels/cu121/``
   (for ``--find-links``);
 * ``P/files/<wheel>``: the files, with ``HEAD``, ``Accept-Ranges`` and single
-  ``Range`` requests (``bytes=N-``, ``N-M``, ``-N``) answered ``206``, or ``416``.
+  ``Range`` requests (``bytes=N-``, ``N-M``, ``-N``) answered ``206``, or ``416``;
+  like PyPI's file host, an ``ETag`` and ``Cache-Control: max-age=365000000, immutable``,
+  and ``304`` to an ``If-None-Match`` with that ETag (pip keeps finished wheels in its
+  cache; without these it fetched them all again after a kill).
 
 Folders are read on every request, so wheels added during a test show up.
 :attr:`PackageIndex.faults` switches misbehaviour at run time: every request
@@ -43,6 +46,7 @@ from tests.support.httpbase import Handler, LocalServer
 from tests.support.wheels import normalize
 
 _CHUNK = 1 << 20
+FILE_CACHING = "max-age=365000000, immutable, public"  # what files.pythonhosted.org sends with every file
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _ROUTE = re.compile(r"(?:/whl/(?P<variant>[^/]+))?/(?P<view>simple|flat|files)/(?P<rest>.*)")
 
@@ -189,7 +193,11 @@ class _IndexHandler(Handler):
     def _send_file(self, wheel: WheelFile) -> None:
         size = wheel.path.stat().st_size
         first, last, status = 0, size - 1, 200
-        headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{wheel.sha256}"')]
+        # As PyPI's file host and the mirrors' web servers answer: a file never changes (pip keeps it in its cache
+        # and does not ask again), and a revalidation with the ETag gets 304 without the body.
+        headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{wheel.sha256}"'), ("Cache-Control", FILE_CACHING)]
+        if self.headers.get("If-None-Match", "").strip() in (f'"{wheel.sha256}"', f'W/"{wheel.sha256}"', "*"):
+            return self.reply(304, b"", headers)
         if "Range" in self.headers:
             try:
                 wanted = parse_range(self.headers["Range"], size)

@@ -31,7 +31,9 @@ import json
 import platform
 import random
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -273,3 +275,72 @@ def small_packages(dest_dir: Path) -> list[Path]:
         wheels.append(build_wheel(dest_dir, name, version, requires=requires, files=files,
                                   requires_python=requires_python))  # fmt: skip
     return wheels
+
+
+def relabel_wheel(src: Path, dest_dir: Path, version: str) -> Path:
+    """A copy of a real wheel under another version, as PyPI names the same build (``2.13.0+cpu`` -> ``2.13.0``).
+
+    The file name, the ``.dist-info`` folder, ``METADATA``'s ``Version`` and the ``RECORD`` (the renamed paths, the
+    new ``METADATA``'s hash and size) change; every other member is copied byte for byte, still compressed, so a
+    200 MB torch wheel takes seconds.  uv and pip install the copy as ``<name>==<version>``.
+    """
+    with zipfile.ZipFile(src) as zin:
+        infos = zin.infolist()
+        old = next(i.filename.split("/", 1)[0] for i in infos if i.filename.split("/", 1)[0].endswith(".dist-info"))
+        name, old_version = old[: -len(".dist-info")].rsplit("-", 1)
+        new = f"{name}-{version}.dist-info"
+        meta = zin.read(f"{old}/METADATA").decode()
+        meta = re.sub(r"(?m)^Version: .*$", f"Version: {version}", meta, count=1).encode()
+        record_rows = list(csv.reader(io.StringIO(zin.read(f"{old}/RECORD").decode())))
+    rows = []
+    for row in record_rows:
+        if row and row[0].startswith(old + "/"):
+            row[0] = new + row[0][len(old) :]
+            if row[0] == f"{new}/METADATA":
+                row[1:3] = [_record_hash(meta), str(len(meta))]
+        rows.append(row)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    replaced = {f"{new}/METADATA": meta, f"{new}/RECORD": out.getvalue().encode()}
+    filename = src.name.replace(f"{name}-{old_version}-", f"{name}-{version}-", 1)
+    if filename == src.name:
+        raise ValueError(f"{src.name}: the file name does not carry the version {old_version}")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / filename
+    tmp = target.with_name(target.name + ".part")
+    with open(src, "rb") as raw, open(tmp, "wb") as fh:
+        central = []
+        for info in infos:
+            path = info.filename
+            if path.startswith(old + "/"):
+                path = new + path[len(old) :]
+            if path in replaced:
+                data = replaced[path]
+                packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+                body, method, crc, size = packer.compress(data) + packer.flush(), 8, zlib.crc32(data), len(data)
+            else:
+                raw.seek(info.header_offset)
+                head = raw.read(30)
+                name_len, extra_len = struct.unpack("<HH", head[26:30])
+                raw.seek(info.header_offset + 30 + name_len + extra_len)
+                body, method, crc, size = raw.read(info.compress_size), info.compress_type, info.CRC, info.file_size
+            central.append(_zip_entry(fh, path.encode(), body, method, crc, size, info))
+        start = fh.tell()
+        for entry in central:
+            fh.write(entry)
+        end = fh.tell()
+        fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), end - start, start, 0))
+    tmp.replace(target)
+    return target
+
+
+def _zip_entry(fh: io.BufferedWriter, name: bytes, body: bytes, method: int, crc: int, size: int,
+               info: zipfile.ZipInfo) -> bytes:  # fmt: skip
+    """Write one member's local header and body at the file's position; returns its central directory record."""
+    y, mo, d, h, mi, s = info.date_time
+    dos_time, dos_date = (h << 11) | (mi << 5) | (s // 2), ((y - 1980) << 9) | (mo << 5) | d
+    offset, flags = fh.tell(), 0x800  # names in UTF-8; sizes in the header (no data descriptor)
+    fh.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, dos_time, dos_date, crc, len(body), size,
+                         len(name), 0) + name + body)  # fmt: skip
+    return struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, flags, method, dos_time, dos_date, crc,
+                       len(body), size, len(name), 0, 0, 0, 0, info.external_attr, offset) + name  # fmt: skip

@@ -162,11 +162,8 @@ CUT_OFF = [
 ]
 
 
-@pytest.mark.parametrize("cut_off", CUT_OFF)
-def test_a_download_that_broke_off_is_tried_once_more_on_the_same_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_off: str
-) -> None:
-    """pip does not resume a wheel cut off mid-file: stage 0 asks the same index once more (found by the chaos soak)."""
+def stage0_tries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: list[str]) -> list[str]:
+    """Stage 0 with two indexes ("a", then "b") and pip's output per try (``""``: it worked); the indexes tried."""
     import bootstrap.launcher_env as le
     from bootstrap.index_choice import Index
 
@@ -181,17 +178,55 @@ def test_a_download_that_broke_off_is_tried_once_more_on_the_same_index(
     def fake(argv: list[str], log: Path, env: dict[str, str], show: bool) -> int:
         if "venv" in argv:
             return real(argv, log, env, show)
-        url = argv[argv.index("--index-url") + 1]
-        runs.append(url)
+        runs.append(argv[argv.index("--index-url") + 1].split("/")[-3])
         with open(log, "a", encoding="utf-8") as fh:
-            if len(runs) == 1:  # the first try of the first index breaks off mid-file
-                fh.write(cut_off)
-                return 1
-        return 0
+            fh.write(outputs[len(runs) - 1])
+        return 1 if outputs[len(runs) - 1] else 0
 
     monkeypatch.setattr(le, "_run_logged", fake)
     le.build_launcher_env(bundle, StageConfig(), "en")
-    assert runs == [first.url + "/", first.url + "/"]  # the same index again, not the next one
+    return runs
+
+
+@pytest.mark.parametrize("cut_off", CUT_OFF)
+def test_a_download_that_broke_off_is_tried_once_more_on_the_same_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_off: str
+) -> None:
+    """pip does not resume a wheel cut off mid-file: stage 0 asks the same index once more (found by the chaos soak)."""
+    assert stage0_tries(tmp_path, monkeypatch, [cut_off, ""]) == ["a", "a"]  # the same index again, not the next one
+
+
+def mismatch(wheel: str) -> str:
+    """pip's words when a wheel's body ended early (no error from the connection): its hash does not match."""
+    return (f"{CUT_OFF[1]}    {wheel}==1.0 from http://127.0.0.1:9/a/files/{wheel}-1.0-py3-none-any.whl#sha256=00 "
+            f"(from -r launcher.txt (line 1)):\n        Expected sha256 00\n             Got        11\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("outputs", "expected"),
+    [
+        # a mirror that cuts every wheel's first download: each try gets one wheel further, all on the same index
+        ([mismatch("anyio"), mismatch("certifi"), mismatch("click"), ""], ["a", "a", "a", "a"]),
+        # the same wheel breaks off twice: this index is left for the next one
+        ([mismatch("anyio"), mismatch("anyio"), ""], ["a", "a", "b"]),
+        # pip's connection error names no wheel: once more, then the next index
+        ([CUT_OFF[0], CUT_OFF[0], ""], ["a", "a", "b"]),
+    ],
+)
+def test_an_index_is_tried_again_while_each_try_breaks_off_at_another_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: list[str], expected: list[str]
+) -> None:
+    """The chaos soak's drop-mid-file mirror cut each wheel once: one retry was not enough for 38 wheels."""
+    assert stage0_tries(tmp_path, monkeypatch, outputs) == expected
+
+
+def test_the_wheel_that_broke_off_is_read_from_pips_output() -> None:
+    from bootstrap.launcher_env import broken_wheel
+
+    assert broken_wheel(mismatch("certifi")) == "http://127.0.0.1:9/a/files/certifi-1.0-py3-none-any.whl"
+    out = "  Downloading http://m/files/a-1.whl (1 kB)\n  Downloading http://m/files/b-2.whl (9 MB)\n" + CUT_OFF[0]
+    assert broken_wheel(out) == "http://m/files/b-2.whl"
+    assert broken_wheel(CUT_OFF[0]) is None
 
 
 def test_a_refused_index_is_not_tried_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,3 +253,15 @@ def test_a_refused_index_is_not_tried_twice(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(LauncherEnvError):
         le.build_launcher_env(bundle, StageConfig(), "en")
     assert runs == [only.url + "/"]
+
+
+def test_when_no_probe_answers_the_mirrors_that_only_timed_out_are_still_tried(
+    tmp_path: Path, mirror_farm: MirrorFarm
+) -> None:
+    """A probe that times out proves nothing (a busy machine, a slow line): after the official index, try those too."""
+    urls = farm_urls(mirror_farm, f"{mirror_farm.dead_url}/official/simple")
+    bundle = bundle_with(tmp_path, urls)
+    order = candidate_indexes(bundle, StageConfig(), "en")
+    assert [i.id for i in order] == ["pypi", "aliyun"]  # refused, 403 and wrong content stay out
+    order = candidate_indexes(bundle, StageConfig(pypi="ustc"), "en")
+    assert [i.id for i in order] == ["ustc", "pypi", "aliyun"]

@@ -86,6 +86,10 @@ def test_every_torch_mirror_down_and_the_first_pypi_mirror_403_still_builds_from
     assert "setup --rebuild" in switch[0]
     if sys.platform.startswith("linux"):
         assert "CUDA build; it runs on the CPU too" in switch[0]
+    # PyPI's torch came through the resumable engine (a kill mid-file resumes), from the blocked mirror: the WAF
+    # blocks the installers' user agents, not the launcher's downloader.
+    fetched = list((bundle.cache_dir / "wheels").glob("torch-2.7.1-*.whl"))
+    assert len(fetched) == 1 and any(s.startswith("downloading torch-2.7.1-") for s in said), said
     # The blocked PyPI mirror was left once, not retried in a loop.
     assert len([s for s in said if s.startswith("mirror TUNA failed (HTTP 403")]) == 1, said
     failures = ranking.load(bundle).failures
@@ -94,6 +98,22 @@ def test_every_torch_mirror_down_and_the_first_pypi_mirror_403_still_builds_from
     again = make_plan(bundle, pack("cpu"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"], pypi[1], torch[0],
                       pypi_pins=["torch==2.7.1"], look_up_wheels=False)  # fmt: skip
     assert again.noop and again.torch_route == "pypi" and any("from PyPI" in n for n in again.notes)
+
+
+def test_the_big_wheel_comes_from_the_first_torch_mirror_that_lists_it(
+    bundle: Bundle, package_index: PackageIndex
+) -> None:
+    """A dead first torch mirror does not leave the big download to the installer (which restarts it after a kill)."""
+    with PackageIndex(variants={}) as empty:  # answers, but has no cpu folder: 404
+        torch = [dead("torch", "nju", "南京大学"), good("torch", "sjtu", empty.url + "/whl/cpu/simple"),
+                 good("torch", "official", package_index.simple_url("cpu"))]  # fmt: skip
+        plan = make_plan(bundle, pack("cpu"), ["torch==2.7.1+cpu"], ["tinypkg==1.0"],
+                         good("pypi", "ustc", package_index.simple_url()), torch[0],
+                         alternates={"torch": torch[1:]})  # fmt: skip
+    (wheel,) = plan.big_wheels
+    assert wheel.filename.startswith("torch-2.7.1+cpu-") and wheel.url.startswith(package_index.url) and wheel.sha256
+    assert [n.split(": ", 1)[1] for n in plan.notes] == ["connection refused",
+                                                           "HTTP 404 (the mirror lacks it or refuses it)"]  # fmt: skip
 
 
 @pytest.mark.slow
