@@ -92,6 +92,18 @@ def describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def api_error_answer(kind: str, body: bytes, status: int) -> bool:
+    """A Civitai endpoint without the list route (a mirror or stand-in that serves only the model, version and
+    download routes) still answers ``/api/v1/models`` in Civitai's JSON error shape: that is its API, not a typo."""
+    if kind != "civitai" or status != 404:
+        return False
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "error" in data
+
+
 def content_problem(kind: str, body: bytes, content_type: str, status: int) -> str | None:
     """Why this body is not what a ``kind`` mirror should answer, or None."""
     text = body[:65536].decode("utf-8", "replace")
@@ -108,6 +120,8 @@ def content_problem(kind: str, body: bytes, content_type: str, status: int) -> s
         except ValueError:
             return "not a Hugging Face API answer (wrong content)"
         return None if isinstance(data, dict) and "id" in data else "not a Hugging Face API answer (wrong content)"
+    if kind == "civitai" and api_error_answer(kind, body, status):
+        return None
     if kind in ("civitai", "modelscope") and status < 300:
         key = "items" if kind == "civitai" else "Code"
         try:
@@ -213,7 +227,7 @@ def probe(target: Target, timeout: float, proxy: str = "", deadline: float | Non
             if done > first and body:
                 result.bytes_per_s = round(len(body) / (done - first), 1)
             result.total_ms = _ms(done - started)
-            if resp.status >= 400:
+            if resp.status >= 400 and not api_error_answer(target.kind, bytes(body), resp.status):
                 raise ProbeFailure(f"HTTP {resp.status}")
             problem = content_problem(target.kind, bytes(body), resp.getheader("Content-Type") or "", resp.status)
             if problem:

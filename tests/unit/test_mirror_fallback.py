@@ -93,3 +93,17 @@ def test_a_new_measurement_clears_recorded_failures(sealed) -> None:  # type: ig
     ranking.save(bundle, {"pypi": [{"id": "tuna", "ok": True}]})
     assert ranking.load(bundle).failures == {} and ranking.load(bundle).order("pypi") == ["tuna"]
     assert ranking.load(bundle, now=10**12).results == {}  # stale after the time-to-live
+
+
+def test_a_civitai_endpoint_without_the_list_route_is_still_an_api() -> None:
+    """Civitai's JSON error on /api/v1/models (a mirror or stand-in serving only the model and download routes)
+    is its API answering; an HTML 404 (a typo in the address) or a 404 to another channel is not."""
+    from launcher.mirrors.probe import api_error_answer
+
+    assert api_error_answer("civitai", b'{"error":"Not found"}', 404)
+    assert content_problem("civitai", b'{"error":"Not found"}', "application/json", 404) is None
+    assert not api_error_answer("civitai", b"<html>404 Not Found</html>", 404)
+    assert not api_error_answer("modelscope", b'{"error":"Not found"}', 404)
+    assert not api_error_answer("civitai", b'{"error":"boom"}', 500)
+    assert content_problem("civitai", b'{"items": []}', "application/json", 200) is None
+    assert content_problem("civitai", b"<html>hi</html>", "text/html", 200) is not None
