@@ -171,19 +171,11 @@ def png_texts(source: Image.Image, text: str, *, saved: bool) -> dict[str, str]:
 
 
 def encode_png(image: Image.Image, texts: dict[str, str]) -> bytes:
-    """``image`` as PNG bytes with these text chunks (UTF-8 ``iTXt`` where latin-1 cannot hold one)."""
+    """``image`` as PNG bytes with these text chunks."""
     import io
 
-    from PIL.PngImagePlugin import PngInfo
+    from runtime.pnginfo import text_chunks
 
-    info = PngInfo()
-    for key, value in texts.items():
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            info.add_itxt(key, value, zip=False)
-        else:
-            info.add_text(key, value, zip=False)
     buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info)
+    image.save(buf, format="PNG", pnginfo=text_chunks(texts))
     return buf.getvalue()

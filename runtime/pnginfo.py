@@ -128,18 +128,21 @@ def parse_parameters(text: str) -> dict[str, str]:
 
 
 def pnginfo_for(text: str) -> PngInfo:
-    """A ``parameters`` chunk to pass to ``Image.save(..., pnginfo=…)``.
+    """A ``parameters`` chunk to pass to ``Image.save(..., pnginfo=…)``."""
+    return text_chunks({KEY: text})
 
-    Uncompressed ``tEXt`` when the text fits latin-1 (what A1111 writes through
-    Pillow's ``add_text``), otherwise uncompressed UTF-8 ``iTXt`` (Chinese prompts).
-    """
+
+def text_chunks(texts: dict[str, str]) -> PngInfo:
+    """PNG text chunks, one per key: uncompressed ``tEXt`` when the text fits latin-1 (what A1111 writes through
+    Pillow's ``add_text``), otherwise uncompressed UTF-8 ``iTXt`` (Chinese prompts)."""
     info = PngInfo()
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        info.add_itxt(KEY, text, zip=False)
-    else:
-        info.add_text(KEY, text, zip=False)
+    for key, text in texts.items():
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            info.add_itxt(key, text, zip=False)
+        else:
+            info.add_text(key, text, zip=False)
     return info
 
 
