@@ -170,14 +170,15 @@ def test_inpaint_without_a_mask_says_what_is_missing(browser: Any, runtime: Runt
         page.get_by_role("button", name="Brush", exact=True).wait_for()
         page.locator("#img2maskimg canvas").first.wait_for()
         said = ""
-        for _ in range(5):  # a loaded machine can click before the upload reached the server: then it says so
+        for _ in range(30):  # a loaded machine can click before the upload reached the server: then it says so
+            page.evaluate("document.querySelectorAll('.toast-body').forEach(t => t.remove())")  # only the new answer
             page.locator("#img2img_generate").click()  # the picture is there, no stroke painted
-            toast = page.locator(".toast-body").last
+            toast = page.locator(".toast-body").first
             toast.wait_for(timeout=GENERATE_TIMEOUT_MS)
             said = toast.inner_text().splitlines()[-1]
             if said not in (text("need_image", "zh"), text("need_image", "en")):
                 break
-            page.wait_for_timeout(1000)
+            page.wait_for_timeout(2000)
         # the runtime's messages follow its own language, not the page's (issue 17 item 5)
         assert said in (text("need_mask", "zh"), text("need_mask", "en"))
     finally:

@@ -54,7 +54,7 @@ async def download_ended(app: YijianApp, pilot: Pilot[Any]) -> None:
     await settle(app, pilot)
 
 
-async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
+async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "timed out"
@@ -93,7 +93,7 @@ async def open_models(app: YijianApp, pilot: Pilot[Any], tab: str = "models-libr
     await settle(app, pilot)
     # a loaded machine can also leave the tab's layout for later: a click would land where its buttons were not yet
     pane = app.query_one(f"#{tab}")
-    await until(pilot, lambda: all(b.region.area > 0 for b in pane.query(".models-actions Button")))
+    await until(pilot, lambda: all(b.region.area > 0 for b in pane.query(".models-actions Button") if b.display))
 
 
 async def open_catalog(app: YijianApp, pilot: Pilot[Any]) -> None:

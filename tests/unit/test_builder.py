@@ -490,6 +490,6 @@ def test_on_the_pypi_route_the_packs_optional_torchvision_stays_optional(
     constraints = tmp_path / "constraints.txt"
     spec = InstallSpec(plan.pypi, plan.torch, list(plan.pins), tmp_path / "runtime.txt", constraints)
     events: list[str] = []
-    spec = _torch_from_pypi(plan, spec, [("NJU", "timed out")], lambda e: events.append(e.en), "en")
+    spec = _torch_from_pypi(bundle, plan, spec, [("NJU", "timed out")], lambda e: events.append(e.en), "en")
     assert plan.pins == ["torch==2.7.1", "torchvision==0.22.1"] and plan.optional == ["torchvision==0.22.1"]
     assert spec.torch is None and constraints.read_text().split() == plan.pins and "PyPI" in events[0]
