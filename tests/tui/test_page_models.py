@@ -378,7 +378,9 @@ async def test_errors_are_shown_in_plain_words_and_the_page_keeps_working(tui_bu
     app = YijianApp(tui_bundle, "zh")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await open_catalog(app, pilot)
-        assert await pilot.click("#models-download")
+        # the error text is tested, not the click (a click on a loaded machine can land before the tab is laid out)
+        await until(pilot, lambda: not app.query_one("#models-download", Button).disabled)
+        app.query_one("#models-download", Button).press()
         await download_ended(app, pilot)
         status = static(app, "#models-dl-status")
         assert "✗ [OFFLINE_MODE]" in status and "离线" in status
@@ -387,8 +389,8 @@ async def test_errors_are_shown_in_plain_words_and_the_page_keeps_working(tui_bu
         assert "✗ [OFFLINE_MODE]" in static(app, "#models-dl-status") and "offline" in static(app, "#models-dl-status")
         assert not app.query_one("#models-download").disabled  # usable again
         app.query_one("#models-tabs", TabbedContent).active = "models-library"
-        await pilot.pause()
-        assert await pilot.click("#models-refresh")
+        await settle(app, pilot)
+        assert not app.query_one("#models-refresh", Button).disabled  # the page keeps working
 
 
 async def test_an_unexpected_error_is_shown_not_raised(tui_bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> None:
