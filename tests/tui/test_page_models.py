@@ -91,9 +91,6 @@ async def open_models(app: YijianApp, pilot: Pilot[Any], tab: str = "models-libr
     await until(pilot, lambda: (page.files is not None or bool(page.scan_error))
                 and (page.catalog is not None or bool(page.catalog_error)))  # fmt: skip
     await settle(app, pilot)
-    # a loaded machine can also leave the tab's layout for later: a click would land where its buttons were not yet
-    pane = app.query_one(f"#{tab}")
-    await until(pilot, lambda: all(b.region.area > 0 for b in pane.query(".models-actions Button") if b.display))
 
 
 async def open_catalog(app: YijianApp, pilot: Pilot[Any]) -> None:
